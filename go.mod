@@ -1,0 +1,3 @@
+module github.com/sondehq/sonde
+
+go 1.26.0

@@ -1,0 +1,156 @@
+package protocols
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Direction is the direction of bytes relative to the roles of a connection.
+type Direction uint8
+
+const (
+	// ClientToServer carries requests.
+	ClientToServer Direction = iota
+	// ServerToClient carries responses.
+	ServerToClient
+)
+
+func (d Direction) String() string {
+	if d == ClientToServer {
+		return "client->server"
+	}
+	return "server->client"
+}
+
+// Reverse returns the other direction.
+func (d Direction) Reverse() Direction { return 1 - d }
+
+// Verdict is a dissector's answer to "does this connection speak my protocol?".
+type Verdict uint8
+
+const (
+	// NeedMore means the prefix is too short to tell.
+	NeedMore Verdict = iota
+	// Match means the prefix is this protocol's.
+	Match
+	// NoMatch means the prefix is not this protocol's.
+	NoMatch
+)
+
+// Detection is the result of Detect.
+type Detection struct {
+	Verdict Verdict
+	// FromClient says, on a Match, whether the examined bytes were written by
+	// the client (a request) or by the server (a response). The pipeline uses
+	// it to assign roles when the connection's SYN was not captured.
+	FromClient bool
+}
+
+// Ports are the TCP ports of the segment whose payload is being detected.
+// They are only a hint: detection decides from the bytes.
+type Ports struct {
+	Src, Dst uint16
+}
+
+// Dissector recognises one protocol and makes parsers for its connections.
+// It is stateless and safe for concurrent use.
+type Dissector interface {
+	// Protocol is the protocol this dissector recognises (for HTTP/2, HTTP2;
+	// its connections may emit gRPC entries as well).
+	Protocol() Protocol
+	// Detect looks at the first bytes one side of a connection sent. It must
+	// not keep prefix, and must answer NoMatch rather than NeedMore once the
+	// prefix is long enough to tell.
+	Detect(prefix []byte, ports Ports) Detection
+	// NewConn makes the parser for one connection.
+	NewConn(info ConnInfo, emit EmitFunc) Conn
+}
+
+// EmitFunc receives the entries a Conn produces. The pipeline fills in the
+// connection's endpoints, ID, node and source; a Conn fills in the rest.
+type EmitFunc func(*Entry)
+
+// ConnInfo describes a connection to the parser that will read it.
+type ConnInfo struct {
+	Client netip.AddrPort
+	Server netip.AddrPort
+	// Options are the dissection options in force.
+	Options Options
+	// MidStream is true when the connection's start (SYN) was not captured,
+	// so the parser may begin in the middle of a message or session.
+	MidStream bool
+	// Upgrade is the request that switched the connection to this protocol
+	// (an HTTP/1.1 "Upgrade: h2c" request), or nil. The new parser completes it.
+	Upgrade *Entry
+}
+
+// Options configure the dissectors. The zero value is not useful: start from
+// DefaultOptions.
+type Options struct {
+	// BodyCap is the most payload bytes kept per message (request or response body,
+	// Kafka record value, AMQP content, gRPC messages in total).
+	BodyCap int
+	// DecodedCap bounds content decompression (gzip, deflate, snappy, lz4, zstd):
+	// a payload that inflates past it is shown truncated.
+	DecodedCap int
+	// Redact replaces secrets (credentials, tokens, cookies) before entries leave the agent.
+	Redact bool
+	// MaxPending is the most requests a connection may have waiting for their
+	// responses; older ones are emitted as unmatched beyond it.
+	MaxPending int
+}
+
+// DefaultOptions are the options Sonde runs with unless told otherwise.
+func DefaultOptions() Options {
+	return Options{
+		BodyCap:    64 << 10,
+		DecodedCap: 1 << 20,
+		Redact:     true,
+		MaxPending: 1024,
+	}
+}
+
+// CloseReason says why a connection ended.
+type CloseReason uint8
+
+const (
+	// ClosedFIN: both sides (or one, at the end of the capture) sent FIN.
+	ClosedFIN CloseReason = iota
+	// ClosedRST: a reset ended the connection.
+	ClosedRST
+	// ClosedIdle: nothing was seen for the idle timeout, or a cap evicted it.
+	ClosedIdle
+	// ClosedEnd: the capture ended while the connection was open.
+	ClosedEnd
+)
+
+func (r CloseReason) String() string {
+	switch r {
+	case ClosedFIN:
+		return "fin"
+	case ClosedRST:
+		return "rst"
+	case ClosedIdle:
+		return "idle"
+	default:
+		return "end of capture"
+	}
+}
+
+// Conn parses one connection. It is not safe for concurrent use.
+type Conn interface {
+	// Feed hands over bytes that dir carried, in order, ts being the capture
+	// time of the newest of them. data starts with what the previous Feed for
+	// dir left unconsumed. Feed returns how many bytes it consumed from the
+	// front. An error makes the connection opaque: the pipeline stops feeding
+	// it and counts the error (see ParseError).
+	Feed(dir Direction, data []byte, ts time.Time) (int, error)
+	// Gap says that n bytes of dir are missing after what was fed (n < 0:
+	// unknown). Unconsumed bytes from before the gap are discarded by the
+	// pipeline; the parser resynchronises if it can, and marks the affected
+	// entries with Gap.
+	Gap(dir Direction, n int, ts time.Time)
+	// Close ends the connection: the parser emits what it still holds
+	// (requests without responses as unmatched) and is not used again.
+	Close(reason CloseReason, ts time.Time)
+}

@@ -1,0 +1,31 @@
+// Package protocols is the contract every part of Sonde shares: the Entry that
+// describes one exchange on the wire, the Dissector that recognises a protocol
+// from a connection's first bytes, and the Conn that parses one connection.
+//
+// It depends on the standard library only, so that the hub, the agent and every
+// dissector can import it without pulling capture or Kubernetes code along.
+//
+// # Who calls what
+//
+// The agent's pipeline owns every Conn. It calls Feed, Gap and Close from one
+// goroutine per connection shard; a Conn is never used concurrently and starts
+// no goroutines of its own. The byte slice handed to Feed is valid only for the
+// duration of the call: a Conn copies what it keeps. Entries handed to the
+// EmitFunc belong to the receiver from then on.
+//
+// # Streams and leftovers
+//
+// Feed returns how many bytes it consumed. The pipeline keeps the rest and
+// presents it again, followed by the next bytes of that direction, at the next
+// call: "need more data" is a short count, never an error. The pipeline bounds
+// what it keeps (MaxPending): a Conn that consumes nothing while the leftover
+// grows past that bound is closed with ErrTooLarge. Large bodies are therefore
+// consumed as they arrive, copying at most the configured body cap.
+//
+// # Loss
+//
+// Loss is data. Bytes that never reached the parser arrive as a Gap call; the
+// exchanges that overlap a gap carry Gap=true, and a request whose response
+// never came (or the reverse) is emitted with Unmatched set when the connection
+// closes, instead of vanishing.
+package protocols

@@ -1,0 +1,50 @@
+package protocols
+
+import "testing"
+
+func TestRedactTarget(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		changed        bool
+	}{
+		{"plain path", "/a/b?x=1", "/a/b?x=1", false},
+		{"token key", "/cb?code=1&access_token=abc&z", "/cb?code=1&access_token=[REDACTED]&z", true},
+		{"key case", "/x?API_KEY=zz#frag", "/x?API_KEY=[REDACTED]#frag", true},
+		{"user info", "http://bob:pw@example.com/p", "http://[REDACTED]@example.com/p", true},
+		{"at in path is not user info", "http://example.com/@me", "http://example.com/@me", false},
+		{"no query", "*", "*", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, changed := RedactTarget(tt.in)
+			if got != tt.want || changed != tt.changed {
+				t.Errorf("RedactTarget(%q) = %q, %v; want %q, %v", tt.in, got, changed, tt.want, tt.changed)
+			}
+		})
+	}
+}
+
+func TestRedactHeaders(t *testing.T) {
+	h := Headers{{"Host", "a"}, {"AUTHORIZATION", "Bearer x"}, {"Cookie", "s=1"}}
+	if !RedactHeaders(h) {
+		t.Fatal("RedactHeaders reported no change")
+	}
+	want := Headers{{"Host", "a"}, {"AUTHORIZATION", Redacted}, {"Cookie", Redacted}}
+	for i := range h {
+		if h[i] != want[i] {
+			t.Errorf("header %d = %v, want %v", i, h[i], want[i])
+		}
+	}
+	if v, ok := h.Get("host"); !ok || v != "a" {
+		t.Errorf("Get(host) = %q, %v", v, ok)
+	}
+}
+
+func TestBodyCapture(t *testing.T) {
+	var b Body
+	b.Capture([]byte("hello "), 8)
+	b.Capture([]byte("world"), 8)
+	if string(b.Data) != "hello wo" || b.Size != 11 || !b.Truncated {
+		t.Errorf("body = %q size %d truncated %v", b.Data, b.Size, b.Truncated)
+	}
+}
