@@ -142,8 +142,9 @@ type Conn interface {
 	// Feed hands over bytes that dir carried, in order, ts being the capture
 	// time of the newest of them. data starts with what the previous Feed for
 	// dir left unconsumed. Feed returns how many bytes it consumed from the
-	// front. An error makes the connection opaque: the pipeline stops feeding
-	// it and counts the error (see ParseError).
+	// front. An error makes the connection opaque: the pipeline counts the
+	// error (see ParseError), feeds it nothing more, and calls Close once so
+	// that what the parser holds is still emitted.
 	Feed(dir Direction, data []byte, ts time.Time) (int, error)
 	// Gap says that n bytes of dir are missing after what was fed (n < 0:
 	// unknown). Unconsumed bytes from before the gap are discarded by the
