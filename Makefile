@@ -1,0 +1,80 @@
+# Sonde's build. `make` alone lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO       ?= go
+BIN      := bin/sonde
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+# Debian packages the tests drive for real: tshark (conformance reference and
+# benchmarks), redis-server, rabbitmq-server, iperf3 and wrk (capture load),
+# clang/llvm/libbpf-dev (rebuilding the eBPF object), iproute2/iptables (network lab).
+APT_PACKAGES := tshark redis-server rabbitmq-server iperf3 wrk clang llvm libbpf-dev iproute2 iptables
+FUZZTIME ?= 60s
+TEST_TIMEOUT ?= 75m
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/sonde (static, no cgo)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sonde
+
+.PHONY: sample
+sample: build ## run `sonde read` on the sample capture the project recorded
+	$(BIN) read cmd/sonde/testdata/sample.pcapng
+
+.PHONY: deps
+deps: ## install what the tests need (Debian packages, Go modules); quick when already there
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages: $$missing (run 'make deps' as root)"; exit 1; fi; \
+		echo "installing: $$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@# rabbitmq-server's package starts a node; the tests start their own on other ports.
+	@if command -v systemctl >/dev/null && systemctl is-active -q rabbitmq-server 2>/dev/null; then systemctl stop rabbitmq-server; fi
+	$(GO) mod download
+
+.PHONY: test
+test: deps ## run every test (installs what they need first)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory check-generate
+
+.PHONY: generate
+generate: ## rebuild generated files (the eBPF object and its Go bindings)
+	$(GO) generate ./bpf/...
+
+.PHONY: check-generate
+check-generate: ## fail when committed generated files differ from a rebuild
+	@if [ -d bpf ] && ls bpf/*.bpf.c >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory generate && git diff --exit-code --stat -- bpf/ \
+		|| { echo "generated files in bpf/ differ from a rebuild: run 'make generate' and commit"; exit 1; }; \
+	fi
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+			echo "== $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+.PHONY: bench
+bench: deps ## benchmarks, side by side with tshark on the same input
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin
