@@ -1,0 +1,247 @@
+package query
+
+import (
+	"encoding/binary"
+	"hash/fnv"
+	"net/netip"
+	"time"
+
+	"github.com/sondehq/sonde/protocols"
+)
+
+// An index record holds the values of every indexed field of one entry, so
+// that a query over stored history reads a few hundred bytes per entry and
+// decodes only the fields it uses, instead of decoding the whole entry.
+//
+// Layout: a 4-byte schema fingerprint, then (field ID, value) pairs for the
+// fields whose value is not the zero value. Values: Bool: none (present means
+// true); Int, Duration: zigzag varint; Time: zigzag varint of Unix
+// nanoseconds; String: uvarint length and bytes; Endpoint: an address (uvarint
+// length, then 0, 4 or 16 bytes), a uvarint port, and four Strings (pod,
+// namespace, service, workload).
+//
+// The fingerprint names the set of indexed fields. A record written under
+// another set (before a field was added) is not trusted to be complete: a field
+// it lacks is read from the whole entry instead.
+
+
+var (
+	byName      = map[string]*Field{}
+	byID        [256]*Field
+	fingerprint [4]byte
+)
+
+func init() {
+	h := fnv.New32a()
+	for i := range fields {
+		f := &fields[i]
+		byName[f.Name] = f
+		byID[f.ID] = f
+		if f.Kind.indexed() {
+			h.Write([]byte{f.ID, byte(f.Kind)})
+		}
+	}
+	copy(fingerprint[:], h.Sum(nil))
+}
+
+// AppendIndex appends the index record of e to dst.
+func AppendIndex(dst []byte, e *protocols.Entry) []byte {
+	dst = append(dst, fingerprint[:]...)
+	for i := range fields {
+		f := &fields[i]
+		if !f.Kind.indexed() {
+			continue
+		}
+		dst = appendValue(dst, f, f.Get(e))
+	}
+	return dst
+}
+
+func appendValue(dst []byte, f *Field, v any) []byte {
+	switch f.Kind {
+	case Bool:
+		if v.(bool) {
+			dst = append(dst, f.ID)
+		}
+	case Int:
+		if n := v.(int64); n != 0 {
+			dst = binary.AppendVarint(append(dst, f.ID), n)
+		}
+	case Duration:
+		if d := v.(time.Duration); d != 0 {
+			dst = binary.AppendVarint(append(dst, f.ID), int64(d))
+		}
+	case Time:
+		if t := v.(time.Time); !t.IsZero() {
+			dst = binary.AppendVarint(append(dst, f.ID), t.UnixNano())
+		}
+	case String:
+		if s := v.(string); s != "" {
+			dst = appendString(append(dst, f.ID), s)
+		}
+	case Endpoint:
+		ep := v.(protocols.Endpoint)
+		dst = append(dst, f.ID)
+		var ip []byte
+		if ep.IP.IsValid() {
+			ip = ep.IP.AsSlice()
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(ip)))
+		dst = append(dst, ip...)
+		dst = binary.AppendUvarint(dst, uint64(ep.Port))
+		for _, s := range [...]string{ep.Pod, ep.Namespace, ep.Service, ep.Workload} {
+			dst = appendString(dst, s)
+		}
+	}
+	return dst
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// Index reads an index record without copying it. It is a small value meant
+// to be reused across the records of one scan.
+type Index struct {
+	raw     []byte
+	current bool
+}
+
+// Reset points the reader at a record; raw must stay valid while the reader is used.
+func (x *Index) Reset(raw []byte) {
+	x.raw = raw
+	x.current = len(raw) >= 4 && [4]byte(raw[:4]) == fingerprint
+}
+
+// lookup returns the value of an indexed field: its Go value typed by Kind,
+// found=false when the record cannot say (corrupt, or written before the field
+// existed).
+func (x *Index) lookup(want *Field) (v any, found bool) {
+	if len(x.raw) < 4 {
+		return nil, false
+	}
+	p := x.raw[4:]
+	for len(p) > 0 {
+		f := byID[p[0]]
+		if f == nil {
+			return nil, false
+		}
+		p = p[1:]
+		val, n, ok := decodeValue(f, p)
+		if !ok {
+			return nil, false
+		}
+		if f == want {
+			return val, true
+		}
+		p = p[n:]
+	}
+	if !x.current {
+		return nil, false
+	}
+	return zero(want.Kind), true
+}
+
+// Endpoint reads src (dst=false) or dst from the record.
+func (x *Index) Endpoint(dst bool) (protocols.Endpoint, bool) {
+	f := byName["src"]
+	if dst {
+		f = byName["dst"]
+	}
+	v, ok := x.lookup(f)
+	if !ok {
+		return protocols.Endpoint{}, false
+	}
+	return v.(protocols.Endpoint), true
+}
+
+// Value returns a field's value from the record, by name.
+func (x *Index) Value(name string) (any, bool) {
+	f := byName[name]
+	if f == nil || !f.Kind.indexed() {
+		return nil, false
+	}
+	return x.lookup(f)
+}
+
+func zero(k Kind) any {
+	switch k {
+	case Bool:
+		return false
+	case Int:
+		return int64(0)
+	case Duration:
+		return time.Duration(0)
+	case Time:
+		return time.Time{}
+	case String:
+		return ""
+	case Endpoint:
+		return protocols.Endpoint{}
+	}
+	return nil
+}
+
+// decodeValue decodes one value of f's kind from the front of p and says how
+// many bytes it took.
+func decodeValue(f *Field, p []byte) (any, int, bool) {
+	switch f.Kind {
+	case Bool:
+		return true, 0, true
+	case Int, Duration, Time:
+		n, w := binary.Varint(p)
+		if w <= 0 {
+			return nil, 0, false
+		}
+		switch f.Kind {
+		case Int:
+			return n, w, true
+		case Duration:
+			return time.Duration(n), w, true
+		}
+		return time.Unix(0, n), w, true
+	case String:
+		s, w, ok := readString(p)
+		return s, w, ok
+	case Endpoint:
+		var ep protocols.Endpoint
+		l, w := binary.Uvarint(p)
+		if w <= 0 || l > 16 || uint64(len(p)-w) < l {
+			return nil, 0, false
+		}
+		off := w
+		if l > 0 {
+			ip, ok := netip.AddrFromSlice(p[off : off+int(l)])
+			if !ok {
+				return nil, 0, false
+			}
+			ep.IP = ip
+		}
+		off += int(l)
+		port, w := binary.Uvarint(p[off:])
+		if w <= 0 || port > 0xffff {
+			return nil, 0, false
+		}
+		ep.Port = uint16(port)
+		off += w
+		for _, s := range [...]*string{&ep.Pod, &ep.Namespace, &ep.Service, &ep.Workload} {
+			v, w, ok := readString(p[off:])
+			if !ok {
+				return nil, 0, false
+			}
+			*s = v
+			off += w
+		}
+		return ep, off, true
+	}
+	return nil, 0, false
+}
+
+func readString(p []byte) (string, int, bool) {
+	l, w := binary.Uvarint(p)
+	if w <= 0 || uint64(len(p)-w) < l {
+		return "", 0, false
+	}
+	return string(p[w : w+int(l)]), w + int(l), true
+}

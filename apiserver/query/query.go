@@ -1,0 +1,219 @@
+package query
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/interpreter"
+
+	"github.com/sondehq/sonde/protocols"
+)
+
+// MaxLength is the longest query accepted, in bytes.
+const MaxLength = 4096
+
+var (
+	// ErrNotBool: a query must evaluate to true or false.
+	ErrNotBool = errors.New("the query must be a condition (true or false)")
+)
+
+// Error is a query that does not compile: Message says why in CEL's words,
+// Position is the 0-based character offset where it went wrong.
+type Error struct {
+	Message  string
+	Position int
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("at character %d: %s", e.Position, e.Message) }
+
+var env *cel.Env
+
+func init() {
+	opts := []cel.EnvOption{
+		cel.ParserExpressionSizeLimit(MaxLength),
+		cel.Function("now", cel.Overload("now_timestamp", nil, cel.TimestampType,
+			cel.FunctionBinding(func(...ref.Val) ref.Val { return types.Timestamp{Time: time.Now()} }))),
+	}
+	for _, f := range fields {
+		opts = append(opts, cel.Variable(f.Name, celType(f.Kind)))
+	}
+	var err error
+	env, err = cel.NewEnv(opts...)
+	if err != nil {
+		panic(fmt.Sprintf("query vocabulary does not compile: %v", err))
+	}
+}
+
+func celType(k Kind) *cel.Type {
+	switch k {
+	case Bool:
+		return cel.BoolType
+	case Int:
+		return cel.IntType
+	case String:
+		return cel.StringType
+	case Duration:
+		return cel.DurationType
+	case Time:
+		return cel.TimestampType
+	case List:
+		return cel.ListType(cel.StringType)
+	}
+	return cel.MapType(cel.StringType, cel.DynType)
+}
+
+// Program is a compiled query. A nil *Program matches everything. It is safe
+// for concurrent use.
+type Program struct {
+	src string
+	prg cel.Program
+	// full: the query reads a field that index records do not keep.
+	full bool
+}
+
+// Compile compiles a query once; evaluate it per entry with Match or
+// MatchIndex. The empty query compiles to nil, which matches everything.
+func Compile(q string) (*Program, error) {
+	if strings.TrimSpace(q) == "" {
+		return nil, nil
+	}
+	if len(q) > MaxLength {
+		return nil, &Error{Message: fmt.Sprintf("the query is longer than %d bytes", MaxLength), Position: MaxLength}
+	}
+	ast, iss := env.Compile(q)
+	if iss.Err() != nil {
+		return nil, issueError(q, iss)
+	}
+	if ast.OutputType() != cel.BoolType {
+		return nil, &Error{Message: fmt.Sprintf("%v, not %s", ErrNotBool, ast.OutputType()), Position: 0}
+	}
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, &Error{Message: err.Error()}
+	}
+	p := &Program{src: q, prg: prg}
+	for _, r := range ast.NativeRep().ReferenceMap() {
+		if f := byName[r.Name]; f != nil && !f.Kind.indexed() {
+			p.full = true
+		}
+	}
+	return p, nil
+}
+
+func issueError(q string, iss *cel.Issues) error {
+	errs := iss.Errors()
+	if len(errs) == 0 {
+		return &Error{Message: iss.Err().Error()}
+	}
+	e := errs[0]
+	pos := 0
+	if off, ok := common.NewTextSource(q).LocationOffset(e.Location); ok {
+		pos = int(off)
+	}
+	pos = min(max(pos, 0), utf8.RuneCountInString(q))
+	return &Error{Message: e.Message, Position: pos}
+}
+
+// String returns the query's text.
+func (p *Program) String() string {
+	if p == nil {
+		return ""
+	}
+	return p.src
+}
+
+// NeedsEntry reports whether the query reads fields that only the whole
+// entry has (headers, bodies, lists), so that MatchIndex decodes entries.
+func (p *Program) NeedsEntry() bool { return p != nil && p.full }
+
+// Match evaluates the query against one entry. An evaluation error (a missing
+// map key, say) is no match.
+func (p *Program) Match(e *protocols.Entry) bool {
+	if p == nil {
+		return true
+	}
+	return p.eval(&entryActivation{e: e})
+}
+
+// MatchIndex evaluates the query against an index record. entry decodes the
+// whole entry; it is called at most once, and only when the record cannot
+// answer (NeedsEntry, or a record older than a field).
+func (p *Program) MatchIndex(x *Index, entry func() *protocols.Entry) bool {
+	if p == nil {
+		return true
+	}
+	a := &indexActivation{x: x, entry: entry}
+	return p.eval(a)
+}
+
+func (p *Program) eval(a interpreter.Activation) bool {
+	out, _, err := p.prg.Eval(a)
+	if err != nil {
+		return false
+	}
+	b, ok := out.(types.Bool)
+	return ok && bool(b)
+}
+
+type entryActivation struct{ e *protocols.Entry }
+
+func (a *entryActivation) ResolveName(name string) (any, bool) {
+	f := byName[name]
+	if f == nil || a.e == nil {
+		return nil, false
+	}
+	return celValue(f.Kind, f.Get(a.e)), true
+}
+
+func (a *entryActivation) Parent() interpreter.Activation { return nil }
+
+type indexActivation struct {
+	x       *Index
+	entry   func() *protocols.Entry
+	decoded *entryActivation
+}
+
+func (a *indexActivation) ResolveName(name string) (any, bool) {
+	f := byName[name]
+	if f == nil {
+		return nil, false
+	}
+	if f.Kind.indexed() {
+		if v, ok := a.x.lookup(f); ok {
+			return celValue(f.Kind, v), true
+		}
+	}
+	if a.decoded == nil {
+		a.decoded = &entryActivation{e: a.entry()}
+	}
+	return a.decoded.ResolveName(name)
+}
+
+func (a *indexActivation) Parent() interpreter.Activation { return nil }
+
+// celValue converts a field's Go value to CEL without reflection where the
+// kind is known.
+func celValue(k Kind, v any) any {
+	switch k {
+	case Bool:
+		return types.Bool(v.(bool))
+	case Int:
+		return types.Int(v.(int64))
+	case String:
+		return types.String(v.(string))
+	case Duration:
+		return types.Duration{Duration: v.(time.Duration)}
+	case Time:
+		return types.Timestamp{Time: v.(time.Time)}
+	case Endpoint:
+		return endpointMap(v.(protocols.Endpoint))
+	}
+	return v
+}

@@ -1,0 +1,169 @@
+package query
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sondehq/sonde/protocols"
+)
+
+func sample() map[string]*protocols.Entry {
+	now := time.Now()
+	return map[string]*protocols.Entry{
+		"http500": {ID: "1", Protocol: protocols.HTTP1, Start: now.Add(-time.Minute), Duration: 150 * time.Millisecond,
+			Src: protocols.Endpoint{IP: netip.MustParseAddr("10.0.0.1"), Port: 40000, Pod: "frontend-7d9f", Namespace: "shop"},
+			Dst: protocols.Endpoint{IP: netip.MustParseAddr("10.0.0.2"), Port: 8080, Pod: "api-1", Namespace: "shop"},
+			Summary: protocols.Summary{Method: "POST", Target: "/api/orders", Status: "503"},
+			HTTP: &protocols.HTTPRecord{
+				Request:  &protocols.HTTPRequest{Method: "POST", Target: "/api/orders", Path: "/api/orders", Headers: protocols.Headers{{Name: "Content-Type", Value: "application/json"}}},
+				Response: &protocols.HTTPResponse{StatusCode: 503},
+			}},
+		"http200old": {ID: "2", Protocol: protocols.HTTP2, Start: now.Add(-time.Hour), Duration: time.Millisecond,
+			Dst:     protocols.Endpoint{IP: netip.MustParseAddr("fd00::2"), Port: 443, Namespace: "payments"},
+			Summary: protocols.Summary{Method: "GET", Target: "/healthz", Status: "200"},
+			HTTP: &protocols.HTTPRecord{
+				Request:  &protocols.HTTPRequest{Method: "GET", Target: "/healthz", Path: "/healthz"},
+				Response: &protocols.HTTPResponse{StatusCode: 200},
+			}},
+		"grpcNotFound": {ID: "3", Protocol: protocols.GRPC, Start: now, GRPC: &protocols.GRPCRecord{Service: "shop.Orders", Method: "Get", StatusCode: 5, Status: "NOT_FOUND"}},
+		"grpcOK":       {ID: "4", Protocol: protocols.GRPC, Start: now, GRPC: &protocols.GRPCRecord{Service: "shop.Orders", Method: "Get", Status: "OK"}},
+		"redisGet":     {ID: "5", Protocol: protocols.Redis, Start: now, Gap: true, Redis: &protocols.RedisRecord{Command: "GET", Key: "k"}},
+		"kafkaProduce": {ID: "6", Protocol: protocols.Kafka, Start: now, Kafka: &protocols.KafkaRecord{API: "Produce"}},
+		"amqpPublish":  {ID: "7", Protocol: protocols.AMQP, Start: now, Unmatched: protocols.MissingResponse, AMQP: &protocols.AMQPRecord{Method: "basic.publish"}},
+	}
+}
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		q    string
+		want []string
+	}{
+		{`http && status_code >= 500`, []string{"http500"}},
+		{`method == "POST" && path.startsWith("/api")`, []string{"http500"}},
+		{`grpc && grpc_status != "OK"`, []string{"grpcNotFound"}},
+		{`redis && redis_command == "GET"`, []string{"redisGet"}},
+		{`kafka && kafka_api == "Produce"`, []string{"kafkaProduce"}},
+		{`amqp && amqp_method == "basic.publish"`, []string{"amqpPublish"}},
+		{`src.pod == "frontend-7d9f" || dst.namespace == "payments"`, []string{"http200old", "http500"}},
+		{`elapsed > duration("100ms")`, []string{"http500"}},
+		{`start > now() - duration("5m")`, []string{"amqpPublish", "grpcNotFound", "grpcOK", "http500", "kafkaProduce", "redisGet"}},
+		{`request.headers["content-type"].contains("json")`, []string{"http500"}},
+		{`gap || unmatched != ""`, []string{"amqpPublish", "redisGet"}},
+		{`error`, []string{"grpcNotFound", "http500"}},
+		{`dst.ip == "fd00::2" && dst.port == 443`, []string{"http200old"}},
+		{``, []string{"amqpPublish", "grpcNotFound", "grpcOK", "http200old", "http500", "kafkaProduce", "redisGet"}},
+	}
+	entries := sample()
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			p, err := Compile(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, gotIndex []string
+			var x Index
+			for name, e := range entries {
+				if p.Match(e) {
+					got = append(got, name)
+				}
+				x.Reset(AppendIndex(nil, e))
+				if p.MatchIndex(&x, func() *protocols.Entry { return e }) {
+					gotIndex = append(gotIndex, name)
+				}
+			}
+			if g, w := sorted(got), strings.Join(tt.want, ","); g != w {
+				t.Errorf("Match = %s, want %s", g, w)
+			}
+			if g, w := sorted(gotIndex), strings.Join(tt.want, ","); g != w {
+				t.Errorf("MatchIndex = %s, want %s", g, w)
+			}
+		})
+	}
+}
+
+func sorted(s []string) string {
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := []struct {
+		q       string
+		wantPos int
+		wantMsg string
+	}{
+		{`status_code >= `, 15, "Syntax error"},
+		{`http && nosuch == 1`, 8, "undeclared reference to 'nosuch'"},
+		{`status_code`, 0, "true or false"},
+		{`method == 5`, 7, "no matching overload"},
+		{strings.Repeat("a", MaxLength+1), MaxLength, "longer than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			_, err := Compile(tt.q)
+			var qe *Error
+			if !errors.As(err, &qe) {
+				t.Fatalf("err = %v, want *Error", err)
+			}
+			if qe.Position != tt.wantPos || !strings.Contains(qe.Message, tt.wantMsg) {
+				t.Errorf("got position %d message %q, want %d %q", qe.Position, qe.Message, tt.wantPos, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// TestFieldTable keeps the vocabulary consistent: unique stable IDs and names,
+// and an example for each field that compiles.
+func TestFieldTable(t *testing.T) {
+	ids, names := map[uint8]bool{}, map[string]bool{}
+	for _, f := range fields {
+		if f.ID == 0 || ids[f.ID] || names[f.Name] {
+			t.Errorf("field %s: ID %d or name is zero or taken", f.Name, f.ID)
+		}
+		ids[f.ID], names[f.Name] = true, true
+		if !strings.Contains(f.Example, f.Name) {
+			t.Errorf("field %s: example %q does not use it", f.Name, f.Example)
+		}
+		if _, err := Compile(f.Example); err != nil {
+			t.Errorf("field %s: example %q: %v", f.Name, f.Example, err)
+		}
+		// Every accessor copes with an entry that has no record at all.
+		_ = f.Get(&protocols.Entry{})
+	}
+}
+
+// TestReadme checks that the README's field table is the one Markdown
+// renders; run with -update to rewrite it.
+func TestReadme(t *testing.T) {
+	const path = "../README.md"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- fields:begin -->\n", "<!-- fields:end -->"
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("%s lacks the %q ... %q markers", path, begin, end)
+	}
+	want := s[:i+len(begin)] + Markdown() + s[j:]
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if want != s {
+		t.Errorf("%s is out of date with the field table; run go test ./apiserver/query -update", path)
+	}
+}

@@ -1,0 +1,24 @@
+// Package wire is the agent-to-hub ingest protocol, shared by the hub
+// (apiserver) and the node agent's sender (agent/emit). It holds only message
+// types, limits and the token file format, so that the agent can speak to the
+// hub without importing the hub.
+//
+// # The conversation
+//
+// The agent opens GET /api/v1/ingest as a websocket, with
+// "Authorization: Bearer TOKEN". A wrong or missing token gets 401 before the
+// upgrade. Every message is one JSON text frame:
+//
+//	agent → hub  {"type":"hello", "agent_id":..., "node":..., "version":..., "source":...}   first, once
+//	agent → hub  {"type":"batch", "seq":N, "entries":[Entry...], "counters":{...}}
+//	hub → agent  {"type":"ack", "seq":N, "stored":K}
+//
+// Batch sequence numbers start at 1 and grow by one per batch for the life of
+// one agent_id. The hub acknowledges a batch only once it is durably stored,
+// and remembers (durably, with the entries) the highest batch stored per
+// agent_id, so an agent that resends unacknowledged batches after a reconnect
+// never stores an entry twice. A message over MaxMessageBytes, or one that does
+// not decode, closes the connection with a close frame that says why.
+//
+// Nothing here holds state or starts goroutines.
+package wire
