@@ -3,10 +3,12 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,24 +45,72 @@ const (
 	filterHandle   = 0x50de
 )
 
+// AttachOptions say where and how to attach.
+type AttachOptions struct {
+	Mode AttachMode
+	// Netns is the network namespace the interface index refers to; zero or
+	// negative means the caller's. It must stay open until the Attachment
+	// is closed.
+	Netns netns.NsHandle
+}
+
 // Attachment is the programs attached to one interface.
 type Attachment struct {
 	Ifindex int
 	Mode    AttachMode // AttachTCX or AttachClsact
+	ns      netns.NsHandle
 	links   []link.Link
 	filters []*netlink.BpfFilter
 }
 
 // Attach attaches the ingress and egress programs to the interface. Both run
 // ahead of other TC programs and hand every packet on unchanged.
-func (c *Capture) Attach(ifindex int, mode AttachMode) (*Attachment, error) {
-	if mode != AttachClsact {
-		a, err := c.attachTCX(ifindex)
-		if err == nil || mode == AttachTCX || !errors.Is(err, link.ErrNotSupported) {
-			return a, err
+func (c *Capture) Attach(ifindex int, opts AttachOptions) (*Attachment, error) {
+	var a *Attachment
+	err := InNetns(opts.Netns, func() error {
+		var err error
+		if opts.Mode != AttachClsact {
+			a, err = c.attachTCX(ifindex)
+			if err == nil || opts.Mode == AttachTCX || !errors.Is(err, link.ErrNotSupported) {
+				return err
+			}
 		}
+		a, err = c.attachClsact(ifindex)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return c.attachClsact(ifindex)
+	a.ns = opts.Netns
+	return a, nil
+}
+
+// InNetns runs fn on a thread that is in the network namespace ns (zero or
+// negative: the caller's). Interface indexes, netlink requests and TCX
+// attachments made by fn refer to that namespace.
+func InNetns(ns netns.NsHandle, fn func() error) error {
+	if ns <= 0 {
+		return fn()
+	}
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("getting the current network namespace: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(ns); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("entering network namespace: %w", err)
+	}
+	fnErr := fn()
+	if err := netns.Set(orig); err != nil {
+		// Leave the thread locked: the runtime then ends it rather than
+		// let another goroutine run in the wrong namespace.
+		return errors.Join(fnErr, fmt.Errorf("returning to the original network namespace: %w", err))
+	}
+	runtime.UnlockOSThread()
+	return fnErr
 }
 
 func (c *Capture) attachTCX(ifindex int) (*Attachment, error) {
@@ -124,10 +174,16 @@ func (a *Attachment) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, f := range a.filters {
-		if err := netlink.FilterDel(f); err != nil && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("removing cls_bpf filter from interface %d: %w", a.Ifindex, err))
-		}
+	if len(a.filters) > 0 {
+		errs = append(errs, InNetns(a.ns, func() error {
+			var errs []error
+			for _, f := range a.filters {
+				if err := netlink.FilterDel(f); err != nil && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+					errs = append(errs, fmt.Errorf("removing cls_bpf filter from interface %d: %w", a.Ifindex, err))
+				}
+			}
+			return errors.Join(errs...)
+		}))
 	}
 	a.links, a.filters = nil, nil
 	return errors.Join(errs...)
@@ -136,8 +192,17 @@ func (a *Attachment) Close() error {
 // RemoveStaleFilters removes the cls_bpf filters that a Sonde process which
 // did not exit cleanly left on any interface of the current network
 // namespace. TCX links need no such sweep: the kernel drops them with the
-// process. It returns how many filters it removed.
-func RemoveStaleFilters() (int, error) {
+// process. It works in the network namespace ns (zero or negative: the
+// caller's) and returns how many filters it removed.
+func RemoveStaleFilters(ns netns.NsHandle) (removed int, err error) {
+	err = InNetns(ns, func() error {
+		removed, err = removeStaleFilters()
+		return err
+	})
+	return removed, err
+}
+
+func removeStaleFilters() (int, error) {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return 0, fmt.Errorf("listing interfaces: %w", err)
