@@ -46,11 +46,16 @@ type Config struct {
 	// MaxConns is the most connections tracked at once; beyond it the least
 	// recently active one is closed as idle.
 	MaxConns int
-	// MaxBufferedPerConn is the most out-of-order payload bytes held for one
-	// connection (both directions).
+	// MaxBufferedPerConn is the most out-of-order bytes held for one
+	// connection (both directions). Each held segment is charged its payload
+	// plus SegmentOverhead, so that the bound covers the bookkeeping too.
 	MaxBufferedPerConn int
-	// MaxBufferedTotal is the most out-of-order payload bytes held in all.
+	// MaxBufferedTotal is the most out-of-order bytes held in all, charged
+	// the same way.
 	MaxBufferedTotal int
+	// MaxSegmentsPerConn is the most out-of-order segments held for one
+	// connection (both directions); it bounds the work of placing a segment.
+	MaxSegmentsPerConn int
 	// IdleTimeout closes connections without a segment for that long, in
 	// capture time (see Expire).
 	IdleTimeout time.Duration
@@ -62,6 +67,7 @@ func DefaultConfig() Config {
 		MaxConns:           65536,
 		MaxBufferedPerConn: 4 << 20,
 		MaxBufferedTotal:   256 << 20,
+		MaxSegmentsPerConn: 4096,
 		IdleTimeout:        2 * time.Minute,
 	}
 }
