@@ -1,0 +1,839 @@
+package http1
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sondehq/sonde/protocols"
+)
+
+// Stable names of the protocol errors, under which the pipeline counts them.
+const (
+	codeStartLineTooLong    = "http1_start_line_too_long"
+	codeHeadersTooLarge     = "http1_headers_too_large"
+	codeTooManyHeaders      = "http1_too_many_headers"
+	codeBadContentLength    = "http1_bad_content_length"
+	codeBadTransferEncoding = "http1_bad_transfer_encoding"
+	codeBadChunkSize        = "http1_bad_chunk_size"
+	codeChunkLineTooLong    = "http1_chunk_line_too_long"
+	codeBadChunkEnd         = "http1_bad_chunk_end"
+	codeLostSync            = "http1_lost_sync"
+)
+
+const (
+	// maxChunkLine bounds a chunk-size line with its extensions (net/http
+	// refuses more than 4 KiB too).
+	maxChunkLine = 4 << 10
+	// maxGarbage is how many bytes that do not parse as HTTP/1 are skipped,
+	// looking for the next message, before the connection is given up.
+	// Skipping after a gap or a mid-stream join is not bounded: the bytes
+	// are the rest of a message whose framing was lost, not garbage.
+	maxGarbage = 64 << 10
+)
+
+var errClosed = errors.New("connection closed")
+
+// state is where a direction's parser is in its stream.
+type state uint8
+
+const (
+	stStart      state = iota // before a start line
+	stLength                  // in a body of known remaining length
+	stChunkSize               // before a chunk-size line
+	stChunkData               // in a chunk
+	stChunkEnd                // before the CRLF that ends a chunk
+	stTrailers                // before the trailer section that ends a chunked body
+	stUntilClose              // in a response body delimited by the end of the connection
+	stSync                    // discarding bytes until something starts a message
+)
+
+// syncReason says why a direction is resynchronising.
+type syncReason uint8
+
+const (
+	syncGarbage syncReason = iota
+	syncGap
+	syncMidStream
+)
+
+// exchange is one request and its response as they are being parsed. Either
+// half may be missing: a response without its request (joined mid-stream),
+// or a placeholder for a request lost in a gap, which keeps FIFO pairing.
+type exchange struct {
+	entry *protocols.Entry
+	req   *protocols.HTTPRequest
+	resp  *protocols.HTTPResponse
+	// info holds the 1xx codes seen before the final response.
+	info              []int
+	reqDone, respDone bool
+	reqEnd, respStart time.Time
+	respEnd           time.Time
+	http09            bool
+	// upgrade is the request's Upgrade field. blocks is set for a request
+	// after which the client's bytes may belong to another protocol
+	// (Upgrade, CONNECT) until the response says whether they do.
+	upgrade string
+	blocks  bool
+}
+
+// side is the parser of one direction.
+type side struct {
+	dir   protocols.Direction
+	state state
+	// start is when the current message's first byte was seen; last is the
+	// time of the newest bytes fed.
+	start, last time.Time
+	// scan is how far the search for the end of a header block got, so that
+	// a block arriving in small pieces is scanned once.
+	scan int
+
+	// The message in progress, once its header block is parsed.
+	ex       *exchange
+	body     *protocols.Body
+	trailers *protocols.Headers
+	size     *int64
+	coding   string
+	remain   int64
+	// lost is set when a gap hit the body: it is counted, no longer kept.
+	lost bool
+
+	sync      syncReason
+	lineStart bool
+	// syncSkipped counts bytes discarded by the current resynchronisation,
+	// skipped those not yet reported in a message's warnings.
+	syncSkipped, skipped int64
+}
+
+type conn struct {
+	opts  protocols.Options
+	emit  protocols.EmitFunc
+	sides [2]side
+	// queue holds exchanges in request order until they are emitted.
+	queue []*exchange
+	// blocked is the request whose response decides what the client's next
+	// bytes are; the client side consumes nothing while it is set.
+	blocked *exchange
+	now     time.Time
+	// err is sticky: after it, the Conn consumes and emits nothing.
+	err error
+}
+
+func newConn(info protocols.ConnInfo, emit protocols.EmitFunc) *conn {
+	c := &conn{opts: info.Options, emit: emit}
+	if c.opts.MaxPending <= 0 {
+		c.opts.MaxPending = protocols.DefaultOptions().MaxPending
+	}
+	for i := range c.sides {
+		c.sides[i].dir = protocols.Direction(i)
+		if info.MidStream {
+			c.enterSync(&c.sides[i], syncMidStream)
+		}
+	}
+	return c
+}
+
+func (c *conn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	c.now = ts
+	s := &c.sides[dir]
+	if len(data) > 0 {
+		s.last = ts
+	}
+	off := 0
+	for off < len(data) {
+		before := s.state
+		n, err := c.step(s, data[off:])
+		off += n
+		if err != nil {
+			if c.err == nil {
+				c.fail(err)
+			}
+			return off, err
+		}
+		if n > 0 {
+			s.scan = 0
+		} else if s.state == before {
+			break
+		}
+	}
+	c.flush()
+	return off, nil
+}
+
+// step parses what it can of data in the side's current state and returns
+// how much it consumed. Zero with an unchanged state means it needs more.
+func (c *conn) step(s *side, data []byte) (int, error) {
+	switch s.state {
+	case stStart:
+		if s.dir == protocols.ClientToServer {
+			return c.readRequest(s, data)
+		}
+		return c.readResponse(s, data)
+	case stLength, stChunkData:
+		n := int(min(int64(len(data)), s.remain))
+		c.consumeBody(s, data[:n])
+		s.remain -= int64(n)
+		if s.remain == 0 {
+			if s.state == stLength {
+				c.endMessage(s)
+			} else {
+				s.state = stChunkEnd
+			}
+		}
+		return n, nil
+	case stChunkSize:
+		return readChunkSize(s, data)
+	case stChunkEnd:
+		return readChunkEnd(s, data)
+	case stTrailers:
+		return c.readTrailers(s, data)
+	case stUntilClose:
+		c.consumeBody(s, data)
+		return len(data), nil
+	default:
+		return c.resync(s, data)
+	}
+}
+
+// startLine finds the end of the first line of data. It returns -1 while the
+// line is incomplete, and an error once it is longer than any header block.
+func startLine(data []byte) (int, error) {
+	i := bytes.IndexByte(data, '\n')
+	if i > maxHeaderBlock || (i < 0 && len(data) > maxHeaderBlock) {
+		return -1, protocols.Malformed(protocols.HTTP1, codeStartLineTooLong, "")
+	}
+	return i, nil
+}
+
+// headerEnd returns the offset just past the empty line that ends the header
+// block whose field lines begin at from, or -1 when it has not all arrived.
+// A block larger than maxHeaderBlock is an error, wherever the data was cut.
+func (s *side) headerEnd(data []byte, from int) (int, error) {
+	p := max(from, s.scan)
+	for {
+		i := bytes.IndexByte(data[p:], '\n')
+		if i < 0 {
+			s.scan = p
+			if len(data) > maxHeaderBlock {
+				return -1, protocols.Malformed(protocols.HTTP1, codeHeadersTooLarge, "")
+			}
+			return -1, nil
+		}
+		line := data[p : p+i]
+		p += i + 1
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			if p > maxHeaderBlock {
+				return -1, protocols.Malformed(protocols.HTTP1, codeHeadersTooLarge, "")
+			}
+			return p, nil
+		}
+	}
+}
+
+func (c *conn) readRequest(s *side, data []byte) (int, error) {
+	if c.blocked != nil {
+		return 0, nil
+	}
+	if s.start.IsZero() {
+		s.start = c.now
+	}
+	lineEnd, err := startLine(data)
+	if lineEnd < 0 {
+		return 0, err
+	}
+	line := trimCR(data[:lineEnd])
+	if len(line) == 0 {
+		// RFC 9112 §2.2: empty lines before a request line are ignored.
+		s.start = time.Time{}
+		return lineEnd + 1, nil
+	}
+	rl, ok := splitRequestLine(line)
+	if !ok {
+		c.enterSync(s, syncGarbage)
+		return 0, nil
+	}
+	end := lineEnd + 1
+	http09 := rl.versionStart == rl.vEnd
+	if !http09 {
+		if end, err = s.headerEnd(data, end); end < 0 {
+			return 0, err
+		}
+	}
+	block := string(data[:end])
+	ex := c.newExchange(s)
+	req := &protocols.HTTPRequest{
+		Method:  block[:rl.methodEnd],
+		Target:  block[rl.targetStart:rl.tEnd],
+		Version: block[rl.versionStart:rl.vEnd],
+	}
+	var f framing
+	if !http09 {
+		if req.Headers, err = parseFields(block[lineEnd+1:end], ex.entry.Warn); err != nil {
+			return 0, err
+		}
+		if f, err = readFraming(req.Headers); err != nil {
+			return 0, err
+		}
+		// RFC 9112 §6.3: a request whose final transfer coding is not
+		// chunked has no reliable length; a server answers 400 and closes.
+		if f.transferEncoding && !f.chunked {
+			return 0, protocols.Malformed(protocols.HTTP1, codeBadTransferEncoding, "final coding is not chunked")
+		}
+	}
+	if c.opts.Redact {
+		var changed bool
+		req.Target, changed = protocols.RedactTarget(req.Target)
+		if protocols.RedactHeaders(req.Headers) || changed {
+			ex.entry.Redacted = true
+		}
+	}
+	req.Scheme, req.Authority, req.Path = splitTarget(req.Target)
+	if req.Authority == "" {
+		req.Authority = f.host
+	}
+	ex.req, ex.entry.HTTP.Request = req, req
+	ex.entry.Start = s.start
+	ex.entry.RequestSize = int64(end)
+	ex.http09 = http09
+	ex.upgrade = f.upgrade
+	ex.blocks = req.Method == "CONNECT" || f.upgrade != ""
+	c.enqueue(ex)
+	c.begin(s, ex, &req.Body, &req.Trailers, &ex.entry.RequestSize, f.coding)
+	switch {
+	case f.chunked:
+		s.state = stChunkSize
+	case f.length > 0:
+		s.state, s.remain = stLength, f.length
+	default:
+		c.endMessage(s)
+	}
+	return end, nil
+}
+
+func (c *conn) readResponse(s *side, data []byte) (int, error) {
+	if s.start.IsZero() {
+		s.start = c.now
+	}
+	target := c.awaiting()
+	if target != nil && target.http09 && !hasPrefixFold(data, "HTTP/") {
+		if len(data) < len("HTTP/") && hasPrefixFold("HTTP/", string(data)) {
+			return 0, nil
+		}
+		// An HTTP/0.9 response is the body alone, up to the end of the connection.
+		resp := &protocols.HTTPResponse{Version: "HTTP/0.9"}
+		c.beginResponse(s, target, resp, 0, "")
+		s.state = stUntilClose
+		return 0, nil
+	}
+	lineEnd, err := startLine(data)
+	if lineEnd < 0 {
+		return 0, err
+	}
+	line := trimCR(data[:lineEnd])
+	if len(line) == 0 {
+		// Stray line ends after a body are common (a CRLF after a
+		// Content-Length body); they belong to no message.
+		s.start = time.Time{}
+		return lineEnd + 1, nil
+	}
+	sl, ok := parseStatusLine(line)
+	if !ok {
+		c.enterSync(s, syncGarbage)
+		return 0, nil
+	}
+	end, err := s.headerEnd(data, lineEnd+1)
+	if end < 0 {
+		return 0, err
+	}
+	block := string(data[:end])
+	var warnings []string
+	headers, err := parseFields(block[lineEnd+1:end], func(w string) { warnings = append(warnings, w) })
+	if err != nil {
+		return 0, err
+	}
+	f, err := readFraming(headers)
+	if err != nil {
+		return 0, err
+	}
+	informational := sl.code/100 == 1 && sl.code != 101
+	if target == nil {
+		if informational {
+			// A 1xx to a request that was not seen says nothing.
+			s.start = time.Time{}
+			return end, nil
+		}
+		target = c.newExchange(s)
+		target.reqDone = true
+		c.enqueue(target)
+	}
+	c.reportSkipped(s, target)
+	for _, w := range warnings {
+		target.entry.Warn(w)
+	}
+	if informational {
+		if len(target.info) < maxInformational {
+			target.info = append(target.info, sl.code)
+		}
+		if target.respStart.IsZero() {
+			target.respStart = s.start
+		}
+		target.entry.ResponseSize += int64(end)
+		s.start = time.Time{}
+		return end, nil
+	}
+	resp := &protocols.HTTPResponse{
+		Version:       block[:sl.versionEnd],
+		StatusCode:    sl.code,
+		Reason:        block[sl.reasonStart:sl.reasonEnd],
+		Headers:       headers,
+		Informational: target.info,
+	}
+	if c.opts.Redact && protocols.RedactHeaders(resp.Headers) {
+		target.entry.Redacted = true
+	}
+	c.beginResponse(s, target, resp, end, f.coding)
+	if c.blocked == target {
+		c.blocked = nil
+	}
+	method := ""
+	if target.req != nil {
+		method = target.req.Method
+	}
+	switch {
+	case sl.code == 101:
+		up := f.upgrade
+		if up == "" {
+			up = target.upgrade
+		}
+		return end, c.upgrade(s, target, upgradeToken(up))
+	case method == "CONNECT" && sl.code/100 == 2:
+		return end, c.upgrade(s, target, string(Tunnel))
+	// RFC 9112 §6.3: these responses end with their header section.
+	case method == "HEAD" || sl.code == 204 || sl.code == 304:
+		c.endMessage(s)
+	case f.chunked:
+		s.state = stChunkSize
+	case f.transferEncoding:
+		s.state = stUntilClose
+	case f.length > 0:
+		s.state, s.remain = stLength, f.length
+	case f.length == 0:
+		c.endMessage(s)
+	default:
+		s.state = stUntilClose
+	}
+	return end, nil
+}
+
+// readChunkSize reads "chunk-size [chunk-ext] CRLF" (RFC 9112 §7.1).
+// Extensions are skipped: nothing in them is worth showing.
+func readChunkSize(s *side, data []byte) (int, error) {
+	i := bytes.IndexByte(data, '\n')
+	if i > maxChunkLine || (i < 0 && len(data) > maxChunkLine) {
+		return 0, protocols.Malformed(protocols.HTTP1, codeChunkLineTooLong, "")
+	}
+	if i < 0 {
+		return 0, nil
+	}
+	line := trimCR(data[:i])
+	if j := bytes.IndexByte(line, ';'); j >= 0 {
+		line = line[:j]
+	}
+	line = bytes.Trim(line, " \t")
+	size, ok := parseHex(line)
+	if !ok {
+		return 0, protocols.Malformed(protocols.HTTP1, codeBadChunkSize, strconv.Quote(string(line)))
+	}
+	*s.size += int64(i + 1)
+	if size == 0 {
+		s.state = stTrailers
+	} else {
+		s.state, s.remain = stChunkData, size
+	}
+	return i + 1, nil
+}
+
+// parseHex parses a chunk size. Fifteen hex digits are more than any real
+// chunk and cannot overflow an int64.
+func parseHex(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | int64(d)
+	}
+	return n, true
+}
+
+// readChunkEnd reads the CRLF after a chunk's data (a bare LF is tolerated).
+func readChunkEnd(s *side, data []byte) (int, error) {
+	n := 0
+	switch {
+	case data[0] == '\n':
+		n = 1
+	case data[0] != '\r':
+		return 0, protocols.Malformed(protocols.HTTP1, codeBadChunkEnd, "")
+	case len(data) == 1:
+		return 0, nil
+	case data[1] == '\n':
+		n = 2
+	default:
+		return 0, protocols.Malformed(protocols.HTTP1, codeBadChunkEnd, "")
+	}
+	*s.size += int64(n)
+	s.state = stChunkSize
+	return n, nil
+}
+
+// readTrailers reads the trailer section after the last chunk.
+func (c *conn) readTrailers(s *side, data []byte) (int, error) {
+	end, err := s.headerEnd(data, 0)
+	if end < 0 {
+		return 0, err
+	}
+	if t, err := parseFields(string(data[:end]), s.ex.entry.Warn); err != nil {
+		return 0, err
+	} else if len(t) > 0 {
+		if c.opts.Redact && protocols.RedactHeaders(t) {
+			s.ex.entry.Redacted = true
+		}
+		*s.trailers = t
+	}
+	*s.size += int64(end)
+	c.endMessage(s)
+	return end, nil
+}
+
+// resync discards bytes until a line start where a request line (client) or
+// a status line (server) begins.
+func (c *conn) resync(s *side, data []byte) (int, error) {
+	p := 0
+	for {
+		if s.lineStart {
+			var v protocols.Verdict
+			if s.dir == protocols.ClientToServer {
+				v = detectRequest(data[p:], detectWindow)
+			} else {
+				v = detectStatus(data[p:])
+			}
+			if v == protocols.Match {
+				s.state = stStart
+			}
+			if v != protocols.NoMatch {
+				break
+			}
+		}
+		i := bytes.IndexByte(data[p:], '\n')
+		if i < 0 {
+			p, s.lineStart = len(data), false
+			break
+		}
+		p += i + 1
+		s.lineStart = true
+		if p == len(data) {
+			break
+		}
+	}
+	s.skipped += int64(p)
+	s.syncSkipped += int64(p)
+	if s.sync == syncGarbage && s.syncSkipped > maxGarbage {
+		return p, protocols.Malformed(protocols.HTTP1, codeLostSync, fmt.Sprintf("%d bytes without a message start", s.syncSkipped))
+	}
+	return p, nil
+}
+
+func (c *conn) enterSync(s *side, why syncReason) {
+	s.reset()
+	s.state, s.sync, s.syncSkipped = stSync, why, 0
+	// Garbage is found at a line start that did not parse; after a gap or a
+	// join the very next byte may start a message.
+	s.lineStart = why != syncGarbage
+}
+
+func (s *side) reset() {
+	*s = side{dir: s.dir, last: s.last, skipped: s.skipped, sync: s.sync}
+}
+
+func (c *conn) newExchange(s *side) *exchange {
+	ex := &exchange{entry: &protocols.Entry{Protocol: protocols.HTTP1, HTTP: &protocols.HTTPRecord{}}}
+	c.reportSkipped(s, ex)
+	return ex
+}
+
+// reportSkipped notes on ex the bytes its side discarded before it.
+func (c *conn) reportSkipped(s *side, ex *exchange) {
+	if s.skipped == 0 {
+		return
+	}
+	what := "bytes that do not parse as HTTP/1"
+	switch s.sync {
+	case syncGap:
+		what = "bytes after a gap"
+	case syncMidStream:
+		what = "bytes of a connection joined mid-stream"
+	}
+	ex.entry.Warn(fmt.Sprintf("%d %s skipped before this %s", s.skipped, what, messageName(s.dir)))
+	s.skipped = 0
+}
+
+func messageName(d protocols.Direction) string {
+	if d == protocols.ClientToServer {
+		return "request"
+	}
+	return "response"
+}
+
+// enqueue adds a request to the FIFO that responses pair with. Beyond
+// MaxPending waiting requests, the oldest is given up as unanswered.
+func (c *conn) enqueue(ex *exchange) {
+	c.queue = append(c.queue, ex)
+	if len(c.queue) <= c.opts.MaxPending {
+		return
+	}
+	if old := c.queue[0]; old.reqDone && old.resp == nil {
+		old.respDone = true
+		old.entry.Warn(fmt.Sprintf("response no longer awaited: more than %d requests were waiting", c.opts.MaxPending))
+		c.flush()
+	}
+}
+
+// awaiting is the oldest exchange still waiting for its final response.
+func (c *conn) awaiting() *exchange {
+	for _, ex := range c.queue {
+		if ex.resp == nil && !ex.respDone {
+			return ex
+		}
+	}
+	return nil
+}
+
+// begin makes ex's message the one s is parsing.
+func (c *conn) begin(s *side, ex *exchange, body *protocols.Body, trailers *protocols.Headers, size *int64, coding string) {
+	s.ex, s.body, s.trailers, s.size, s.coding = ex, body, trailers, size, coding
+}
+
+func (c *conn) beginResponse(s *side, ex *exchange, resp *protocols.HTTPResponse, headerSize int, coding string) {
+	ex.resp, ex.entry.HTTP.Response = resp, resp
+	if ex.respStart.IsZero() {
+		ex.respStart = s.start
+	}
+	ex.entry.ResponseSize += int64(headerSize)
+	c.begin(s, ex, &resp.Body, &resp.Trailers, &ex.entry.ResponseSize, coding)
+}
+
+func (c *conn) consumeBody(s *side, p []byte) {
+	*s.size += int64(len(p))
+	if s.lost {
+		s.body.Size += int64(len(p))
+		return
+	}
+	s.body.Capture(p, c.opts.BodyCap)
+}
+
+// loseBody accounts for n body bytes that a gap took.
+func (c *conn) loseBody(s *side, n int) {
+	s.ex.entry.Gap = true
+	s.lost = true
+	s.body.Size += int64(n)
+	s.body.Truncated = true
+	*s.size += int64(n)
+}
+
+// endMessage completes the message s was parsing.
+func (c *conn) endMessage(s *side) {
+	ex := s.ex
+	if s.coding != "" {
+		if w := decodeBody(s.body, s.coding, c.opts.DecodedCap); w != "" {
+			ex.entry.Warn(w)
+		}
+	}
+	if s.dir == protocols.ClientToServer {
+		ex.reqDone, ex.reqEnd = true, s.last
+		if ex.blocks && ex.resp == nil {
+			c.blocked = ex
+		}
+	} else {
+		ex.respDone, ex.respEnd = true, s.last
+	}
+	s.reset()
+	c.flush()
+}
+
+// upgrade ends HTTP/1 on this connection after a 101 (or a 2xx to CONNECT).
+func (c *conn) upgrade(s *side, ex *exchange, token string) error {
+	ex.entry.HTTP.Upgrade = token
+	s.reset()
+	ex.reqDone, ex.respDone, ex.respEnd = true, true, s.last
+	err := &protocols.UpgradeError{To: protocols.Protocol(token)}
+	if token == "h2c" {
+		// RFC 9113 §3.2 (RFC 7540 §3.2): the upgrade request becomes
+		// stream 1, which the HTTP/2 parser completes with its response.
+		err.To = protocols.HTTP2
+		for i, q := range c.queue {
+			if q == ex {
+				c.queue = append(c.queue[:i], c.queue[i+1:]...)
+				break
+			}
+		}
+		c.finish(ex)
+		ex.entry.HTTP.Response = nil
+		ex.entry.Summary.Status = ""
+		ex.entry.Unmatched = protocols.Matched
+		err.Request = ex.entry
+	}
+	c.shutdown("connection switched to " + token + " before this message completed")
+	c.err = err
+	return err
+}
+
+// fail makes the connection opaque after a protocol error, emitting what
+// it holds first.
+func (c *conn) fail(err error) {
+	why := "connection no longer parsed: " + err.Error()
+	for _, ex := range c.queue {
+		if (!ex.reqDone || !ex.respDone) && ex != c.sides[0].ex && ex != c.sides[1].ex {
+			ex.entry.Warn(why)
+		}
+	}
+	c.shutdown(why)
+	c.err = err
+}
+
+// shutdown completes the messages in progress and emits every exchange.
+func (c *conn) shutdown(why string) {
+	for i := range c.sides {
+		if s := &c.sides[i]; s.ex != nil {
+			s.ex.entry.Warn(why)
+			c.endMessage(s)
+		}
+	}
+	for _, ex := range c.queue {
+		ex.reqDone, ex.respDone = true, true
+	}
+	c.flush()
+	c.queue = nil
+	c.blocked = nil
+}
+
+// flush emits the exchanges at the front of the queue that are complete.
+func (c *conn) flush() {
+	for len(c.queue) > 0 {
+		ex := c.queue[0]
+		if !ex.reqDone || !ex.respDone {
+			return
+		}
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		if ex.req == nil && ex.resp == nil {
+			// A request lost in a gap whose response was lost too: nothing to show.
+			continue
+		}
+		c.finish(ex)
+		c.emit(ex.entry)
+	}
+}
+
+// finish fills in the entry's summary, timing and unmatched state.
+func (c *conn) finish(ex *exchange) {
+	e := ex.entry
+	end := ex.respEnd
+	switch {
+	case ex.req == nil:
+		e.Unmatched = protocols.MissingRequest
+		e.Start = ex.respStart
+	case ex.resp == nil:
+		e.Unmatched = protocols.MissingResponse
+		end = ex.reqEnd
+	}
+	if ex.req != nil {
+		e.Summary.Method, e.Summary.Target = ex.req.Method, ex.req.Target
+	}
+	if ex.resp != nil && ex.resp.StatusCode != 0 {
+		e.Summary.Status = strconv.Itoa(ex.resp.StatusCode)
+	}
+	e.Duration = max(end.Sub(e.Start), 0)
+}
+
+func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
+	if c.err != nil || n == 0 {
+		return
+	}
+	c.now = ts
+	s := &c.sides[dir]
+	s.scan = 0
+	switch s.state {
+	case stLength, stChunkData:
+		if n > 0 && int64(n) <= s.remain {
+			c.loseBody(s, n)
+			s.remain -= int64(n)
+			if s.remain == 0 {
+				if s.state == stLength {
+					c.endMessage(s)
+				} else {
+					s.state = stChunkEnd
+				}
+			}
+			return
+		}
+	case stUntilClose:
+		c.loseBody(s, max(n, 0))
+		return
+	case stSync:
+		s.lineStart = true
+		return
+	}
+	// The framing is lost: end what was in progress and look for the next message.
+	switch {
+	case s.ex != nil:
+		s.ex.entry.Gap = true
+		s.ex.entry.Warn(messageName(dir) + " cut short by a gap")
+		c.endMessage(s)
+	case dir == protocols.ClientToServer:
+		// A request was lost, at least in part. Its response may still
+		// come: hold its place so that it does not pair with the next one.
+		ex := c.newExchange(s)
+		ex.reqDone = true
+		ex.entry.Gap = true
+		c.enqueue(ex)
+	default:
+		// The response expected next was lost, at least in part.
+		if ex := c.awaiting(); ex != nil {
+			ex.respDone, ex.respEnd = true, ts
+			ex.entry.Gap = true
+		}
+	}
+	c.enterSync(s, syncGap)
+	c.flush()
+}
+
+func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
+	if c.err != nil {
+		return
+	}
+	c.now = ts
+	if s := &c.sides[protocols.ServerToClient]; s.state == stUntilClose {
+		if reason != protocols.ClosedFIN {
+			s.ex.entry.Warn("body delimited by the end of the connection, which ended by " + reason.String())
+		}
+		c.endMessage(s)
+	}
+	c.shutdown("message incomplete when the connection ended by " + reason.String())
+	c.err = errClosed
+}
