@@ -1,0 +1,574 @@
+package http2
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/sondehq/sonde/protocols"
+)
+
+// Warnings put on entries, in words a user can act on.
+const (
+	warnJoined      = "headers not decodable: connection joined mid-stream"
+	warnHeaderList  = "headers truncated: header list larger than 256 KiB"
+	warnOpenAtClose = "stream still open when the connection ended"
+	warnEvicted     = "stream evicted: too many streams open at once"
+	warnGoAway      = "not processed: the server sent GOAWAY before this stream"
+)
+
+// recentDone is how many finished stream IDs a connection remembers, so that
+// frames still in flight for them do not open new entries when the
+// connection's history is incomplete (otherwise stream IDs tell).
+const recentDone = 256
+
+// resyncMaxFrame bounds the frames accepted as a boundary when looking for
+// one after a gap: a real peer's frames are this small unless it announced
+// more, and a bogus large length must not make Sonde wait for megabytes.
+const resyncMaxFrame = defaultMaxFrameSize
+
+type prefaceState uint8
+
+const (
+	prefaceDone prefaceState = iota
+	// prefaceRequired: the client side of a connection seen from its start.
+	prefaceRequired
+	// prefaceOptional: a client side joined mid-stream, which may still
+	// happen to start with the preface.
+	prefaceOptional
+)
+
+// direction is the state of one direction of a connection.
+type direction struct {
+	dir      protocols.Direction
+	rd       bytes.Reader
+	fr       *http2.Framer
+	maxFrame uint32
+	preface  prefaceState
+	hd       *headerDecoder
+	block    blockState
+	// skip is how many bytes still belong to a frame cut by a gap.
+	skip int
+	// resync is true when the frame boundary was lost.
+	resync bool
+	// partial is the frame left incomplete at the end of the last Feed, so
+	// that a gap of known size can be skipped without losing the boundary.
+	partial partialFrame
+}
+
+type partialFrame struct {
+	total, have int
+	typ, flags  byte
+	stream      uint32
+}
+
+// blockState is a header block in progress: a HEADERS or PUSH_PROMISE frame
+// without END_HEADERS, waiting for CONTINUATION frames.
+type blockState struct {
+	active    bool
+	push      bool
+	stream    uint32
+	promised  uint32
+	endStream bool
+	wire      int64
+}
+
+func (d *direction) newFramer() {
+	d.fr = http2.NewFramer(nil, &d.rd)
+	d.fr.SetMaxReadFrameSize(maxFrameSize)
+}
+
+type conn struct {
+	opts    protocols.Options
+	emit    protocols.EmitFunc
+	dirs    [2]*direction
+	streams map[uint32]*stream
+	seq     uint64
+	done    idRing
+	// joined is true when part of the connection's history was not seen:
+	// streams may then show up without their start.
+	joined bool
+	// firstSeen is the first client stream seen opening since the history
+	// was last lost; lower ones may have opened unseen.
+	firstSeen, firstPush uint32
+	maxClient, maxPush   uint32
+	err                  error
+}
+
+func (dissector) NewConn(info protocols.ConnInfo, emit protocols.EmitFunc) protocols.Conn {
+	c := &conn{
+		opts:    info.Options,
+		emit:    emit,
+		streams: make(map[uint32]*stream),
+		joined:  info.MidStream,
+	}
+	c.opts.BodyCap = max(c.opts.BodyCap, 0)
+	c.opts.DecodedCap = max(c.opts.DecodedCap, 0)
+	c.opts.MaxPending = max(c.opts.MaxPending, 1)
+	for i := range c.dirs {
+		d := &direction{dir: protocols.Direction(i), maxFrame: defaultMaxFrameSize}
+		d.newFramer()
+		d.hd = newHeaderDecoder(!info.MidStream)
+		if info.MidStream {
+			// The receiver may have announced larger frames before Sonde joined.
+			d.maxFrame = maxFrameSize
+		}
+		c.dirs[i] = d
+	}
+	switch {
+	case info.MidStream:
+		c.dirs[protocols.ClientToServer].preface = prefaceOptional
+	default:
+		c.dirs[protocols.ClientToServer].preface = prefaceRequired
+	}
+	if up := info.Upgrade; up != nil {
+		// RFC 9113 §3.2 (via RFC 7540 §3.2): the request that asked for the
+		// upgrade is stream 1, half-closed by the client.
+		s := c.open(1, up.Start)
+		s.upgradeFrom(up)
+		c.maxClient = 1
+	}
+	return c
+}
+
+// Feed parses the whole frames in data and returns the bytes they took.
+func (c *conn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	d := c.dirs[dir]
+	off := 0
+	if d.preface != prefaceDone {
+		n, more, err := d.consumePreface(data)
+		if err != nil {
+			return 0, c.fail(err)
+		}
+		if more {
+			return 0, nil
+		}
+		off = n
+	}
+	if d.skip > 0 {
+		k := min(d.skip, len(data)-off)
+		off += k
+		d.skip -= k
+		if d.skip > 0 {
+			return off, nil
+		}
+	}
+	if d.resync {
+		n, found := findFrameBoundary(data[off:], min(d.maxFrame, resyncMaxFrame))
+		off += n
+		if !found {
+			return off, nil
+		}
+		d.resync = false
+	}
+	d.partial = partialFrame{}
+	for len(data)-off >= frameHeaderLen {
+		h := data[off : off+frameHeaderLen]
+		length := uint32(h[0])<<16 | uint32(h[1])<<8 | uint32(h[2])
+		if length > d.maxFrame {
+			// RFC 9113 §4.2: larger than SETTINGS_MAX_FRAME_SIZE allows.
+			// Refused before a byte of it is buffered.
+			return off, c.fail(tooLarge("http2_frame_too_large",
+				fmt.Sprintf("%s frame of %d bytes, limit %d", http2.FrameType(h[3]), length, d.maxFrame)))
+		}
+		end := off + frameHeaderLen + int(length)
+		if end > len(data) {
+			d.partial = partialFrame{
+				total: end - off, have: len(data) - off, typ: h[3], flags: h[4],
+				stream: (uint32(h[5])<<24 | uint32(h[6])<<16 | uint32(h[7])<<8 | uint32(h[8])) & (1<<31 - 1),
+			}
+			break
+		}
+		d.rd.Reset(data[off:end])
+		f, err := d.fr.ReadFrame()
+		if err != nil {
+			if err := c.frameError(d, h, err, ts); err != nil {
+				return end, c.fail(err)
+			}
+			off = end
+			continue
+		}
+		if err := c.frame(d, f, int64(end-off), ts); err != nil {
+			return end, c.fail(err)
+		}
+		off = end
+	}
+	return off, nil
+}
+
+func (c *conn) fail(err error) error {
+	c.err = err
+	return err
+}
+
+// consumePreface reads the client connection preface (RFC 9113 §3.4).
+func (d *direction) consumePreface(data []byte) (n int, more bool, err error) {
+	k := min(len(data), len(clientPreface))
+	if string(data[:k]) != clientPreface[:k] {
+		if d.preface == prefaceOptional {
+			d.preface = prefaceDone
+			return 0, false, nil
+		}
+		return 0, false, protocols.Malformed(protocols.HTTP2, "http2_bad_preface", fmt.Sprintf("%q", data[:k]))
+	}
+	if k < len(clientPreface) {
+		return 0, true, nil
+	}
+	if d.preface == prefaceOptional {
+		// The capture missed the handshake but not the client's first bytes:
+		// what it sends is known from the start.
+		d.hd = newHeaderDecoder(true)
+	}
+	d.preface = prefaceDone
+	return len(clientPreface), false, nil
+}
+
+// frameError handles an error from the framer. Stream errors cost the stream
+// its entry's completeness; anything else ends the connection.
+func (c *conn) frameError(d *direction, h []byte, err error, ts time.Time) error {
+	var se http2.StreamError
+	if errors.As(err, &se) && h[3] != typeHeaders && h[3] != typePushPromise {
+		if s := c.streams[se.StreamID]; s != nil {
+			s.touch(ts)
+			s.warn(fmt.Sprintf("%s frame refused: %s", http2.FrameType(h[3]), se.Code))
+		}
+		return nil
+	}
+	code := "http2_frame"
+	var ce http2.ConnectionError
+	switch {
+	case errors.As(err, &ce):
+		code = "http2_frame_" + strings.ToLower(http2.ErrCode(ce).String())
+	case errors.As(err, &se):
+		// A header block that cannot be read leaves the HPACK state unknown:
+		// RFC 9113 §4.3 makes that a connection error.
+		code = "http2_frame_" + strings.ToLower(se.Code.String())
+	}
+	detail := err.Error()
+	if d.fr.ErrorDetail() != nil {
+		detail = d.fr.ErrorDetail().Error()
+	}
+	return protocols.Malformed(protocols.HTTP2, code, fmt.Sprintf("%s frame on stream %d: %s",
+		http2.FrameType(h[3]), uint32(h[5]&0x7f)<<24|uint32(h[6])<<16|uint32(h[7])<<8|uint32(h[8]), detail))
+}
+
+func tooLarge(code, detail string) error {
+	return fmt.Errorf("%w: %w", protocols.Malformed(protocols.HTTP2, code, detail), protocols.ErrTooLarge)
+}
+
+// frame handles one valid frame of size bytes (header included).
+func (c *conn) frame(d *direction, f http2.Frame, size int64, ts time.Time) error {
+	switch f := f.(type) {
+	case *http2.DataFrame:
+		if s := c.streamFor(f.StreamID, d.dir, false, ts); s != nil {
+			s.touch(ts)
+			s.data(d.dir, f.Data(), size, &c.opts)
+			if f.StreamEnded() {
+				c.ended(s, d.dir)
+			}
+		}
+	case *http2.HeadersFrame:
+		d.block = blockState{active: true, stream: f.StreamID, endStream: f.StreamEnded()}
+		return c.fragment(d, f.HeaderBlockFragment(), f.HeadersEnded(), size, ts)
+	case *http2.PushPromiseFrame:
+		d.block = blockState{active: true, push: true, stream: f.StreamID, promised: f.PromiseID}
+		return c.fragment(d, f.HeaderBlockFragment(), f.HeadersEnded(), size, ts)
+	case *http2.ContinuationFrame:
+		// The framer has checked that it continues the block in progress.
+		return c.fragment(d, f.HeaderBlockFragment(), f.HeadersEnded(), size, ts)
+	case *http2.RSTStreamFrame:
+		if s := c.streams[f.StreamID]; s != nil {
+			s.touch(ts)
+			s.sizes[d.dir] += size
+			s.reset = f.ErrCode.String()
+			c.finish(s, protocols.Matched)
+		}
+	case *http2.SettingsFrame:
+		if f.IsAck() {
+			return nil
+		}
+		peer := c.dirs[d.dir.Reverse()]
+		return f.ForeachSetting(func(st http2.Setting) error {
+			switch st.ID {
+			case http2.SettingHeaderTableSize:
+				peer.hd.setAllowed(st.Val)
+			case http2.SettingMaxFrameSize:
+				// The framer has checked the range (RFC 9113 §6.5.2).
+				peer.maxFrame = min(max(st.Val, defaultMaxFrameSize), maxFrameSize)
+			}
+			return nil
+		})
+	case *http2.GoAwayFrame:
+		c.goAway(d.dir, f.LastStreamID)
+	}
+	// PING, WINDOW_UPDATE, PRIORITY and unknown types show nothing.
+	return nil
+}
+
+// fragment adds a piece of a header block and finishes the block at END_HEADERS.
+func (c *conn) fragment(d *direction, frag []byte, end bool, size int64, ts time.Time) error {
+	d.block.wire += size
+	if d.block.wire > maxHeaderBlock {
+		return tooLarge("http2_header_block_too_large",
+			fmt.Sprintf("header block on stream %d exceeds %d bytes", d.block.stream, maxHeaderBlock))
+	}
+	if err := d.hd.write(frag); err != nil {
+		return hpackError(err)
+	}
+	if !end {
+		return nil
+	}
+	blk := d.block
+	d.block = blockState{}
+	db, err := d.hd.finish()
+	if err != nil {
+		return hpackError(err)
+	}
+	c.headerBlock(d.dir, blk, db, ts)
+	return nil
+}
+
+func hpackError(err error) error {
+	if errors.Is(err, hpack.ErrStringLength) {
+		return tooLarge("http2_hpack_string_too_long", err.Error())
+	}
+	// RFC 9113 §4.3: a field block that cannot be decompressed is a
+	// connection error of type COMPRESSION_ERROR.
+	return protocols.Malformed(protocols.HTTP2, "http2_hpack", err.Error())
+}
+
+// headerBlock applies a decoded header block to its stream. Every block is
+// decoded, whether or not its stream is shown, to keep HPACK in step.
+func (c *conn) headerBlock(dir protocols.Direction, blk blockState, db decodedBlock, ts time.Time) {
+	if blk.push {
+		// RFC 9113 §8.4: the promised request, sent by the server.
+		s := c.streamFor(blk.promised, protocols.ClientToServer, true, ts)
+		if s == nil {
+			return
+		}
+		s.touch(ts)
+		s.sizes[protocols.ClientToServer] += blk.wire
+		s.headers(protocols.ClientToServer, db, &c.opts)
+		s.ended[protocols.ClientToServer] = true
+		return
+	}
+	s := c.streamFor(blk.stream, dir, true, ts)
+	if s == nil {
+		return
+	}
+	s.touch(ts)
+	s.sizes[dir] += blk.wire
+	s.headers(dir, db, &c.opts)
+	if blk.endStream {
+		c.ended(s, dir)
+	}
+}
+
+// streamFor finds the stream a frame belongs to, opening it when the frame
+// can start one. It returns nil for frames of streams that are over or that
+// Sonde has no business showing.
+func (c *conn) streamFor(id uint32, dir protocols.Direction, headers bool, ts time.Time) *stream {
+	if s, ok := c.streams[id]; ok {
+		return s
+	}
+	if c.done.has(id) {
+		return nil
+	}
+	clientStream := id%2 == 1
+	if clientStream && headers && dir == protocols.ClientToServer && id > c.maxClient {
+		// RFC 9113 §5.1.1: a new stream's ID is larger than all before it.
+		c.maxClient = id
+		if c.firstSeen == 0 {
+			c.firstSeen = id
+		}
+		return c.open(id, ts)
+	}
+	if !clientStream && headers && dir == protocols.ClientToServer && id > c.maxPush {
+		// A PUSH_PROMISE, handed over as the promised stream's request.
+		c.maxPush = id
+		if c.firstPush == 0 {
+			c.firstPush = id
+		}
+		return c.open(id, ts)
+	}
+	if !c.joined {
+		return nil
+	}
+	// Part of the history is missing: a stream below the first one seen
+	// opening may have opened unseen.
+	first := c.firstSeen
+	if !clientStream {
+		first = c.firstPush
+	}
+	if first != 0 && id >= first {
+		return nil
+	}
+	s := c.open(id, ts)
+	s.joined = true
+	return s
+}
+
+// open starts tracking a stream, evicting the oldest one beyond MaxPending.
+func (c *conn) open(id uint32, ts time.Time) *stream {
+	if len(c.streams) >= c.opts.MaxPending {
+		var oldest *stream
+		for _, s := range c.streams {
+			if oldest == nil || s.seq < oldest.seq {
+				oldest = s
+			}
+		}
+		oldest.warn(warnEvicted)
+		c.finish(oldest, oldest.missing())
+	}
+	c.seq++
+	s := newStream(id, c.seq, ts)
+	c.streams[id] = s
+	return s
+}
+
+// ended records END_STREAM from dir and emits the stream once both sides ended.
+func (c *conn) ended(s *stream, dir protocols.Direction) {
+	s.ended[dir] = true
+	if s.ended[0] && s.ended[1] {
+		c.finish(s, protocols.Matched)
+	}
+}
+
+func (c *conn) finish(s *stream, u protocols.Unmatched) {
+	delete(c.streams, s.id)
+	c.done.add(s.id)
+	c.emit(s.entry(u, &c.opts))
+}
+
+// goAway ends the streams the sender says it never processed (RFC 9113 §6.8).
+func (c *conn) goAway(from protocols.Direction, last uint32) {
+	// The sender's peer initiated the streams the GOAWAY is about.
+	peerOdd := from == protocols.ServerToClient
+	for _, s := range c.sortedStreams() {
+		if s.id > last && (s.id%2 == 1) == peerOdd {
+			s.warn(warnGoAway)
+			c.finish(s, s.missing())
+		}
+	}
+}
+
+func (c *conn) sortedStreams() []*stream {
+	out := make([]*stream, 0, len(c.streams))
+	for _, s := range c.streams {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b *stream) int { return cmp.Compare(a.seq, b.seq) })
+	return out
+}
+
+// Gap records missing bytes. When the gap only cut a frame that carries no
+// header block, the frame boundary is found again by arithmetic and only
+// that stream is affected; otherwise the boundary is searched for and the
+// direction's HPACK state is unknown from then on.
+func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
+	if c.err != nil {
+		return
+	}
+	d := c.dirs[dir]
+	d.preface = prefaceDone
+	p := d.partial
+	d.partial = partialFrame{}
+	if n >= 0 && p.total > 0 && !d.resync && !d.block.active && n <= p.total-p.have &&
+		p.typ != typeHeaders && p.typ != typePushPromise && p.typ != typeContinuation {
+		d.skip = p.total - p.have - n
+		if s := c.streams[p.stream]; s != nil {
+			s.touch(ts)
+			s.lost(dir)
+			if p.typ == typeData && p.flags&flagEndStream != 0 {
+				c.ended(s, dir)
+			}
+		}
+		return
+	}
+	d.skip, d.resync = 0, true
+	d.block = blockState{}
+	d.newFramer()
+	d.hd.lose()
+	c.joined = true
+	if dir == protocols.ClientToServer {
+		c.firstSeen = 0
+	} else {
+		c.firstPush = 0
+	}
+	for _, s := range c.streams {
+		s.lost(dir)
+	}
+}
+
+// findFrameBoundary looks for two plausible frame headers in a row (or one
+// that ends the data exactly). It returns how many bytes precede the boundary
+// (to be dropped) and whether it found one; when not, the bytes returned can
+// be dropped and the search goes on with more data.
+func findFrameBoundary(data []byte, maxLen uint32) (int, bool) {
+	for i := 0; i+frameHeaderLen <= len(data); i++ {
+		l, ok := plausibleHeader(data[i:i+frameHeaderLen], maxLen)
+		if !ok || data[i+3] == typeContinuation {
+			continue
+		}
+		next := i + frameHeaderLen + int(l)
+		if next+frameHeaderLen > len(data) {
+			// Not confirmed yet: wait for more from here.
+			return i, false
+		}
+		if _, ok := plausibleHeader(data[next:next+frameHeaderLen], maxLen); ok {
+			return i, true
+		}
+	}
+	return max(0, len(data)-frameHeaderLen+1), false
+}
+
+// Close emits the streams still open, in the order they opened. After a
+// parse error the connection is opaque and emits nothing more.
+func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
+	if c.err != nil {
+		return
+	}
+	for _, s := range c.sortedStreams() {
+		u := s.missing()
+		if u == protocols.Matched {
+			s.warn(warnOpenAtClose + " (" + reason.String() + ")")
+		}
+		c.finish(s, u)
+	}
+}
+
+// idRing remembers the last recentDone finished stream IDs.
+type idRing struct {
+	ids  []uint32
+	next int
+	set  map[uint32]struct{}
+}
+
+func (r *idRing) add(id uint32) {
+	if r.set == nil {
+		r.set = make(map[uint32]struct{})
+	}
+	if len(r.ids) < recentDone {
+		r.ids = append(r.ids, id)
+	} else {
+		delete(r.set, r.ids[r.next])
+		r.ids[r.next] = id
+		r.next = (r.next + 1) % recentDone
+	}
+	r.set[id] = struct{}{}
+}
+
+func (r *idRing) has(id uint32) bool {
+	_, ok := r.set[id]
+	return ok
+}

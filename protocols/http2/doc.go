@@ -1,0 +1,52 @@
+// Package http2 dissects HTTP/2 connections (RFC 9113) and the gRPC calls
+// they carry: one entry per stream, paired by stream ID, with the request's
+// and response's pseudo-headers, headers, trailers and capped bodies, or,
+// for streams whose content-type is application/grpc*, a gRPC record with
+// the call's metadata, status and length-prefixed messages decoded as
+// protobuf without a schema.
+//
+// Connections are recognised by the client preface, by prior-knowledge h2c
+// (which also starts with the preface), by an HTTP/1.1 Upgrade to h2c (the
+// request arrives as ConnInfo.Upgrade and becomes stream 1), and, when the
+// start was not captured, by a run of plausible frame headers.
+//
+// # Frames and header compression
+//
+// Frames are read whole with x/net's http2.Framer, which applies RFC 9113's
+// checks; a frame is parsed only once all its bytes are there, and Feed
+// consumes whole frames only. A frame larger than the receiver's
+// SETTINGS_MAX_FRAME_SIZE (at most 1 MiB, what the pipeline may keep
+// unconsumed) is refused from its header, before it is buffered. Header
+// blocks are decoded with x/net's hpack.Decoder, one per direction, with the
+// table size the receiver announced (at most 64 KiB); a header block is
+// capped at 256 KiB on the wire (a CONTINUATION flood ends the connection
+// with ParseError http2_header_block_too_large) and its decoded list at
+// 256 KiB (fields past it are left out, with a warning).
+//
+// When part of a direction's history is missing (the connection was joined
+// mid-stream, or a gap cut a header block), the dynamic table is unknown.
+// A shadow table then takes over: entries added from then on are known,
+// since HPACK indexes count from the newest entry; fields that reference
+// older ones are left out and the entry says "headers not decodable:
+// connection joined mid-stream". Blocks that use only the static table and
+// literals decode in full. After a gap, the frame boundary is recovered by
+// arithmetic when the gap fell inside a frame of known length, and otherwise
+// by looking for two plausible frame headers in a row.
+//
+// # Bounds
+//
+// Streams open at once are bounded by Options.MaxPending (the oldest is
+// emitted, with a warning, beyond it); bodies by Options.BodyCap, their
+// gzip or deflate decoding by Options.DecodedCap; gRPC messages are all
+// counted, the first 256 per side listed, their content capped in total by
+// BodyCap, the protobuf field tree by depth (12) and count (2048).
+//
+// # Concurrency and buffers
+//
+// A Conn is not safe for concurrent use and starts no goroutines; the
+// pipeline calls it from one goroutine. Feed copies what it keeps: frame
+// payloads are copied by the framer into a buffer reused for the next frame,
+// and bodies, header strings and messages are copied again into the entry.
+// Emitted entries belong to the receiver. After a ParseError the connection
+// emits nothing more, not even at Close.
+package http2

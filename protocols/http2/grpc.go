@@ -1,0 +1,367 @@
+package http2
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/sondehq/sonde/protocols"
+)
+
+const (
+	// grpcPrefixLen is the length prefix of every gRPC message: a flags byte
+	// and a 4-byte big-endian length.
+	grpcPrefixLen = 5
+	// maxListedMessages is how many messages per side of a call are listed;
+	// beyond it they are only counted.
+	maxListedMessages = 256
+	// maxWebTrailers bounds the trailers message of a gRPC-Web response.
+	maxWebTrailers = 8 << 10
+)
+
+// contentKind is how a call's messages are framed and encoded.
+type contentKind uint8
+
+const (
+	kindProto contentKind = iota // application/grpc, application/grpc+proto
+	kindOther                    // application/grpc+json and other codecs: not protobuf
+	kindWeb                      // application/grpc-web(+proto): trailers travel as a message
+	kindWebText                  // application/grpc-web-text: base64, not decoded
+)
+
+// grpcContentType recognises gRPC content types ("application/grpc*").
+func grpcContentType(ct string) (contentKind, bool) {
+	ct, _, _ = strings.Cut(strings.ToLower(strings.TrimSpace(ct)), ";")
+	ct = strings.TrimSpace(ct)
+	rest, ok := strings.CutPrefix(ct, "application/grpc")
+	if !ok {
+		return 0, false
+	}
+	switch rest {
+	case "", "+proto":
+		return kindProto, true
+	case "-web", "-web+proto":
+		return kindWeb, true
+	case "-web-text", "-web-text+proto":
+		return kindWebText, true
+	}
+	return kindOther, true
+}
+
+// grpcReader follows the length-prefixed messages of one side of a call
+// across DATA frames, counting every message and keeping the first ones up
+// to the body cap.
+type grpcReader struct {
+	kind   contentKind
+	prefix [grpcPrefixLen]byte
+	nhdr   int
+	// The message in progress.
+	inMsg      bool
+	remaining  int64
+	size       int64
+	compressed bool
+	keep       bool // listed
+	webTrailer bool
+	raw        []byte
+	cut        bool // raw holds less than the message
+	out        protocols.GRPCMessages
+	used       int // content bytes kept, against the body cap
+	// broken says why messages stopped being parsed.
+	broken string
+	// trailers are a gRPC-Web response's trailers.
+	trailers protocols.Headers
+	opts     *protocols.Options
+}
+
+func (r *grpcReader) feed(p []byte, enc string) {
+	if r.broken != "" {
+		return
+	}
+	if r.kind == kindWebText {
+		r.broken = "grpc-web-text messages not decoded"
+		return
+	}
+	r.out.Encoding = enc
+	opts := r.opts
+	for len(p) > 0 {
+		if !r.inMsg {
+			k := copy(r.prefix[r.nhdr:], p)
+			r.nhdr += k
+			p = p[k:]
+			if r.nhdr < grpcPrefixLen {
+				return
+			}
+			r.nhdr = 0
+			if !r.begin() {
+				return
+			}
+		}
+		k := min(int64(len(p)), r.remaining)
+		r.take(p[:k], opts)
+		p = p[k:]
+		r.remaining -= k
+		if r.remaining == 0 {
+			r.end()
+		}
+	}
+}
+
+// begin starts the message whose prefix was just read.
+func (r *grpcReader) begin() bool {
+	flags := r.prefix[0]
+	valid := flags <= 1 || (r.kind == kindWeb && flags&^0x81 == 0)
+	if !valid {
+		// gRPC over HTTP/2: the flags byte is 0 or 1; anything else means
+		// the stream is not where Sonde thinks it is.
+		r.broken = fmt.Sprintf("message prefix with flags %#x: messages not parsed from there", flags)
+		return false
+	}
+	length := int64(binary.BigEndian.Uint32(r.prefix[1:]))
+	r.inMsg, r.remaining, r.size = true, length, length
+	r.compressed = flags&1 != 0
+	r.webTrailer = r.kind == kindWeb && flags&0x80 != 0
+	r.raw, r.cut = nil, false
+	if r.webTrailer {
+		return true
+	}
+	r.out.Count++
+	r.out.Bytes += length
+	r.keep = len(r.out.Messages) < maxListedMessages
+	if !r.keep {
+		r.out.Truncated = true
+	}
+	return true
+}
+
+func (r *grpcReader) take(p []byte, opts *protocols.Options) {
+	room := 0
+	switch {
+	case r.webTrailer:
+		room = maxWebTrailers - len(r.raw)
+	case r.keep:
+		room = opts.BodyCap - r.used - len(r.raw)
+	}
+	if len(p) > room {
+		p = p[:max(room, 0)]
+		r.cut = true
+	}
+	r.raw = append(r.raw, p...)
+}
+
+// end finishes the message in progress.
+func (r *grpcReader) end() {
+	enc, opts := r.out.Encoding, r.opts
+	r.inMsg = false
+	if r.webTrailer {
+		r.trailers = append(r.trailers, parseWebTrailers(r.raw)...)
+		r.raw = nil
+		return
+	}
+	if !r.keep {
+		return
+	}
+	m := protocols.GRPCMessage{Size: r.size, Compressed: r.compressed, Truncated: r.cut}
+	data := r.raw
+	r.raw = nil
+	decode := r.kind != kindOther
+	if r.compressed {
+		switch {
+		case decodable(enc):
+			out, truncated, err := inflate(enc, data, min(opts.DecodedCap, opts.BodyCap-r.used))
+			if err != nil && !(r.cut && errors.Is(err, io.ErrUnexpectedEOF)) {
+				m.DecodeError = "not decompressed: " + enc + ": " + err.Error()
+				decode = false
+				break
+			}
+			data, m.Truncated = out, m.Truncated || truncated
+		case enc == "" || enc == "identity":
+			m.DecodeError = "compressed flag set without a grpc-encoding"
+			decode = false
+		default:
+			m.DecodeError = "compressed with " + enc + ": not decompressed"
+			decode = false
+		}
+	}
+	m.Data = data
+	r.used += len(data)
+	if decode {
+		fields, err := decodeProto(data)
+		m.Fields = fields
+		switch {
+		case err != nil && m.Truncated:
+			m.DecodeError = "message truncated: fields decoded up to the cap"
+		case err != nil:
+			m.DecodeError = err.Error()
+		}
+	}
+	r.out.Messages = append(r.out.Messages, m)
+}
+
+// stop ends parsing for the reason given, keeping what was read of a
+// message in progress.
+func (r *grpcReader) stop(reason string) {
+	if r.broken != "" {
+		return
+	}
+	r.broken = reason
+	if r.inMsg {
+		r.cut = true
+		r.end()
+	}
+}
+
+// parseWebTrailers reads the header lines of a gRPC-Web trailers message.
+func parseWebTrailers(p []byte) protocols.Headers {
+	var out protocols.Headers
+	for line := range strings.SplitSeq(string(p), "\n") {
+		line = strings.TrimRight(line, "\r")
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		out = append(out, protocols.Header{Name: strings.ToLower(strings.TrimSpace(name)), Value: strings.TrimSpace(value)})
+	}
+	return out
+}
+
+// grpcCodes are the status code names of the gRPC spec (statuscodes.md).
+var grpcCodes = [...]string{
+	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+	"UNAUTHENTICATED",
+}
+
+func grpcCodeName(c int) string {
+	if c >= 0 && c < len(grpcCodes) {
+		return grpcCodes[c]
+	}
+	return "CODE_" + strconv.Itoa(c)
+}
+
+func (s *stream) grpcEntry(e *protocols.Entry, opts *protocols.Options) {
+	e.Protocol = protocols.GRPC
+	req, resp := &s.half[protocols.ClientToServer], &s.half[protocols.ServerToClient]
+	rec := &protocols.GRPCRecord{
+		StatusCode:       -1,
+		Authority:        req.authority,
+		StreamID:         s.id,
+		HTTPStatus:       resp.status,
+		ResetCode:        s.reset,
+		RequestMetadata:  req.headers,
+		ResponseMetadata: resp.headers,
+		Trailers:         resp.trailers,
+	}
+	e.GRPC = rec
+	path := req.path
+	if up := s.upgrade; up != nil && up.HTTP != nil && up.HTTP.Request != nil {
+		path, rec.Authority = up.HTTP.Request.Target, up.HTTP.Request.Authority
+		rec.RequestMetadata = up.HTTP.Request.Headers
+	}
+	rec.ContentType, _ = rec.RequestMetadata.Get("content-type")
+	if rec.ContentType == "" {
+		rec.ContentType, _ = resp.headers.Get("content-type")
+	}
+	rec.Service, rec.Method = splitGRPCPath(path)
+	for i, m := range []*grpcReader{req.msgs, resp.msgs} {
+		if m == nil {
+			continue
+		}
+		if m.inMsg {
+			m.stop("the stream ended inside a message")
+		}
+		if m.broken != "" {
+			s.warn([...]string{"request", "response"}[i] + " messages: " + m.broken)
+		}
+		if i == 0 {
+			rec.Requests = m.out
+		} else {
+			rec.Responses = m.out
+			rec.Trailers = append(rec.Trailers, m.trailers...)
+		}
+	}
+	// RFC-less but universal: trailers carry the status, or the response
+	// headers do in a trailers-only response.
+	src := rec.Trailers
+	if _, ok := src.Get("grpc-status"); !ok {
+		src = resp.headers
+	}
+	if v, ok := src.Get("grpc-status"); ok {
+		if code, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && code >= 0 {
+			rec.StatusCode, rec.Status = code, grpcCodeName(code)
+		} else {
+			s.warn("grpc-status not a number: " + strconv.Quote(v))
+		}
+	}
+	if v, ok := src.Get("grpc-message"); ok {
+		rec.Message = percentDecode(v)
+	}
+	if v, ok := src.Get("grpc-status-details-bin"); ok {
+		if raw, err := decodeBinHeader(v); err == nil {
+			rec.StatusDetails, _ = decodeProto(raw)
+		} else {
+			s.warn("grpc-status-details-bin not base64")
+		}
+	}
+	if opts.Redact {
+		for _, h := range []protocols.Headers{rec.RequestMetadata, rec.ResponseMetadata, rec.Trailers} {
+			e.Redacted = protocols.RedactHeaders(h) || e.Redacted
+		}
+		var changed bool
+		rec.Authority, changed = redactAuthority(rec.Authority)
+		e.Redacted = e.Redacted || changed
+	}
+	e.Summary.Method = path
+	e.Summary.Target = rec.Authority
+	if e.Summary.Target == "" {
+		e.Summary.Target = rec.Service
+	}
+	switch {
+	case rec.Status != "":
+		e.Summary.Status = rec.Status
+	case s.reset != "":
+		e.Summary.Status = s.reset
+	}
+}
+
+// splitGRPCPath splits "/pkg.Service/Method".
+func splitGRPCPath(path string) (service, method string) {
+	rest, ok := strings.CutPrefix(path, "/")
+	if !ok {
+		return "", path
+	}
+	service, method, ok = strings.Cut(rest, "/")
+	if !ok {
+		return "", rest
+	}
+	return service, method
+}
+
+// decodeBinHeader decodes a "-bin" metadata value: base64, padded or not.
+func decodeBinHeader(v string) ([]byte, error) {
+	return base64.RawStdEncoding.DecodeString(strings.TrimRight(strings.TrimSpace(v), "="))
+}
+
+// percentDecode undoes grpc-message's percent-encoding; malformed escapes
+// stay as they are, as the gRPC spec asks.
+func percentDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

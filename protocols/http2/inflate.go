@@ -1,0 +1,44 @@
+package http2
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"fmt"
+	"io"
+)
+
+// decodable reports whether inflate knows the content coding.
+func decodable(enc string) bool {
+	return enc == "gzip" || enc == "x-gzip" || enc == "deflate"
+}
+
+// inflate decodes p, coded with enc, keeping at most limit bytes of the
+// result: a payload that inflates past it is shown truncated.
+func inflate(enc string, p []byte, limit int) ([]byte, bool, error) {
+	var r io.Reader
+	switch enc {
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(p))
+		if err != nil {
+			return nil, false, err
+		}
+		r = zr
+	case "deflate":
+		// RFC 9110 §8.4.1.2 says zlib; some servers send raw deflate.
+		if zr, err := zlib.NewReader(bytes.NewReader(p)); err == nil {
+			r = zr
+		} else {
+			r = flate.NewReader(bytes.NewReader(p))
+		}
+	default:
+		return nil, false, fmt.Errorf("unknown content coding %q", enc)
+	}
+	limit = max(limit, 0)
+	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, err
+}
