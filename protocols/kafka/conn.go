@@ -1,0 +1,652 @@
+package kafka
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sondehq/sonde/protocols"
+)
+
+// Reasons a frame's body was not decoded; they end up in entry warnings.
+const (
+	partialGap    = "not decoded: bytes of it were not captured"
+	partialClosed = "not decoded: cut off when the connection closed"
+)
+
+// conn parses one Kafka connection. Requests wait in pending, keyed by
+// correlation ID, until the response that carries the same ID arrives: the
+// response's layout depends on the request's API key and version, which
+// the response does not repeat.
+type conn struct {
+	d    *Dissector
+	opts protocols.Options
+	emit protocols.EmitFunc
+
+	halves [2]half
+	// pending holds requests waiting for their responses, queue the same
+	// in the order they were sent (with answered ones not yet popped).
+	pending map[int32]*exchange
+	queue   []*exchange
+	// trusted is true while the connection has been followed from its
+	// first byte without loss: a framing error then means the bytes are not
+	// Kafka, and the connection becomes opaque. Otherwise it means the
+	// parser lost its place, and it looks for the next frame.
+	trusted bool
+	// rawSASL is set by a SaslHandshake v0 request: the SASL tokens that
+	// follow it are framed by a length only, without a Kafka header.
+	rawSASL  bool
+	rawToken *protocols.Entry
+}
+
+// half is the state of one direction.
+type half struct {
+	// buf collects the frame being read when it did not arrive in one
+	// piece: its 4-byte length, then up to want bytes in all.
+	buf  []byte
+	want int
+	// size is the frame's length on the wire, length field included.
+	size int
+	// skip counts bytes of the current frame still to pass over unread:
+	// the part of an oversized frame beyond keepPrefix, or the part after
+	// a gap.
+	skip  int
+	over  bool
+	gap   bool
+	start time.Time
+	// lost is set when the parser does not know where the next frame
+	// starts (joined mid-stream, or after a gap of unknown size).
+	lost bool
+}
+
+func (h *half) reset() {
+	h.buf = h.buf[:0]
+	if cap(h.buf) > keepPrefix {
+		h.buf = nil // do not hold a large frame's buffer between frames
+	}
+	h.want, h.size, h.skip = 0, 0, 0
+	h.over, h.gap = false, false
+}
+
+// exchange is a request waiting for its response.
+type exchange struct {
+	e        *protocols.Entry
+	key      int16
+	version  int16
+	flexible bool
+	done     bool
+}
+
+func newConn(d *Dissector, info protocols.ConnInfo, emit protocols.EmitFunc) *conn {
+	opts := info.Options
+	def := protocols.DefaultOptions()
+	if opts.BodyCap <= 0 {
+		opts.BodyCap = def.BodyCap
+	}
+	if opts.DecodedCap <= 0 {
+		opts.DecodedCap = def.DecodedCap
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = def.MaxPending
+	}
+	c := &conn{
+		d:       d,
+		opts:    opts,
+		emit:    emit,
+		pending: make(map[int32]*exchange),
+		trusted: !info.MidStream,
+	}
+	if info.MidStream {
+		c.halves[0].lost = true
+		c.halves[1].lost = true
+	}
+	return c
+}
+
+// Feed implements protocols.Conn. It consumes everything it is given except,
+// while looking for a frame after a loss, fewer bytes than a header needs.
+// A frame that arrives whole is decoded where it lies; one that arrives in
+// pieces is collected in the direction's buffer.
+func (c *conn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int, error) {
+	dir &= 1
+	h := &c.halves[dir]
+	i := 0
+	for i < len(data) {
+		if h.lost {
+			n, found := c.scan(dir, data[i:])
+			i += n
+			if !found {
+				return i, nil
+			}
+			h.lost = false
+			c.d.count(cResync)
+		}
+		if h.want == 0 && len(h.buf) == 0 {
+			h.start = ts
+			if rest := data[i:]; len(rest) >= 4 {
+				size := int(binary.BigEndian.Uint32(rest))
+				if err := c.checkSize(dir, size); err != nil {
+					if c.trusted {
+						return i, err
+					}
+					h.lost = true
+					i++
+					continue
+				}
+				if size <= decodeCap && 4+size <= len(rest) {
+					if err := c.frame(dir, rest[4:4+size], 4+size, ts, ts, false, ""); err != nil {
+						return i, err
+					}
+					i += 4 + size
+					continue
+				}
+			}
+		}
+		n, complete, err := c.collect(dir, h, data[i:])
+		i += n
+		if err != nil {
+			return i, err
+		}
+		if h.lost {
+			continue
+		}
+		if !complete {
+			break
+		}
+		err = c.frame(dir, h.buf[4:], h.size, h.start, ts, h.gap, h.partial())
+		h.reset()
+		if err != nil {
+			return i, err
+		}
+	}
+	return i, nil
+}
+
+// collect adds the front of p to the frame being collected and reports how
+// many bytes it took and whether the frame is now complete.
+func (c *conn) collect(dir protocols.Direction, h *half, p []byte) (int, bool, error) {
+	n := 0
+	if h.want == 0 {
+		n = min(4-len(h.buf), len(p))
+		h.buf = append(h.buf, p[:n]...)
+		if len(h.buf) < 4 {
+			return n, false, nil
+		}
+		size := int(binary.BigEndian.Uint32(h.buf))
+		if err := c.checkSize(dir, size); err != nil {
+			h.reset()
+			if c.trusted {
+				return n, false, err
+			}
+			h.lost = true
+			return n, false, nil
+		}
+		keep := size
+		if size > decodeCap {
+			keep = keepPrefix
+			h.over = true
+			c.d.count(cFrameOverCap)
+		}
+		h.size = 4 + size
+		h.want = 4 + keep
+		h.skip = size - keep
+		h.buf = slices.Grow(h.buf, h.want-len(h.buf))
+	}
+	if len(h.buf) < h.want {
+		take := min(h.want-len(h.buf), len(p)-n)
+		h.buf = append(h.buf, p[n:n+take]...)
+		n += take
+		if len(h.buf) < h.want {
+			return n, false, nil
+		}
+	}
+	take := min(h.skip, len(p)-n)
+	h.skip -= take
+	n += take
+	return n, h.skip == 0, nil
+}
+
+// partial says why the collected frame cannot be decoded, or "" when it can.
+func (h *half) partial() string {
+	switch {
+	case h.gap:
+		return partialGap
+	case h.over:
+		return fmt.Sprintf("not decoded: its %d bytes exceed the %d MiB decode cap", h.size, decodeCap>>20)
+	}
+	return ""
+}
+
+// checkSize applies the spec's bounds to a frame's length field.
+func (c *conn) checkSize(dir protocols.Direction, size int) error {
+	lo := minRequest
+	if dir == protocols.ServerToClient {
+		lo = 4 // a correlation ID
+		if c.rawToken != nil {
+			lo = 0 // a raw SASL reply may be empty
+		}
+	}
+	if size < lo || size > maxFrame {
+		return protocols.Malformed(protocols.Kafka, "kafka_frame_length",
+			fmt.Sprintf("%s frame length %d outside [%d, %d]", dir, size, lo, maxFrame))
+	}
+	return nil
+}
+
+// scan looks for the start of a frame after the parser lost its place. It
+// returns how many bytes of p to drop and whether a frame starts there; when
+// none does yet, it keeps the bytes from where one could still begin.
+func (c *conn) scan(dir protocols.Direction, p []byte) (int, bool) {
+	at := c.requestAt
+	if dir == protocols.ServerToClient {
+		at = c.responseAt
+	}
+	for i := range p {
+		switch at(p[i:]) {
+		case protocols.Match:
+			return i, true
+		case protocols.NeedMore:
+			return i, false
+		}
+	}
+	return len(p), false
+}
+
+// requestAt says whether a request starts at p[0], when the parser does not
+// know where frames start. Kafka bodies are full of small big-endian
+// integers that look like headers, so a candidate must decode and be
+// followed by the end of the bytes at hand or by another candidate; it must
+// have a client ID, which every client sends. Candidates longer than
+// keepPrefix are not waited for.
+func (c *conn) requestAt(p []byte) protocols.Verdict {
+	if v := c.d.requestShape(p); v != protocols.Match {
+		return v
+	}
+	if len(p) < requestProbe || int16(binary.BigEndian.Uint16(p[12:])) < 1 {
+		return protocols.NoMatch
+	}
+	end := 4 + int(binary.BigEndian.Uint32(p))
+	if end > len(p) {
+		if end <= keepPrefix {
+			return protocols.NeedMore
+		}
+		return protocols.NoMatch
+	}
+	h, ok := c.d.parseRequestHeader(p[4:end])
+	if !ok || c.decode(h.req, p[4+h.n:end]) != nil {
+		return protocols.NoMatch
+	}
+	if end == len(p) {
+		return protocols.Match
+	}
+	return c.d.requestShape(p[end:])
+}
+
+// responseAt says whether a response starts at p[0], when the parser does
+// not know where frames start. A correlation ID that a waiting request
+// carries is convincing; without waiting requests, the frame must end
+// exactly where the bytes at hand do or where another plausible response
+// begins, since whole responses are written at once.
+func (c *conn) responseAt(p []byte) protocols.Verdict {
+	if v := responseShape(p); v != protocols.Match {
+		return v
+	}
+	if len(c.pending) > 0 {
+		if c.pending[int32(binary.BigEndian.Uint32(p[4:]))] != nil {
+			return protocols.Match
+		}
+		return protocols.NoMatch
+	}
+	end := 4 + int(binary.BigEndian.Uint32(p))
+	switch {
+	case end == len(p):
+		return protocols.Match
+	case end > len(p):
+		if end <= keepPrefix {
+			return protocols.NeedMore
+		}
+		return protocols.NoMatch
+	}
+	return responseShape(p[end:])
+}
+
+// Gap implements protocols.Conn. A gap of known size inside a frame whose
+// length is known costs only that frame's body; otherwise the parser looks
+// for the next frame.
+func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
+	dir &= 1
+	if n == 0 {
+		return
+	}
+	c.trusted = false
+	if dir == protocols.ServerToClient {
+		// The responses of waiting requests may have been in the gap.
+		for _, ex := range c.queue {
+			if !ex.done {
+				ex.e.Gap = true
+			}
+		}
+	}
+	h := &c.halves[dir]
+	switch {
+	case h.lost:
+	case h.want > 0:
+		c.d.count(cGapInFrame)
+		h.gap = true
+		left := h.want - len(h.buf) + h.skip
+		if n > 0 && n < left {
+			h.want = len(h.buf)
+			h.skip = left - n
+			return
+		}
+		// The frame ended inside the gap: show what is known of it.
+		_ = c.frame(dir, h.buf[4:], h.size, h.start, ts, true, partialGap)
+		h.reset()
+		h.lost = n != left
+	default:
+		h.reset()
+		h.lost = true
+	}
+}
+
+// Close implements protocols.Conn: frames cut off and requests still
+// waiting are emitted with what is known of them.
+func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
+	for dir := range c.halves {
+		h := &c.halves[dir]
+		if !h.lost && h.want > 0 {
+			_ = c.frame(protocols.Direction(dir), h.buf[4:], h.size, h.start, ts, true, partialClosed)
+		}
+		h.reset()
+	}
+	for _, ex := range c.queue {
+		if !ex.done {
+			c.unmatch(ex)
+		}
+	}
+	c.queue = nil
+	if c.rawToken != nil {
+		c.rawToken.Unmatched = protocols.MissingResponse
+		c.finish(c.rawToken)
+		c.rawToken = nil
+	}
+}
+
+// frame handles one frame's body (without its length field). partial says
+// why the body is incomplete, or is empty when it is whole.
+func (c *conn) frame(dir protocols.Direction, body []byte, size int, start, end time.Time, gap bool, partial string) error {
+	if dir == protocols.ClientToServer {
+		return c.request(body, size, start, gap, partial)
+	}
+	c.response(body, size, start, end, gap, partial)
+	return nil
+}
+
+// requestHeader is a parsed request header.
+//
+//	RequestHeader v0 => request_api_key request_api_version correlation_id
+//	RequestHeader v1 => ... client_id (NULLABLE_STRING, never compact)
+//	RequestHeader v2 => ... client_id TAG_BUFFER   (flexible versions, KIP-482)
+type requestHeader struct {
+	key, version int16
+	corr         int32
+	clientID     string
+	// n is the header's length: the body starts there.
+	n   int
+	req kmsg.Request
+}
+
+func (d *Dissector) parseRequestHeader(p []byte) (requestHeader, bool) {
+	var h requestHeader
+	r := reader{b: p}
+	h.key, h.version, h.corr = r.int16(), r.int16(), r.int32()
+	if !r.ok() || !d.knownVersion(h.key, h.version) {
+		return h, false
+	}
+	h.req = kmsg.RequestForKey(h.key)
+	h.req.SetVersion(h.version)
+	if !headerV0(h.key, h.version) {
+		if l := r.int16(); l >= 0 {
+			h.clientID = string(r.span(int(l)))
+		} else if l != -1 {
+			return h, false
+		}
+		if h.req.IsFlexible() {
+			r.skipTags()
+		}
+	}
+	h.n = len(p) - len(r.b)
+	return h, r.ok()
+}
+
+func (c *conn) request(body []byte, size int, start time.Time, gap bool, partial string) error {
+	h, ok := c.d.parseRequestHeader(body)
+	if !ok {
+		switch {
+		case c.rawSASL && partial == "":
+			c.rawSASLToken(body, size, start, gap)
+		case partial != "":
+			// The header itself was lost: nothing to show.
+			c.d.count(cRequestUndecoded)
+		case c.trusted:
+			return protocols.Malformed(protocols.Kafka, "kafka_request_header",
+				fmt.Sprintf("no known API key and version in a %d-byte request", size))
+		default:
+			// The frame boundary found after a loss was wrong.
+			c.halves[protocols.ClientToServer].lost = true
+		}
+		return nil
+	}
+	c.rawSASL = h.key == 17 && h.version == 0
+	rec := &protocols.KafkaRecord{
+		APIKey:        h.key,
+		API:           kmsg.NameForKey(h.key),
+		APIVersion:    h.version,
+		CorrelationID: h.corr,
+		ClientID:      h.clientID,
+	}
+	e := &protocols.Entry{Protocol: protocols.Kafka, Start: start, RequestSize: int64(size), Gap: gap, Kafka: rec}
+	oneWay := false
+	if partial != "" {
+		e.Warn("request body " + partial)
+	} else if err := c.decode(h.req, body[h.n:]); err != nil {
+		c.d.count(cRequestUndecoded)
+		e.Warn(fmt.Sprintf("request body not decodable as %s v%d: %v", rec.API, h.version, err))
+	} else {
+		c.describe(e, h.req, false)
+		if p, ok := h.req.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
+			oneWay = true
+		}
+	}
+	if oneWay {
+		// acks=0: the broker never answers, so the request is the whole exchange.
+		c.finish(e)
+		return nil
+	}
+	c.await(&exchange{e: e, key: h.key, version: h.version, flexible: h.req.IsFlexible()})
+	return nil
+}
+
+// await adds a request to pending, within MaxPending.
+func (c *conn) await(ex *exchange) {
+	corr := ex.e.Kafka.CorrelationID
+	if old := c.pending[corr]; old != nil {
+		// A client reuses an ID only once its request is over.
+		c.unmatch(old)
+	}
+	for len(c.pending) >= c.opts.MaxPending {
+		c.popDone()
+		c.d.count(cPendingEvicted)
+		c.unmatch(c.queue[0])
+	}
+	c.popDone()
+	c.pending[corr] = ex
+	c.queue = append(c.queue, ex)
+}
+
+func (c *conn) popDone() {
+	for len(c.queue) > 0 && c.queue[0].done {
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+	}
+}
+
+// unmatch emits a request whose response will not come.
+func (c *conn) unmatch(ex *exchange) {
+	ex.done = true
+	if c.pending[ex.e.Kafka.CorrelationID] == ex {
+		delete(c.pending, ex.e.Kafka.CorrelationID)
+	}
+	ex.e.Unmatched = protocols.MissingResponse
+	c.finish(ex.e)
+}
+
+// response pairs a response with its request and decodes it with the
+// request's API key and version.
+//
+//	ResponseHeader v0 => correlation_id
+//	ResponseHeader v1 => correlation_id TAG_BUFFER   (flexible versions,
+//	                     except ApiVersions, whose response header is always v0)
+func (c *conn) response(body []byte, size int, start, end time.Time, gap bool, partial string) {
+	if c.rawToken != nil {
+		e := c.rawToken
+		c.rawToken = nil
+		e.ResponseSize = int64(size)
+		e.Duration = end.Sub(e.Start)
+		e.Gap = e.Gap || gap
+		c.finish(e)
+		return
+	}
+	if len(body) < 4 {
+		c.d.count(cResponseUndecoded)
+		return
+	}
+	corr := int32(binary.BigEndian.Uint32(body))
+	ex := c.pending[corr]
+	if ex == nil {
+		c.d.count(cUnmatchedResponse)
+		e := &protocols.Entry{
+			Protocol:     protocols.Kafka,
+			Start:        start,
+			Duration:     end.Sub(start),
+			ResponseSize: int64(size),
+			Unmatched:    protocols.MissingRequest,
+			Gap:          gap,
+			Kafka:        &protocols.KafkaRecord{APIKey: -1, APIVersion: -1, CorrelationID: corr},
+		}
+		e.Warn("request not captured: a response cannot be decoded without its request's API key and version")
+		c.finish(e)
+		return
+	}
+	// Kafka answers the requests of one connection in the order they were
+	// sent, so those sent before this one and still waiting were not answered.
+	for c.queue[0] != ex {
+		if !c.queue[0].done {
+			c.unmatch(c.queue[0])
+		}
+		c.popDone()
+	}
+	ex.done = true
+	delete(c.pending, corr)
+	c.popDone()
+
+	e := ex.e
+	e.ResponseSize = int64(size)
+	e.Duration = end.Sub(e.Start)
+	e.Gap = e.Gap || gap
+	if partial != "" {
+		e.Warn("response body " + partial)
+		c.finish(e)
+		return
+	}
+	r := reader{b: body[4:]}
+	if ex.flexible && ex.key != 18 {
+		r.skipTags()
+	}
+	resp := kmsg.ResponseForKey(ex.key)
+	resp.SetVersion(ex.version)
+	err := c.decode(resp, r.b)
+	if err != nil && ex.key == 18 && ex.version > 0 {
+		// A broker that does not support an ApiVersions request's version
+		// answers in version 0 with UNSUPPORTED_VERSION (KIP-511).
+		resp = kmsg.ResponseForKey(ex.key)
+		if err0 := c.decode(resp, r.b); err0 == nil {
+			err = nil
+		}
+	}
+	if !r.ok() || err != nil {
+		c.d.count(cResponseUndecoded)
+		if err == nil {
+			err = errShortHeader
+		}
+		e.Warn(fmt.Sprintf("response body not decodable as %s v%d: %v", e.Kafka.API, ex.version, err))
+	} else {
+		c.describe(e, resp, true)
+		if e.Kafka.Error == "" {
+			e.Kafka.Error = "NONE"
+		}
+	}
+	c.finish(e)
+}
+
+// decode runs kmsg's decoder. kmsg reads with bounds checks and refuses
+// array counts larger than the bytes left; the recover is a last line of
+// defence against a decoder bug on hostile bytes, counted when it fires.
+func (c *conn) decode(m interface{ ReadFrom([]byte) error }, p []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.d.count(cDecoderPanic)
+			err = fmt.Errorf("%w: decoder panic: %v", errUndecodable, r)
+		}
+	}()
+	if u, ok := m.(kmsg.UnsafeReadFrom); ok {
+		// Strings alias p; describe copies the ones it keeps.
+		return u.UnsafeReadFrom(p)
+	}
+	return m.ReadFrom(p)
+}
+
+// rawSASLToken handles a SASL token sent after SaslHandshake v0, framed by a
+// length only (KIP-43). It is shown as a SaslAuthenticate without version.
+func (c *conn) rawSASLToken(body []byte, size int, start time.Time, gap bool) {
+	c.d.count(cRawSASL)
+	if c.rawToken != nil {
+		c.rawToken.Unmatched = protocols.MissingResponse
+		c.finish(c.rawToken)
+	}
+	rec := &protocols.KafkaRecord{APIKey: 36, API: kmsg.NameForKey(36), APIVersion: -1, CorrelationID: -1}
+	e := &protocols.Entry{Protocol: protocols.Kafka, Start: start, RequestSize: int64(size), Gap: gap, Kafka: rec}
+	e.Warn("SASL token framed without a Kafka header (after SaslHandshake v0)")
+	c.saslAuth(e, body)
+	c.rawToken = e
+}
+
+// finish fills the summary and emits.
+func (c *conn) finish(e *protocols.Entry) {
+	rec := e.Kafka
+	e.Summary = protocols.Summary{Target: target(rec), Status: rec.Error}
+	if rec.APIKey >= 0 {
+		e.Summary.Method = rec.API
+	}
+	c.emit(e)
+}
+
+// target is the topic a call is about, "N topics" for several, or else the
+// group or transaction it is about.
+func target(rec *protocols.KafkaRecord) string {
+	switch {
+	case rec.TopicCount == 1 && len(rec.Topics) == 1:
+		if rec.Topics[0].Name != "" {
+			return rec.Topics[0].Name
+		}
+		return rec.Topics[0].ID
+	case rec.TopicCount > 1:
+		return fmt.Sprintf("%d topics", rec.TopicCount)
+	case rec.GroupID != "":
+		return rec.GroupID
+	}
+	return rec.TransactionalID
+}
