@@ -163,25 +163,39 @@ var fields = []Field{
 
 	// gRPC.
 	{ID: 50, Name: "grpc_service", Kind: String, Doc: "gRPC service, package included", Example: `grpc_service == "shop.Orders"`,
-		Get: func(e *protocols.Entry) any { return grpcField(e, func(g *protocols.GRPCRecord) any { return g.Service }, "") }},
+		Get: func(e *protocols.Entry) any {
+			return grpcField(e, func(g *protocols.GRPCRecord) any { return g.Service }, "")
+		}},
 	{ID: 51, Name: "grpc_method", Kind: String, Doc: "gRPC method", Example: `grpc_method == "Create"`,
-		Get: func(e *protocols.Entry) any { return grpcField(e, func(g *protocols.GRPCRecord) any { return g.Method }, "") }},
+		Get: func(e *protocols.Entry) any {
+			return grpcField(e, func(g *protocols.GRPCRecord) any { return g.Method }, "")
+		}},
 	{ID: 52, Name: "grpc_status", Kind: String, Doc: `gRPC status name ("OK", "NOT_FOUND", ...)`, Example: `grpc_status != "OK"`,
-		Get: func(e *protocols.Entry) any { return grpcField(e, func(g *protocols.GRPCRecord) any { return g.Status }, "") }},
+		Get: func(e *protocols.Entry) any {
+			return grpcField(e, func(g *protocols.GRPCRecord) any { return g.Status }, "")
+		}},
 	{ID: 53, Name: "grpc_status_code", Kind: Int, Doc: "gRPC status code; -1 when the call did not finish", Example: `grpc_status_code == 14`,
 		Get: func(e *protocols.Entry) any {
 			return grpcField(e, func(g *protocols.GRPCRecord) any { return int64(g.StatusCode) }, int64(0))
 		}},
 	{ID: 54, Name: "grpc_message", Kind: String, Doc: "gRPC status message", Example: `grpc_message.contains("deadline")`,
-		Get: func(e *protocols.Entry) any { return grpcField(e, func(g *protocols.GRPCRecord) any { return g.Message }, "") }},
+		Get: func(e *protocols.Entry) any {
+			return grpcField(e, func(g *protocols.GRPCRecord) any { return g.Message }, "")
+		}},
 
 	// Redis.
 	{ID: 60, Name: "redis_command", Kind: String, Doc: "Redis command, upper case", Example: `redis_command == "GET"`,
-		Get: func(e *protocols.Entry) any { return redisField(e, func(r *protocols.RedisRecord) string { return r.Command }) }},
+		Get: func(e *protocols.Entry) any {
+			return redisField(e, func(r *protocols.RedisRecord) string { return r.Command })
+		}},
 	{ID: 61, Name: "redis_key", Kind: String, Doc: "the command's first key", Example: `redis_key.startsWith("session:")`,
-		Get: func(e *protocols.Entry) any { return redisField(e, func(r *protocols.RedisRecord) string { return r.Key }) }},
+		Get: func(e *protocols.Entry) any {
+			return redisField(e, func(r *protocols.RedisRecord) string { return r.Key })
+		}},
 	{ID: 62, Name: "redis_error", Kind: String, Doc: "the error reply, if any", Example: `redis_error != ""`,
-		Get: func(e *protocols.Entry) any { return redisField(e, func(r *protocols.RedisRecord) string { return r.Error }) }},
+		Get: func(e *protocols.Entry) any {
+			return redisField(e, func(r *protocols.RedisRecord) string { return r.Error })
+		}},
 	{ID: 63, Name: "redis_args", Kind: List, Doc: "the command's arguments after the command name", Example: `"EX" in redis_args`,
 		Get: func(e *protocols.Entry) any {
 			if e.Redis != nil {
@@ -192,7 +206,9 @@ var fields = []Field{
 
 	// Kafka.
 	{ID: 70, Name: "kafka_api", Kind: String, Doc: `Kafka API name ("Produce", "Fetch", ...)`, Example: `kafka_api == "Produce"`,
-		Get: func(e *protocols.Entry) any { return kafkaField(e, func(k *protocols.KafkaRecord) any { return k.API }, "") }},
+		Get: func(e *protocols.Entry) any {
+			return kafkaField(e, func(k *protocols.KafkaRecord) any { return k.API }, "")
+		}},
 	{ID: 71, Name: "kafka_api_key", Kind: Int, Doc: "Kafka API key number", Example: `kafka_api_key == 0`,
 		Get: func(e *protocols.Entry) any {
 			return kafkaField(e, func(k *protocols.KafkaRecord) any { return int64(k.APIKey) }, int64(-1))
@@ -202,7 +218,9 @@ var fields = []Field{
 			return kafkaField(e, func(k *protocols.KafkaRecord) any { return int64(k.APIVersion) }, int64(0))
 		}},
 	{ID: 73, Name: "kafka_client_id", Kind: String, Doc: "Kafka client ID", Example: `kafka_client_id == "checkout"`,
-		Get: func(e *protocols.Entry) any { return kafkaField(e, func(k *protocols.KafkaRecord) any { return k.ClientID }, "") }},
+		Get: func(e *protocols.Entry) any {
+			return kafkaField(e, func(k *protocols.KafkaRecord) any { return k.ClientID }, "")
+		}},
 
 	// AMQP.
 	{ID: 80, Name: "amqp_method", Kind: String, Doc: `AMQP class.method ("basic.publish")`, Example: `amqp_method == "basic.publish"`,

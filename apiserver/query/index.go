@@ -24,7 +24,6 @@ import (
 // another set (before a field was added) is not trusted to be complete: a field
 // it lacks is read from the whole entry instead.
 
-
 var (
 	byName      = map[string]*Field{}
 	byID        [256]*Field

@@ -1,0 +1,27 @@
+// Package apiserver is the hub: it takes entries from the node agents over a
+// websocket (wire), names their endpoints (enrich), stores them within a size
+// limit (internal/store), and serves them to browsers: paged and filtered
+// with CEL queries (query), as a live websocket stream (internal/stream), as
+// stats, a service map and HAR exports, with /healthz and Prometheus /metrics.
+//
+// # Use
+//
+//	srv, err := apiserver.New(apiserver.Config{DataDir: dir, StorageLimit: 1 << 30, Token: tok})
+//	defer srv.Close()
+//	err = srv.Serve(ctx, listener) // until ctx ends, then a graceful shutdown
+//
+// `sonde read --serve` loads entries in-process with Ingest instead of running
+// agents.
+//
+// # Goroutines
+//
+// Serve runs the HTTP server; every request, ingest connection and stream
+// session has its own goroutine (plus one reader per websocket). Ingest
+// connections store each batch before acknowledging it, then publish it to the
+// stream broker, which never blocks on a browser. When the context given to
+// Serve ends, Serve stops accepting, closes every websocket with "going away"
+// and waits (up to ShutdownTimeout) for requests in flight.
+//
+// Entries handed to Ingest belong to the server from then on: it sets their
+// IDs and fills in endpoint names.
+package apiserver

@@ -1,0 +1,358 @@
+package apiserver
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sondehq/sonde/apiserver/enrich"
+	"github.com/sondehq/sonde/apiserver/internal/store"
+	"github.com/sondehq/sonde/apiserver/internal/stream"
+	"github.com/sondehq/sonde/apiserver/query"
+	"github.com/sondehq/sonde/apiserver/wire"
+	"github.com/sondehq/sonde/protocols"
+)
+
+// Websocket timing for agents.
+const (
+	// ingestWriteWait bounds writing one ack.
+	ingestWriteWait = 10 * time.Second
+	// ingestPongWait is how long an agent may stay silent (no message, no pong).
+	ingestPongWait = 60 * time.Second
+	// ingestPingPeriod must be shorter than ingestPongWait.
+	ingestPingPeriod = ingestPongWait * 9 / 10
+	// maxCloseReason is what fits in a close frame's reason.
+	maxCloseReason = 123
+)
+
+// DroppedCounter is the counter agents report their buffer drops under; the
+// hub adds its growth to sonde_hub_agent_dropped_entries_total.
+const DroppedCounter = "emit_dropped"
+
+var errNoHello = errors.New("the first message must be a hello")
+
+// authorized checks the bearer token in constant time (hashing first, so
+// that not even the length is compared in variable time).
+func (s *Server) authorized(r *http.Request) bool {
+	if len(s.cfg.Token) == 0 {
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	a, b := sha256.Sum256([]byte(got)), sha256.Sum256(s.cfg.Token)
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// message is every message an agent may send, decoded in one pass.
+type message struct {
+	Type     string             `json:"type"`
+	AgentID  string             `json:"agent_id"`
+	Node     string             `json:"node"`
+	Version  string             `json:"version"`
+	Source   string             `json:"source"`
+	Seq      uint64             `json:"seq"`
+	Entries  []*protocols.Entry `json:"entries"`
+	Counters map[string]uint64  `json:"counters"`
+}
+
+// ingest serves one agent connection: hello, then batches, each stored and
+// then acknowledged.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		s.metrics.rejected.WithLabelValues(rejectUnauthorized).Inc()
+		s.log.Warn("ingest refused: missing or wrong token", "remote", r.RemoteAddr)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	c, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.metrics.rejected.WithLabelValues(rejectUpgrade).Inc()
+		return
+	}
+	if !s.track(c) {
+		c.Close()
+		return
+	}
+	defer s.untrack(c)
+	defer c.Close()
+	c.SetReadLimit(s.cfg.MaxMessageBytes)
+	c.SetReadDeadline(time.Now().Add(ingestPongWait))
+	c.SetPongHandler(func(string) error { return c.SetReadDeadline(time.Now().Add(ingestPongWait)) })
+
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(ingestPingPeriod)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				// WriteControl may run beside the handler's writes.
+				if c.WriteControl(websocket.PingMessage, nil, time.Now().Add(ingestWriteWait)) != nil {
+					return
+				}
+			}
+		}
+	}()
+
+	var a *agentState
+	defer func() {
+		if a != nil {
+			s.agents.disconnected(a)
+			s.metrics.agentConnected.Dec()
+		}
+	}()
+	for {
+		typ, data, err := c.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				// gorilla has already sent "message too big" (1009).
+				s.metrics.rejected.WithLabelValues(rejectTooLarge).Inc()
+				s.log.Warn("ingest message over the size limit", "remote", r.RemoteAddr, "limit", s.cfg.MaxMessageBytes)
+			}
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(ingestPongWait))
+		if typ != websocket.TextMessage {
+			s.refuse(c, r, rejectMalformed, websocket.CloseUnsupportedData, "expected JSON text messages")
+			return
+		}
+		var m message
+		if err := json.Unmarshal(data, &m); err != nil {
+			s.refuse(c, r, rejectMalformed, websocket.CloseUnsupportedData, "malformed message: "+err.Error())
+			return
+		}
+		switch {
+		case a == nil && m.Type != wire.TypeHello:
+			s.refuse(c, r, rejectProtocol, websocket.ClosePolicyViolation, errNoHello.Error())
+			return
+		case m.Type == wire.TypeHello:
+			if a != nil || m.AgentID == "" {
+				s.refuse(c, r, rejectProtocol, websocket.ClosePolicyViolation, "one hello with an agent_id, first")
+				return
+			}
+			a = s.agents.connected(wire.Hello{Type: m.Type, AgentID: m.AgentID, Node: m.Node, Version: m.Version, Source: m.Source}, r.RemoteAddr)
+			s.metrics.agentConnected.Inc()
+			s.log.Info("agent connected", "agent", m.AgentID, "node", m.Node, "version", m.Version, "remote", r.RemoteAddr)
+		case m.Type == wire.TypeBatch:
+			if m.Seq == 0 {
+				s.refuse(c, r, rejectProtocol, websocket.ClosePolicyViolation, "batch numbers start at 1")
+				return
+			}
+			for _, e := range m.Entries {
+				if e == nil {
+					s.refuse(c, r, rejectMalformed, websocket.CloseUnsupportedData, "null entry in batch "+strconv.FormatUint(m.Seq, 10))
+					return
+				}
+				if e.Node == "" {
+					e.Node = a.hello.Node
+				}
+				if e.Source == "" {
+					e.Source = a.hello.Source
+				}
+			}
+			stored, dup, err := s.storeBatch(a.hello.AgentID, m.Seq, m.Entries)
+			if err != nil {
+				s.log.Error("storing a batch", "agent", a.hello.AgentID, "err", err)
+				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "store failed"), time.Now().Add(ingestWriteWait))
+				return
+			}
+			if dropped := s.agents.batch(a, len(m.Entries), dup, m.Counters); dropped > 0 {
+				s.metrics.agentDropped.Add(float64(dropped))
+			}
+			c.SetWriteDeadline(time.Now().Add(ingestWriteWait))
+			if err := c.WriteJSON(wire.Ack{Type: wire.TypeAck, Seq: m.Seq, Stored: stored}); err != nil {
+				return
+			}
+		default:
+			s.refuse(c, r, rejectProtocol, websocket.ClosePolicyViolation, fmt.Sprintf("unknown message type %q", m.Type))
+			return
+		}
+	}
+}
+
+// refuse counts a bad message and closes the connection saying why.
+func (s *Server) refuse(c *websocket.Conn, r *http.Request, reason string, code int, text string) {
+	s.metrics.rejected.WithLabelValues(reason).Inc()
+	s.log.Warn("ingest connection closed", "reason", reason, "detail", text, "remote", r.RemoteAddr)
+	if len(text) > maxCloseReason {
+		text = text[:maxCloseReason]
+	}
+	c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(ingestWriteWait))
+}
+
+// idPrefix is how encoding/json starts an Entry whose ID is empty; the ID
+// field comes first in protocols.Entry.
+var idPrefix = []byte(`{"id":""`)
+
+// storeBatch names, stores and publishes entries. It returns how many were
+// stored (0 for a batch stored before).
+func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []*protocols.Entry) (int, bool, error) {
+	// Everything but the ID is encoded before taking the store's lock; the
+	// ID, which is the sequence number, is spliced in under it.
+	encoded := make([][]byte, len(entries))
+	for i, e := range entries {
+		enrich.Entry(s.cfg.Resolver, e)
+		e.ID = ""
+		b, err := json.Marshal(e)
+		if err != nil {
+			return 0, false, fmt.Errorf("encoding entry: %w", err)
+		}
+		if !bytes.HasPrefix(b, idPrefix) {
+			return 0, false, fmt.Errorf("encoding entry: unexpected JSON layout %.20q", b)
+		}
+		encoded[i] = b
+	}
+	items := make([]stream.Item, len(entries))
+	_, dup, err := s.store.Append(agentID, batchSeq, func(first uint64) ([]store.Record, error) {
+		recs := make([]store.Record, len(entries))
+		for i, e := range entries {
+			seq := first + uint64(i)
+			e.ID = strconv.FormatUint(seq, 10)
+			b := encoded[i]
+			full := make([]byte, 0, len(b)+20)
+			full = append(full, `{"id":"`...)
+			full = append(full, e.ID...)
+			full = append(full, b[len(idPrefix)-1:]...)
+			recs[i] = store.Record{Start: e.Start, Full: full, Index: query.AppendIndex(nil, e)}
+			items[i] = stream.Item{Seq: seq, Entry: e, JSON: full}
+		}
+		return recs, nil
+	})
+	if err != nil || dup {
+		if dup {
+			s.metrics.duplicates.Inc()
+		}
+		return 0, dup, err
+	}
+	s.metrics.batches.Inc()
+	s.metrics.ingested.Add(float64(len(entries)))
+	s.broker.Publish(items)
+	return len(entries), false, nil
+}
+
+// agents remembers every agent seen since the hub started.
+type agents struct {
+	mu sync.Mutex
+	m  map[string]*agentState
+}
+
+type agentState struct {
+	hello       wire.Hello
+	remote      string
+	connected   bool
+	connectedAt time.Time
+	lastSeen    time.Time
+	batches     uint64
+	entries     uint64
+	duplicates  uint64
+	counters    map[string]uint64
+}
+
+func newAgents() *agents { return &agents{m: map[string]*agentState{}} }
+
+func (g *agents) connected(h wire.Hello, remote string) *agentState {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	a := g.m[h.AgentID]
+	if a == nil {
+		a = &agentState{counters: map[string]uint64{}}
+		g.m[h.AgentID] = a
+	}
+	a.hello, a.remote, a.connected = h, remote, true
+	a.connectedAt, a.lastSeen = time.Now(), time.Now()
+	return a
+}
+
+func (g *agents) disconnected(a *agentState) {
+	g.mu.Lock()
+	a.connected = false
+	g.mu.Unlock()
+}
+
+// batch records a batch and the agent's counters; it returns by how much the
+// agent's drop counter grew.
+func (g *agents) batch(a *agentState, n int, dup bool, counters map[string]uint64) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	a.lastSeen = time.Now()
+	a.batches++
+	if dup {
+		a.duplicates++
+	} else {
+		a.entries += uint64(n)
+	}
+	var grew uint64
+	if v, ok := counters[DroppedCounter]; ok && v > a.counters[DroppedCounter] {
+		grew = v - a.counters[DroppedCounter]
+	}
+	for k, v := range counters {
+		a.counters[k] = v
+	}
+	return grew
+}
+
+// AgentInfo is one agent as GET /api/v1/agents shows it.
+type AgentInfo struct {
+	AgentID     string            `json:"agent_id"`
+	Node        string            `json:"node"`
+	Version     string            `json:"version"`
+	Source      string            `json:"source"`
+	Remote      string            `json:"remote"`
+	Connected   bool              `json:"connected"`
+	ConnectedAt time.Time         `json:"connected_at"`
+	LastSeen    time.Time         `json:"last_seen"`
+	Batches     uint64            `json:"batches"`
+	Entries     uint64            `json:"entries"`
+	Duplicates  uint64            `json:"duplicate_batches"`
+	Counters    map[string]uint64 `json:"counters"`
+}
+
+func (g *agents) list() []AgentInfo {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]AgentInfo, 0, len(g.m))
+	for _, a := range g.m {
+		c := make(map[string]uint64, len(a.counters))
+		for k, v := range a.counters {
+			c[k] = v
+		}
+		out = append(out, AgentInfo{AgentID: a.hello.AgentID, Node: a.hello.Node, Version: a.hello.Version,
+			Source: a.hello.Source, Remote: a.remote, Connected: a.connected, ConnectedAt: a.connectedAt,
+			LastSeen: a.lastSeen, Batches: a.batches, Entries: a.entries, Duplicates: a.duplicates, Counters: c})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Node != out[j].Node {
+			return out[i].Node < out[j].Node
+		}
+		return out[i].AgentID < out[j].AgentID
+	})
+	return out
+}
+
+func (g *agents) connectedCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, a := range g.m {
+		if a.connected {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,428 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable/block"
+)
+
+const (
+	prefixEntry = 'e'
+	prefixIndex = 'm'
+	prefixAgent = 'a'
+
+	// highWater and lowWater are the fractions of the limit at which eviction
+	// starts and where it aims to end.
+	highWater = 0.90
+	lowWater  = 0.75
+
+	// checkEvery is how often the evictor looks at disk usage even when
+	// nothing was appended.
+	checkEvery = time.Second
+	// agentMemory is how long a silent agent's batch number is kept.
+	agentMemory = 7 * 24 * time.Hour
+)
+
+var (
+	// ErrNotFound: no entry has that sequence number (never stored, or evicted).
+	ErrNotFound = errors.New("no such entry")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store is closed")
+)
+
+// Config configures Open.
+type Config struct {
+	// Dir holds the database; it is created if missing.
+	Dir string
+	// Limit is the most bytes the directory may hold (at least 16 MiB).
+	Limit int64
+	// Logger receives pebble's messages and eviction reports.
+	Logger *slog.Logger
+	// Compression names pebble's block compression ("snappy" when empty,
+	// "none", "zstd"); benchmarks compare them.
+	Compression string
+}
+
+// Record is one entry as the store keeps it.
+type Record struct {
+	Start time.Time
+	// Full is the entry's JSON, served as is.
+	Full []byte
+	// Index is the entry's index record (apiserver/query).
+	Index []byte
+}
+
+// Stats describe the store at one moment.
+type Stats struct {
+	First, Last uint64 // sequence numbers held: First..Last, none when Last < First
+	Count       uint64
+	Bytes       int64
+	Limit       int64
+	// HistoryStart is the oldest kept entry's start time; zero when empty.
+	HistoryStart time.Time
+	Evicted      uint64
+	Appended     uint64
+}
+
+// Store is the hub's database.
+type Store struct {
+	db     *pebble.DB
+	cfg    Config
+	log    *slog.Logger
+	wmu    sync.Mutex // serialises appends and evictions
+	first  atomic.Uint64
+	last   atomic.Uint64 // highest committed sequence number; 0: none yet
+	start  atomic.Int64  // Unix ns of the entry at first
+	evicts atomic.Uint64
+	appnds atomic.Uint64
+	kick   chan struct{}
+	stop   context.CancelFunc
+	done   chan struct{}
+	closed atomic.Bool
+}
+
+// MinLimit is the smallest size limit Open accepts.
+const MinLimit = 16 << 20
+
+// Open opens (or creates) the store in cfg.Dir and starts its evictor.
+func Open(cfg Config) (*Store, error) {
+	if cfg.Limit < MinLimit {
+		return nil, fmt.Errorf("storage limit %d bytes is below the minimum of %d", cfg.Limit, MinLimit)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts := &pebble.Options{
+		Logger: pebbleLogger{cfg.Logger},
+		// Scale pebble's fixed overheads with the limit so that a small store
+		// is not mostly WAL and memtable.
+		MemTableSize:        uint64(clamp(cfg.Limit/32, 1<<20, 64<<20)),
+		MaxManifestFileSize: clamp(cfg.Limit/32, 1<<20, 64<<20),
+	}
+	profile := block.SnappyCompression
+	switch cfg.Compression {
+	case "", "snappy":
+	case "none":
+		profile = block.NoCompression
+	case "zstd":
+		profile = block.ZstdCompression
+	default:
+		return nil, fmt.Errorf("unknown compression %q", cfg.Compression)
+	}
+	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.UniformDBCompressionSettings(profile) })
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("opening store in %s: %w", cfg.Dir, err)
+	}
+	s := &Store{db: db, cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go s.evictLoop(ctx)
+	return s, nil
+}
+
+func clamp(v, lo, hi int64) int64 { return min(max(v, lo), hi) }
+
+// load finds the sequence range held and forgets agents long silent.
+func (s *Store) load() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixIndex}, UpperBound: []byte{prefixIndex + 1}})
+	if err != nil {
+		return fmt.Errorf("reading store: %w", err)
+	}
+	defer it.Close()
+	if it.First() {
+		s.first.Store(seqOf(it.Key()))
+		s.start.Store(int64(binary.BigEndian.Uint64(it.Value())))
+		it.Last()
+		s.last.Store(seqOf(it.Key()))
+	} else {
+		s.first.Store(1)
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("reading store: %w", err)
+	}
+	// Keep sequence numbers growing past evicted entries even when the store
+	// is empty: an entry's ID is never reused.
+	if v, closer, err := s.db.Get([]byte{'n'}); err == nil {
+		if n := binary.BigEndian.Uint64(v); n > s.last.Load() {
+			s.last.Store(n)
+			s.first.Store(n + 1)
+		}
+		closer.Close()
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	ait, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixAgent}, UpperBound: []byte{prefixAgent + 1}})
+	if err != nil {
+		return fmt.Errorf("reading agents: %w", err)
+	}
+	cutoff := time.Now().Add(-agentMemory).UnixNano()
+	for ait.First(); ait.Valid(); ait.Next() {
+		if v := ait.Value(); len(v) == 16 && int64(binary.BigEndian.Uint64(v[8:])) < cutoff {
+			b.Delete(ait.Key(), nil)
+		}
+	}
+	ait.Close()
+	return b.Commit(pebble.Sync)
+}
+
+func key(prefix byte, seq uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = prefix
+	binary.BigEndian.PutUint64(k[1:], seq)
+	return k
+}
+
+func seqOf(k []byte) uint64 { return binary.BigEndian.Uint64(k[1:]) }
+
+// Append stores one batch from an agent. When agentID is not empty and
+// batchSeq is not above the highest batch already stored for it, nothing is
+// stored and dup is true. Otherwise build is called, under the store's write
+// lock, with the first of the consecutive sequence numbers its records get
+// (entry IDs derive from them), and the records are durable when Append
+// returns.
+func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64) ([]Record, error)) (first uint64, dup bool, err error) {
+	if s.closed.Load() {
+		return 0, false, ErrClosed
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var akey []byte
+	if agentID != "" {
+		akey = append([]byte{prefixAgent}, agentID...)
+		if v, closer, err := s.db.Get(akey); err == nil {
+			have := binary.BigEndian.Uint64(v)
+			closer.Close()
+			if batchSeq <= have {
+				return 0, true, nil
+			}
+		} else if !errors.Is(err, pebble.ErrNotFound) {
+			return 0, false, fmt.Errorf("reading agent state: %w", err)
+		}
+	}
+	first = s.last.Load() + 1
+	recs, err := build(first)
+	if err != nil {
+		return 0, false, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var ts [8]byte
+	for i, r := range recs {
+		seq := first + uint64(i)
+		b.Set(key(prefixEntry, seq), r.Full, nil)
+		m := make([]byte, 8, 8+len(r.Index))
+		binary.BigEndian.PutUint64(m, uint64(r.Start.UnixNano()))
+		b.Set(key(prefixIndex, seq), append(m, r.Index...), nil)
+	}
+	if akey != nil {
+		var v [16]byte
+		binary.BigEndian.PutUint64(v[:8], batchSeq)
+		binary.BigEndian.PutUint64(v[8:], uint64(time.Now().UnixNano()))
+		b.Set(akey, v[:], nil)
+	}
+	last := first + uint64(len(recs)) - 1
+	binary.BigEndian.PutUint64(ts[:], last)
+	b.Set([]byte{'n'}, ts[:], nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, false, fmt.Errorf("storing %d entries: %w", len(recs), err)
+	}
+	if len(recs) > 0 {
+		if s.last.Load() < s.first.Load() { // was empty
+			s.start.Store(recs[0].Start.UnixNano())
+		}
+		s.last.Store(last)
+		s.appnds.Add(uint64(len(recs)))
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return first, false, nil
+}
+
+// Last returns the highest sequence number stored so far (0: none).
+func (s *Store) Last() uint64 { return s.last.Load() }
+
+// Get returns the JSON of one entry.
+func (s *Store) Get(seq uint64) ([]byte, error) {
+	if seq < s.first.Load() {
+		return nil, ErrNotFound
+	}
+	v, closer, err := s.db.Get(key(prefixEntry, seq))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading entry %d: %w", seq, err)
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), nil
+}
+
+// Item is what a scan shows of one stored entry.
+type Item struct {
+	Seq   uint64
+	Start time.Time
+	// Index is the entry's index record, valid during the callback.
+	Index []byte
+	s     *Store
+}
+
+// Full reads the entry's JSON.
+func (it *Item) Full() ([]byte, error) { return it.s.Get(it.Seq) }
+
+// Scan calls fn for the entries with sequence numbers below before (0: no
+// bound), newest first, until fn returns false or ctx ends.
+func (s *Store) Scan(ctx context.Context, before uint64, fn func(*Item) bool) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	upper := []byte{prefixIndex + 1}
+	if before > 0 {
+		upper = key(prefixIndex, before)
+	}
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixIndex}, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("scanning: %w", err)
+	}
+	defer it.Close()
+	item := Item{s: s}
+	n := 0
+	for ok := it.Last(); ok; ok = it.Prev() {
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		v := it.Value()
+		if len(v) < 8 {
+			continue
+		}
+		item.Seq = seqOf(it.Key())
+		item.Start = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+		item.Index = v[8:]
+		if !fn(&item) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// Stats reports the store's state. It reads pebble's metrics, so call it at
+// human rates (stats messages, /metrics scrapes), not per entry.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		First: s.first.Load(), Last: s.last.Load(), Limit: s.cfg.Limit,
+		Evicted: s.evicts.Load(), Appended: s.appnds.Load(),
+	}
+	if st.Last >= st.First {
+		st.Count = st.Last - st.First + 1
+		st.HistoryStart = time.Unix(0, s.start.Load())
+	}
+	if !s.closed.Load() {
+		st.Bytes = int64(s.db.Metrics().DiskSpaceUsage())
+	}
+	return st
+}
+
+// Close stops the evictor and closes the database.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.stop()
+	<-s.done
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.db.Close()
+}
+
+func (s *Store) evictLoop(ctx context.Context) {
+	defer close(s.done)
+	t := time.NewTicker(checkEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+		if err := s.evict(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("evicting old entries", "err", err)
+		}
+	}
+}
+
+// evict removes the oldest entries while disk usage is above the high-water mark.
+func (s *Store) evict(ctx context.Context) error {
+	limit := float64(s.cfg.Limit)
+	for round := 0; round < 8; round++ {
+		usage := float64(s.db.Metrics().DiskSpaceUsage())
+		if usage <= limit*highWater || ctx.Err() != nil {
+			return nil
+		}
+		first, last := s.first.Load(), s.last.Load()
+		if last < first {
+			// Nothing left to evict: the rest is pebble's own overhead.
+			return s.db.Compact(ctx, []byte{0}, []byte{0xff}, false)
+		}
+		count := last - first + 1
+		n := uint64(float64(count) * (usage - limit*lowWater) / usage)
+		n = min(max(n, 1, count/100), count)
+		end := first + n
+		s.wmu.Lock()
+		b := s.db.NewBatch()
+		b.DeleteRange(key(prefixEntry, first), key(prefixEntry, end), nil)
+		b.DeleteRange(key(prefixIndex, first), key(prefixIndex, end), nil)
+		err := b.Commit(pebble.Sync)
+		b.Close()
+		if err != nil {
+			s.wmu.Unlock()
+			return fmt.Errorf("deleting entries %d..%d: %w", first, end-1, err)
+		}
+		s.first.Store(end)
+		s.evicts.Add(n)
+		s.wmu.Unlock()
+		if v, closer, err := s.db.Get(key(prefixIndex, end)); err == nil {
+			s.start.Store(int64(binary.BigEndian.Uint64(v)))
+			closer.Close()
+		}
+		s.log.Info("evicted oldest entries", "count", n, "disk_bytes", int64(usage), "limit", s.cfg.Limit)
+		// Compacting the deleted range drops the tables it covers now rather
+		// than whenever pebble would get to it.
+		if err := s.db.Compact(ctx, key(prefixEntry, 0), key(prefixEntry, end), false); err != nil {
+			return fmt.Errorf("compacting evicted entries: %w", err)
+		}
+		if err := s.db.Compact(ctx, key(prefixIndex, 0), key(prefixIndex, end), false); err != nil {
+			return fmt.Errorf("compacting evicted index: %w", err)
+		}
+	}
+	return nil
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	// pebble calls Fatalf on corruption it cannot continue from; it expects
+	// the process to stop.
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}

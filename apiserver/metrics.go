@@ -1,0 +1,86 @@
+package apiserver
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the hub's Prometheus series, on a registry of its own so that
+// two hubs in one process (tests) do not collide.
+type metrics struct {
+	reg            *prometheus.Registry
+	ingested       prometheus.Counter
+	batches        prometheus.Counter
+	duplicates     prometheus.Counter
+	rejected       *prometheus.CounterVec
+	queries        *prometheus.CounterVec
+	queryErrors    prometheus.Counter
+	streamLost     prometheus.Counter
+	panics         prometheus.Counter
+	agentDropped   prometheus.Counter
+	agentConnected prometheus.Gauge
+}
+
+// Reasons an ingest connection or message is refused.
+const (
+	rejectUnauthorized = "unauthorized"
+	rejectTooLarge     = "too_large"
+	rejectMalformed    = "malformed"
+	rejectProtocol     = "protocol"
+	rejectUpgrade      = "upgrade"
+)
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
+	m.ingested = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_ingested_entries_total", Help: "Entries received from agents and stored."})
+	m.batches = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_ingested_batches_total", Help: "Batches stored."})
+	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_duplicate_batches_total", Help: "Batches resent by agents after they had been stored, acknowledged and not stored again."})
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sonde_hub_ingest_rejected_total", Help: "Ingest connections or messages refused, by reason."}, []string{"reason"})
+	m.queries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sonde_hub_queries_total", Help: "Queries run, by endpoint."}, []string{"endpoint"})
+	m.queryErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_query_errors_total", Help: "Queries that did not compile."})
+	m.streamLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_stream_lost_entries_total", Help: "Entries not delivered to stream clients that fell behind."})
+	m.panics = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_handler_panics_total", Help: "Requests whose handler panicked."})
+	m.agentDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_agent_dropped_entries_total", Help: "Entries agents reported dropping while the hub was unreachable (growth since each agent connected)."})
+	m.agentConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sonde_hub_agents_connected", Help: "Agents connected now."})
+	for _, r := range []string{rejectUnauthorized, rejectTooLarge, rejectMalformed, rejectProtocol, rejectUpgrade} {
+		m.rejected.WithLabelValues(r)
+	}
+	f(m.ingested)
+	f(m.batches)
+	f(m.duplicates)
+	f(m.rejected)
+	f(m.queries)
+	f(m.queryErrors)
+	f(m.streamLost)
+	f(m.panics)
+	f(m.agentDropped)
+	f(m.agentConnected)
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_stored_entries", Help: "Entries in the store."},
+		func() float64 { return float64(s.store.Stats().Count) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_store_bytes", Help: "Bytes the store's directory holds."},
+		func() float64 { return float64(s.store.Stats().Bytes) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_store_limit_bytes", Help: "The store's size limit."},
+		func() float64 { return float64(s.cfg.StorageLimit) }))
+	f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sonde_hub_evicted_entries_total", Help: "Oldest entries removed to stay under the size limit."},
+		func() float64 { return float64(s.store.Stats().Evicted) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_history_start_seconds", Help: "Start time of the oldest stored entry (Unix seconds); 0 when empty."},
+		func() float64 {
+			if t := s.store.Stats().HistoryStart; !t.IsZero() {
+				return float64(t.UnixNano()) / 1e9
+			}
+			return 0
+		}))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_stream_clients", Help: "Open stream websockets."},
+		func() float64 { return float64(s.broker.Clients()) }))
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

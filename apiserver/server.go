@@ -1,0 +1,241 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/gorilla/websocket"
+
+	"github.com/sondehq/sonde/apiserver/enrich"
+	"github.com/sondehq/sonde/apiserver/internal/store"
+	"github.com/sondehq/sonde/apiserver/internal/stream"
+	"github.com/sondehq/sonde/apiserver/wire"
+	"github.com/sondehq/sonde/protocols"
+)
+
+// Defaults the CLI shows in its flags.
+const (
+	// DefaultListen is where `sonde hub` listens in the cluster.
+	DefaultListen = "0.0.0.0:8898"
+	// DefaultServeListen is where `sonde read --serve` listens.
+	DefaultServeListen = "127.0.0.1:8899"
+	// DefaultStorageLimit bounds the data directory.
+	DefaultStorageLimit = 1 << 30
+	// ShutdownTimeout is how long Serve waits for requests in flight.
+	ShutdownTimeout = 10 * time.Second
+	// DefaultStreamQueue is how many entries a stream client may fall behind
+	// before it is told it lost some.
+	DefaultStreamQueue = 1024
+)
+
+// Config configures New.
+type Config struct {
+	// DataDir holds the store. Empty: a temporary directory that Close removes
+	// (for `sonde read --serve`).
+	DataDir string
+	// StorageLimit is the most bytes DataDir may hold; 0 means DefaultStorageLimit.
+	StorageLimit int64
+	// Token is the bearer token agents must present. Empty: ingest over the
+	// network is refused (Ingest still works).
+	Token []byte
+	// AllowedOrigins lists browser origins ("https://sonde.example.com")
+	// allowed to open websockets besides the hub's own host.
+	AllowedOrigins []string
+	// Resolver names endpoints; nil leaves them as the agents sent them.
+	Resolver enrich.Resolver
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Version is reported in HAR exports and /api/v1/agents.
+	Version string
+	// UI, when set, serves everything outside /api, /healthz and /metrics.
+	UI http.Handler
+	// MaxMessageBytes bounds one ingest message; 0 means wire.MaxMessageBytes.
+	MaxMessageBytes int64
+	// StreamQueue is each stream client's queue length; 0 means DefaultStreamQueue.
+	StreamQueue int
+}
+
+// Server is the hub. Its methods are safe for concurrent use.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *store.Store
+	broker   *stream.Broker
+	metrics  *metrics
+	agents   *agents
+	upgrader websocket.Upgrader
+	handler  http.Handler
+	tempDir  string
+	started  time.Time
+
+	// sessions are the open websockets, closed on shutdown (the HTTP server
+	// does not track hijacked connections).
+	smu      sync.Mutex
+	sessions map[*websocket.Conn]struct{}
+	closing  bool
+}
+
+// New opens the store and builds the server; it does not listen yet.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StorageLimit == 0 {
+		cfg.StorageLimit = DefaultStorageLimit
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = wire.MaxMessageBytes
+	}
+	if cfg.StreamQueue == 0 {
+		cfg.StreamQueue = DefaultStreamQueue
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, broker: stream.NewBroker(), agents: newAgents(),
+		sessions: map[*websocket.Conn]struct{}{}, started: time.Now()}
+	if cfg.DataDir == "" {
+		dir, err := os.MkdirTemp("", "sonde-hub-")
+		if err != nil {
+			return nil, fmt.Errorf("making a temporary data directory: %w", err)
+		}
+		s.tempDir, cfg.DataDir = dir, dir
+	}
+	st, err := store.Open(store.Config{Dir: cfg.DataDir, Limit: cfg.StorageLimit, Logger: cfg.Logger})
+	if err != nil {
+		s.removeTemp()
+		return nil, err
+	}
+	s.store = st
+	s.metrics = newMetrics(s)
+	s.broker.OnLost = func(n int) { s.metrics.streamLost.Add(float64(n)) }
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  32 << 10,
+		WriteBufferSize: 32 << 10,
+		CheckOrigin:     checkOrigin(cfg.AllowedOrigins),
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics)
+	r.Get("/healthz", s.healthz)
+	r.Method(http.MethodGet, "/metrics", s.metrics.handler())
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Get("/ingest", s.ingest)
+		r.Get("/entries", s.entries)
+		r.Get("/entries/{id}", s.entry)
+		r.Post("/query/validate", s.validate)
+		r.Get("/query/fields", s.fields)
+		r.Get("/stats", s.stats)
+		r.Get("/servicemap", s.serviceMap)
+		r.Get("/agents", s.listAgents)
+		r.Get("/export/har", s.exportHAR)
+		r.Get("/stream", s.stream)
+	})
+	if s.cfg.UI != nil {
+		r.Handle("/*", s.cfg.UI)
+	}
+	return r
+}
+
+// Handler returns the server's HTTP handler, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve answers HTTP on ln until ctx ends, then shuts down gracefully: it
+// stops accepting, closes websockets, and waits up to ShutdownTimeout for
+// requests in flight. It returns nil after a shutdown that ctx asked for.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("hub listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	s.closeSessions()
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("serving: %w", serr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+// Ingest stores entries loaded in-process (`sonde read --serve`) and shows
+// them to live streams.
+func (s *Server) Ingest(entries ...*protocols.Entry) error {
+	const batch = 1000
+	for len(entries) > 0 {
+		n := min(batch, len(entries))
+		if _, _, err := s.storeBatch("", 0, entries[:n]); err != nil {
+			return err
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
+// Close closes the store (and removes a temporary data directory). Call it
+// after Serve has returned.
+func (s *Server) Close() error {
+	s.closeSessions()
+	err := s.store.Close()
+	s.removeTemp()
+	return err
+}
+
+func (s *Server) removeTemp() {
+	if s.tempDir != "" {
+		os.RemoveAll(s.tempDir)
+	}
+}
+
+// track registers a websocket to close on shutdown; false means the hub is
+// already shutting down.
+func (s *Server) track(c *websocket.Conn) bool {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sessions[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *websocket.Conn) {
+	s.smu.Lock()
+	delete(s.sessions, c)
+	s.smu.Unlock()
+}
+
+func (s *Server) closeSessions() {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	s.closing = true
+	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "hub shutting down")
+	for c := range s.sessions {
+		c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		c.Close()
+	}
+}
