@@ -6,34 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 )
 
-// start builds a lab for the test or skips saying exactly what is missing.
-func start(t *testing.T) *Lab {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("netlab needs root to create network namespaces; run the privileged tests as root")
-	}
-	for _, bin := range []string{"ip", "iptables"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("netlab needs %s (Debian packages iproute2 and iptables)", bin)
-		}
-	}
-	l, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("closing the lab: %v", err)
-		}
-	})
-	return l
-}
+func start(t *testing.T) *Lab { return ForTest(t) }
 
 func serveHello(t *testing.T, p *Pod, addr string) {
 	t.Helper()

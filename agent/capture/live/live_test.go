@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -21,28 +19,7 @@ import (
 	"github.com/sondehq/sonde/bpf"
 )
 
-// newLab builds a lab or skips saying exactly what is missing.
-func newLab(t testing.TB) *netlab.Lab {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("live capture tests need root (BPF, TC and network namespaces); run the privileged tests as root")
-	}
-	for _, bin := range []string{"ip", "iptables"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("live capture tests need %s (Debian packages iproute2 and iptables)", bin)
-		}
-	}
-	l, err := netlab.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("closing the lab: %v", err)
-		}
-	})
-	return l
-}
+func newLab(t testing.TB) *netlab.Lab { return netlab.ForTest(t) }
 
 func addPod(t testing.TB, l *netlab.Lab, name string) *netlab.Pod {
 	t.Helper()
