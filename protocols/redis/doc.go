@@ -1,0 +1,57 @@
+// Package redis dissects the Redis serialization protocol, RESP2 and RESP3:
+// commands (arrays of bulk strings, and inline commands), replies of every
+// type (simple string, error, integer, bulk string, array, null, boolean,
+// double, big number, bulk error, verbatim string, map, set, attribute,
+// push), and the connection modes that change what a reply is.
+//
+// # Pairing
+//
+// Redis answers the commands of a connection in order, so a connection is a
+// FIFO of commands waiting for replies (pipelining sends many at once).
+// What does not fit a FIFO is followed explicitly:
+//
+//   - Pushes are one-way entries, never replies: RESP3 '>' frames (pub/sub
+//     messages, client-side caching invalidations), RESP2 message arrays on
+//     a subscribed connection, and MONITOR's stream.
+//   - SUBSCRIBE and its kin are answered by one confirmation per channel;
+//     an UNSUBSCRIBE without arguments by one per subscription, known from
+//     the confirmations seen so far.
+//   - CLIENT REPLY OFF and SKIP silence commands: they are emitted with
+//     NoReply, and take no reply from the queue.
+//   - Inside MULTI, commands are paired with their QUEUED replies; EXEC's
+//     reply holds the results.
+//   - Beyond Options.MaxPending waiting commands, the oldest is emitted as
+//     unmatched and its reply, when it comes, is skipped.
+//
+// Secrets (AUTH, HELLO ... AUTH, MIGRATE ... AUTH/AUTH2, ACL SETUSER
+// passwords, CONFIG SET requirepass/masterauth) are replaced with
+// protocols.Redacted when Options.Redact is set.
+//
+// # Loss
+//
+// After a gap, or on a connection joined mid-stream, the stream is
+// resynchronised at the next line that starts a well-formed command or
+// reply. Commands that were waiting are emitted as unmatched with Gap set,
+// since their replies may be among the lost bytes; entries paired until the
+// queue next drains carry Gap (or, mid-stream, a warning), and a long run of
+// replies without commands (the rest of a large reply, read as separate
+// values) is folded into one entry.
+//
+// # Bounds
+//
+// The decoder is incremental: it consumes lines and string payloads as they
+// arrive and never needs a whole value in the pipeline's leftover, so a
+// 512 MiB string or a million-element array streams through. It keeps, per
+// message, at most 1024 values and Options.BodyCap payload bytes (4 KiB per
+// string) for display. It refuses, with a ParseError of a stable code,
+// nesting deeper than 32, strings longer than 512 MiB, element counts no
+// peer can send, and lines (other than a server's simple strings and
+// errors) longer than 64 KiB.
+//
+// # Concurrency and buffers
+//
+// The Dissector is stateless. A Conn is used by one goroutine at a time and
+// starts none; it copies what it keeps of the bytes handed to Feed, which
+// are not used after Feed returns. Entries passed to the EmitFunc are not
+// touched again.
+package redis
