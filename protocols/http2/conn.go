@@ -439,8 +439,10 @@ func (c *conn) open(id uint32, ts time.Time) *stream {
 // ended records END_STREAM from dir and emits the stream once both sides ended.
 func (c *conn) ended(s *stream, dir protocols.Direction) {
 	s.ended[dir] = true
-	if s.ended[0] && s.ended[1] {
-		c.finish(s, protocols.Matched)
+	// A stream that opened unseen may never show its request's end.
+	unseenRequest := s.joined && !s.half[protocols.ClientToServer].seen && dir == protocols.ServerToClient
+	if s.ended[0] && s.ended[1] || unseenRequest {
+		c.finish(s, s.missing())
 	}
 }
 
@@ -510,8 +512,8 @@ func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
 	}
 }
 
-// findFrameBoundary looks for two plausible frame headers in a row (or one
-// that ends the data exactly). It returns how many bytes precede the boundary
+// findFrameBoundary looks for two plausible frame headers in a row, or one
+// whose frame ends exactly where the data does. It returns how many bytes precede the boundary
 // (to be dropped) and whether it found one; when not, the bytes returned can
 // be dropped and the search goes on with more data.
 func findFrameBoundary(data []byte, maxLen uint32) (int, bool) {
@@ -521,6 +523,10 @@ func findFrameBoundary(data []byte, maxLen uint32) (int, bool) {
 			continue
 		}
 		next := i + frameHeaderLen + int(l)
+		if next == len(data) {
+			// The frame ends where the segment does: as good as a second header.
+			return i, true
+		}
 		if next+frameHeaderLen > len(data) {
 			// Not confirmed yet: wait for more from here.
 			return i, false

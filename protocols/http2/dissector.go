@@ -101,7 +101,10 @@ func detectFrames(p []byte, ports protocols.Ports) protocols.Detection {
 		frames++
 		off = end
 	}
-	strong := frames >= 2 || (frames == 1 && settingsFirst)
+	// One frame is enough when it is a server's opening SETTINGS, or a
+	// header block whose first field names its sender and whose frame ends
+	// exactly with the prefix.
+	strong := frames >= 2 || (frames == 1 && (settingsFirst || (hint != roleUnknown && off == len(p))))
 	if !strong {
 		if len(p) >= detectLimit {
 			return protocols.Detection{Verdict: protocols.NoMatch}

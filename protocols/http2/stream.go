@@ -38,6 +38,8 @@ type stream struct {
 // half is what one side of a stream sent.
 type half struct {
 	seen bool // its (non-informational) header block
+	// dataSeen is true once DATA came: a header block after it is trailers.
+	dataSeen bool
 	// Pseudo-header fields (RFC 9113 §8.3).
 	method, scheme, authority, path string
 	status                          int
@@ -95,8 +97,8 @@ func (s *stream) headers(dir protocols.Direction, db decodedBlock, opts *protoco
 	var p pseudoFields
 	regular := splitFields(db.fields, &p, opts.Redact, &h.redacted)
 	switch {
-	case h.seen:
-		// RFC 9113 §8.1: a second block that ends the stream is trailers.
+	case h.seen || h.dataSeen:
+		// RFC 9113 §8.1: a block after the headers (and the data) is trailers.
 		h.trailers = append(h.trailers, regular...)
 		return
 	case dir == protocols.ServerToClient && p.status >= 100 && p.status < 200:
@@ -170,6 +172,7 @@ func (s *stream) detectGRPC(opts *protocols.Options) {
 func (s *stream) data(dir protocols.Direction, p []byte, size int64, opts *protocols.Options) {
 	s.sizes[dir] += size
 	h := &s.half[dir]
+	h.dataSeen = true
 	if h.msgs != nil {
 		enc, _ := h.headers.Get("grpc-encoding")
 		h.msgs.feed(p, strings.ToLower(strings.TrimSpace(enc)))
@@ -189,7 +192,7 @@ func (s *stream) lost(dir protocols.Direction) {
 // missing says which half of the exchange was never seen.
 func (s *stream) missing() protocols.Unmatched {
 	switch {
-	case !s.half[protocols.ServerToClient].seen:
+	case !s.half[protocols.ServerToClient].seen && s.sizes[protocols.ServerToClient] == 0:
 		return protocols.MissingResponse
 	case !s.half[protocols.ClientToServer].seen:
 		return protocols.MissingRequest
@@ -253,7 +256,8 @@ func (s *stream) httpEntry(e *protocols.Entry, opts *protocols.Options) {
 		r.Path, _, _ = strings.Cut(r.Target, "?")
 		rec.Request = r
 	}
-	if resp := &s.half[protocols.ServerToClient]; resp.seen {
+	if resp := &s.half[protocols.ServerToClient]; resp.seen || resp.body.Size > 0 {
+		// Without its headers (joined mid-stream) a response still shows its body.
 		rec.Response = &protocols.HTTPResponse{
 			Version:       version,
 			StatusCode:    resp.status,
