@@ -27,10 +27,10 @@ const (
 type contentKind uint8
 
 const (
-	kindProto contentKind = iota // application/grpc, application/grpc+proto
-	kindOther                    // application/grpc+json and other codecs: not protobuf
-	kindWeb                      // application/grpc-web(+proto): trailers travel as a message
-	kindWebText                  // application/grpc-web-text: base64, not decoded
+	kindProto   contentKind = iota // application/grpc, application/grpc+proto
+	kindOther                      // application/grpc+json and other codecs: not protobuf
+	kindWeb                        // application/grpc-web(+proto): trailers travel as a message
+	kindWebText                    // application/grpc-web-text: base64, not decoded
 )
 
 // grpcContentType recognises gRPC content types ("application/grpc*").
