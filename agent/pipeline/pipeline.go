@@ -1,0 +1,377 @@
+package pipeline
+
+import (
+	"errors"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/sondehq/sonde/agent/assembly"
+	"github.com/sondehq/sonde/agent/packet"
+	"github.com/sondehq/sonde/protocols"
+)
+
+// Config configures a Pipeline.
+type Config struct {
+	Assembly   assembly.Config
+	Options    protocols.Options
+	Dissectors []protocols.Dissector
+	// Node and Source stamp every entry (see protocols.Entry).
+	Node, Source string
+	// IDPrefix starts every entry ID; IDs are IDPrefix + a counter.
+	IDPrefix string
+	// DetectLimit is how many bytes of a connection are held while its
+	// protocol is unknown; past it the connection is opaque.
+	DetectLimit int
+	// MaxLeftover bounds what a parser may leave unconsumed per direction.
+	MaxLeftover int
+}
+
+// DefaultConfig returns the configuration Sonde runs with, dissecting with ds.
+func DefaultConfig(ds []protocols.Dissector) Config {
+	return Config{
+		Assembly:    assembly.DefaultConfig(),
+		Options:     protocols.DefaultOptions(),
+		Dissectors:  ds,
+		DetectLimit: 8 << 10,
+		MaxLeftover: 1 << 20,
+	}
+}
+
+// expireEvery is how often, in capture time, idle connections are looked for.
+const expireEvery = time.Second
+
+// Pipeline runs segments through assembly, detection and dissection.
+type Pipeline struct {
+	cfg        Config
+	emit       protocols.EmitFunc
+	asm        *assembly.Assembler
+	seq        uint64
+	lastExpire time.Time
+	stats      Stats
+}
+
+// New returns a pipeline that hands every entry to emit.
+func New(cfg Config, emit protocols.EmitFunc) *Pipeline {
+	if cfg.DetectLimit <= 0 {
+		cfg.DetectLimit = 8 << 10
+	}
+	if cfg.MaxLeftover <= 0 {
+		cfg.MaxLeftover = 1 << 20
+	}
+	p := &Pipeline{cfg: cfg, emit: emit}
+	p.stats.ParseErrors = map[string]uint64{}
+	p.stats.Entries = map[protocols.Protocol]uint64{}
+	p.asm = assembly.New(cfg.Assembly, (*factory)(p))
+	return p
+}
+
+// Segment processes one TCP segment.
+func (p *Pipeline) Segment(seg *packet.Segment) {
+	p.asm.Add(seg)
+	if seg.Time.Sub(p.lastExpire) >= expireEvery {
+		p.lastExpire = seg.Time
+		p.asm.Expire(seg.Time)
+	}
+}
+
+// Expire closes connections idle for longer than the assembly's timeout, as
+// of now. Live sources call it from a ticker; files drive it by capture time.
+func (p *Pipeline) Expire(now time.Time) { p.asm.Expire(now) }
+
+// Close ends every connection (the capture ended) and flushes their entries.
+func (p *Pipeline) Close(ts time.Time) {
+	p.asm.CloseAll(protocols.ClosedEnd, ts)
+}
+
+// Stats returns the counters so far.
+func (p *Pipeline) Stats() Stats {
+	s := p.stats
+	s.Assembly = p.asm.Stats()
+	s.ParseErrors = make(map[string]uint64, len(p.stats.ParseErrors))
+	for k, v := range p.stats.ParseErrors {
+		s.ParseErrors[k] = v
+	}
+	s.Entries = make(map[protocols.Protocol]uint64, len(p.stats.Entries))
+	for k, v := range p.stats.Entries {
+		s.Entries[k] = v
+	}
+	return s
+}
+
+type factory Pipeline
+
+func (f *factory) NewStream(key assembly.Key, sawSYN bool, ts time.Time) assembly.Stream {
+	p := (*Pipeline)(f)
+	p.stats.Connections++
+	return &stream{p: p, key: key, midStream: !sawSYN}
+}
+
+// chunk is bytes held while a connection's protocol is being detected.
+type chunk struct {
+	side assembly.Side
+	data []byte
+	gap  int
+	ts   time.Time
+}
+
+type state uint8
+
+const (
+	detecting state = iota
+	parsing
+	opaque
+)
+
+// stream is one connection: first detection, then a parser.
+type stream struct {
+	p         *Pipeline
+	key       assembly.Key
+	midStream bool
+	state     state
+
+	held     []chunk // while detecting
+	heldSize [2]int
+
+	conn       protocols.Conn
+	clientSide assembly.Side
+	client     netip.AddrPort
+	server     netip.AddrPort
+	leftover   [2][]byte // indexed by protocols.Direction
+}
+
+func (s *stream) Data(side assembly.Side, data []byte, ts time.Time) {
+	s.p.stats.Bytes += uint64(len(data))
+	switch s.state {
+	case detecting:
+		s.held = append(s.held, chunk{side: side, data: append([]byte(nil), data...), ts: ts})
+		s.heldSize[side] += len(data)
+		s.detect()
+	case parsing:
+		s.feed(s.dir(side), data, ts)
+	case opaque:
+		s.p.stats.OpaqueBytes += uint64(len(data))
+	}
+}
+
+func (s *stream) Gap(side assembly.Side, n int, ts time.Time) {
+	s.p.stats.Gaps++
+	switch s.state {
+	case detecting:
+		// What was held of that side no longer starts a message; detection
+		// restarts after the gap, and the parser must expect to join mid-stream.
+		kept := s.held[:0]
+		for _, c := range s.held {
+			if c.side != side {
+				kept = append(kept, c)
+			}
+		}
+		s.held = kept
+		s.heldSize[side] = 0
+		s.midStream = true
+	case parsing:
+		d := s.dir(side)
+		s.leftover[d] = s.leftover[d][:0]
+		s.conn.Gap(d, n, ts)
+	}
+}
+
+func (s *stream) Close(reason protocols.CloseReason, ts time.Time) {
+	switch s.state {
+	case detecting:
+		if s.heldSize[0]+s.heldSize[1] > 0 {
+			s.p.stats.OpaqueConns++
+			s.p.stats.Undetected++
+			s.p.stats.OpaqueBytes += uint64(s.heldSize[0] + s.heldSize[1])
+		}
+		s.held = nil
+	case parsing:
+		s.conn.Close(reason, ts)
+	}
+	s.state = opaque
+}
+
+func (s *stream) dir(side assembly.Side) protocols.Direction {
+	if side == s.clientSide {
+		return protocols.ClientToServer
+	}
+	return protocols.ServerToClient
+}
+
+// detect asks every dissector about each side's held bytes, in the order
+// they were configured, and starts the first that matches.
+func (s *stream) detect() {
+	var prefix [2][]byte
+	for _, c := range s.held {
+		prefix[c.side] = append(prefix[c.side], c.data...)
+	}
+	undecided := false
+	for _, side := range s.sideOrder() {
+		pre := prefix[side]
+		if len(pre) == 0 {
+			undecided = true
+			continue
+		}
+		ports := protocols.Ports{Src: s.addr(side).Port(), Dst: s.addr(1 - side).Port()}
+		for _, d := range s.p.cfg.Dissectors {
+			det := d.Detect(pre, ports)
+			switch det.Verdict {
+			case protocols.Match:
+				s.start(d, side, det.FromClient, nil)
+				return
+			case protocols.NeedMore:
+				undecided = true
+			}
+		}
+	}
+	if !undecided || s.heldSize[0]+s.heldSize[1] >= s.p.cfg.DetectLimit {
+		s.p.stats.OpaqueConns++
+		s.p.stats.Undetected++
+		s.p.stats.OpaqueBytes += uint64(s.heldSize[0] + s.heldSize[1])
+		s.held = nil
+		s.state = opaque
+	}
+}
+
+// sideOrder puts the side that spoke first first.
+func (s *stream) sideOrder() [2]assembly.Side {
+	if len(s.held) > 0 && s.held[0].side == assembly.SideB {
+		return [2]assembly.Side{assembly.SideB, assembly.SideA}
+	}
+	return [2]assembly.Side{assembly.SideA, assembly.SideB}
+}
+
+func (s *stream) addr(side assembly.Side) netip.AddrPort {
+	if side == assembly.SideA {
+		return s.key.A
+	}
+	return s.key.B
+}
+
+// start makes the parser, with the client on the side that wrote the
+// matching bytes (or the other, when they were a response), and replays
+// what was held.
+func (s *stream) start(d protocols.Dissector, side assembly.Side, fromClient bool, upgrade *protocols.Entry) {
+	s.clientSide = side
+	if !fromClient {
+		s.clientSide = 1 - side
+	}
+	s.client, s.server = s.addr(s.clientSide), s.addr(1-s.clientSide)
+	info := protocols.ConnInfo{
+		Client:    s.client,
+		Server:    s.server,
+		Options:   s.p.cfg.Options,
+		MidStream: s.midStream,
+		Upgrade:   upgrade,
+	}
+	s.conn = d.NewConn(info, s.stamp)
+	s.state = parsing
+	held := s.held
+	s.held = nil
+	s.heldSize = [2]int{}
+	for _, c := range held {
+		if s.state != parsing {
+			s.p.stats.OpaqueBytes += uint64(len(c.data))
+			continue
+		}
+		s.feed(s.dir(c.side), c.data, c.ts)
+	}
+}
+
+// feed hands data to the parser, keeping what it leaves unconsumed.
+func (s *stream) feed(d protocols.Direction, data []byte, ts time.Time) {
+	buf := data
+	if len(s.leftover[d]) > 0 {
+		s.leftover[d] = append(s.leftover[d], data...)
+		buf = s.leftover[d]
+	}
+	n, err := s.conn.Feed(d, buf, ts)
+	if n < 0 || n > len(buf) {
+		n, err = 0, protocols.Malformed("pipeline", "consumed_out_of_range", strconv.Itoa(n))
+	}
+	rest := buf[n:]
+	if err != nil {
+		s.fail(err, d, rest, ts)
+		return
+	}
+	if len(rest) > s.p.cfg.MaxLeftover {
+		s.p.stats.LeftoverOverflows++
+		s.fail(protocols.ErrTooLarge, d, nil, ts)
+		return
+	}
+	// Keep the rest in our own buffer: data belongs to the assembly.
+	s.leftover[d] = append(s.leftover[d][:0], rest...)
+}
+
+// fail handles a parser's error: an upgrade hands the connection to another
+// dissector, anything else makes it opaque.
+func (s *stream) fail(err error, d protocols.Direction, rest []byte, ts time.Time) {
+	var up *protocols.UpgradeError
+	if errors.As(err, &up) {
+		for _, next := range s.p.cfg.Dissectors {
+			if next.Protocol() != up.To {
+				continue
+			}
+			s.p.stats.Upgrades++
+			s.conn.Close(protocols.ClosedEnd, ts)
+			// The new parser starts on what the old one did not consume, in
+			// both directions.
+			other := append([]byte(nil), s.leftover[d.Reverse()]...)
+			s.leftover = [2][]byte{}
+			s.held = nil
+			if len(rest) > 0 {
+				s.held = append(s.held, chunk{side: s.sideOf(d), data: append([]byte(nil), rest...), ts: ts})
+			}
+			if len(other) > 0 {
+				s.held = append(s.held, chunk{side: s.sideOf(d.Reverse()), data: other, ts: ts})
+			}
+			s.start(next, s.clientSide, true, up.Request)
+			return
+		}
+		s.p.stats.UpgradedOpaque++
+	} else {
+		code := "other"
+		var pe *protocols.ParseError
+		switch {
+		case errors.As(err, &pe):
+			code = pe.Code
+		case errors.Is(err, protocols.ErrTooLarge):
+			code = "leftover_too_large"
+		}
+		s.p.stats.ParseErrors[code]++
+	}
+	s.p.stats.OpaqueConns++
+	s.p.stats.OpaqueBytes += uint64(len(rest))
+	s.leftover = [2][]byte{}
+	s.state = opaque
+	s.conn.Close(protocols.ClosedEnd, ts)
+}
+
+func (s *stream) sideOf(d protocols.Direction) assembly.Side {
+	if d == protocols.ClientToServer {
+		return s.clientSide
+	}
+	return 1 - s.clientSide
+}
+
+// stamp completes an entry a parser emitted and passes it on.
+func (s *stream) stamp(e *protocols.Entry) {
+	p := s.p
+	p.seq++
+	e.ID = p.cfg.IDPrefix + strconv.FormatUint(p.seq, 10)
+	e.Node, e.Source = p.cfg.Node, p.cfg.Source
+	if !e.Src.IP.IsValid() {
+		e.Src.IP, e.Src.Port = s.client.Addr(), s.client.Port()
+	}
+	if !e.Dst.IP.IsValid() {
+		e.Dst.IP, e.Dst.Port = s.server.Addr(), s.server.Port()
+	}
+	p.stats.Entries[e.Protocol]++
+	if e.Gap {
+		p.stats.EntriesWithGap++
+	}
+	if e.Unmatched != protocols.Matched {
+		p.stats.Unmatched++
+	}
+	p.emit(e)
+}

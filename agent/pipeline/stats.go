@@ -1,0 +1,33 @@
+package pipeline
+
+import (
+	"github.com/sondehq/sonde/agent/assembly"
+	"github.com/sondehq/sonde/protocols"
+)
+
+// Stats counts what the pipeline saw, made and could not read.
+type Stats struct {
+	// Connections is how many TCP connections were opened (seen).
+	Connections uint64 `json:"connections"`
+	// Bytes is the TCP payload delivered in order by the assembly.
+	Bytes uint64 `json:"bytes"`
+	// Gaps counts holes in byte streams (missing bytes handed to parsers).
+	Gaps uint64 `json:"gaps"`
+	// Entries counts emitted entries by protocol.
+	Entries        map[protocols.Protocol]uint64 `json:"entries"`
+	EntriesWithGap uint64                        `json:"entries_with_gap"`
+	Unmatched      uint64                        `json:"unmatched"`
+	// OpaqueConns are connections whose bytes no parser read to the end:
+	// Undetected ones were claimed by no dissector; the rest failed to parse
+	// (ParseErrors) or switched to a protocol Sonde does not read.
+	OpaqueConns    uint64 `json:"opaque_connections"`
+	OpaqueBytes    uint64 `json:"opaque_bytes"`
+	Undetected     uint64 `json:"undetected"`
+	Upgrades       uint64 `json:"upgrades"`
+	UpgradedOpaque uint64 `json:"upgraded_to_unknown"`
+	// ParseErrors counts connections made opaque, by the parser's error code.
+	ParseErrors map[string]uint64 `json:"parse_errors"`
+	// LeftoverOverflows counts parsers that held more than MaxLeftover unconsumed.
+	LeftoverOverflows uint64         `json:"leftover_overflows"`
+	Assembly          assembly.Stats `json:"assembly"`
+}
