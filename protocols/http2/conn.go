@@ -22,6 +22,9 @@ const (
 	warnOpenAtClose = "stream still open when the connection ended"
 	warnEvicted     = "stream evicted: too many streams open at once"
 	warnGoAway      = "not processed: the server sent GOAWAY before this stream"
+	// A peer that accepts such a frame (RFC 9113 §4.2 lets it refuse) shows
+	// what it got; Sonde does too, up to maxFrameSize.
+	warnFrameSize = "frame larger than the receiver's SETTINGS_MAX_FRAME_SIZE"
 )
 
 // recentDone is how many finished stream IDs a connection remembers, so that
@@ -78,6 +81,9 @@ type blockState struct {
 	promised  uint32
 	endStream bool
 	wire      int64
+	// oversized is true when a frame of the block exceeded the receiver's
+	// SETTINGS_MAX_FRAME_SIZE.
+	oversized bool
 }
 
 func (d *direction) newFramer() {
@@ -175,11 +181,10 @@ func (c *conn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int, er
 	for len(data)-off >= frameHeaderLen {
 		h := data[off : off+frameHeaderLen]
 		length := uint32(h[0])<<16 | uint32(h[1])<<8 | uint32(h[2])
-		if length > d.maxFrame {
-			// RFC 9113 §4.2: larger than SETTINGS_MAX_FRAME_SIZE allows.
+		if length > maxFrameSize {
 			// Refused before a byte of it is buffered.
 			return off, c.fail(tooLarge("http2_frame_too_large",
-				fmt.Sprintf("%s frame of %d bytes, limit %d", http2.FrameType(h[3]), length, d.maxFrame)))
+				fmt.Sprintf("%s frame of %d bytes, limit %d", http2.FrameType(h[3]), length, maxFrameSize)))
 		}
 		end := off + frameHeaderLen + int(length)
 		if end > len(data) {
@@ -272,6 +277,9 @@ func (c *conn) frame(d *direction, f http2.Frame, size int64, ts time.Time) erro
 	case *http2.DataFrame:
 		if s := c.streamFor(f.StreamID, d.dir, false, ts); s != nil {
 			s.touch(ts)
+			if f.Length > d.maxFrame {
+				s.warn(warnFrameSize)
+			}
 			s.data(d.dir, f.Data(), size, &c.opts)
 			if f.StreamEnded() {
 				c.ended(s, d.dir)
@@ -318,6 +326,7 @@ func (c *conn) frame(d *direction, f http2.Frame, size int64, ts time.Time) erro
 // fragment adds a piece of a header block and finishes the block at END_HEADERS.
 func (c *conn) fragment(d *direction, frag []byte, end bool, size int64, ts time.Time) error {
 	d.block.wire += size
+	d.block.oversized = d.block.oversized || size-frameHeaderLen > int64(d.maxFrame)
 	if d.block.wire > maxHeaderBlock {
 		return tooLarge("http2_header_block_too_large",
 			fmt.Sprintf("header block on stream %d exceeds %d bytes", d.block.stream, maxHeaderBlock))
@@ -367,6 +376,9 @@ func (c *conn) headerBlock(dir protocols.Direction, blk blockState, db decodedBl
 		return
 	}
 	s.touch(ts)
+	if blk.oversized {
+		s.warn(warnFrameSize)
+	}
 	s.sizes[dir] += blk.wire
 	s.headers(dir, db, &c.opts)
 	if blk.endStream {

@@ -359,6 +359,15 @@ func TestConn(t *testing.T) {
 				c.headers(s2c, 1, false, ":status", "200")
 				c.data(s2c, 1, true, make([]byte, defaultMaxFrameSize+1))
 			},
+			want: []string{"http2 GET / 200 #1 [" + warnFrameSize + "]"},
+		},
+		{
+			name: "frame larger than Sonde buffers",
+			build: func(c *conv) {
+				c.start().get(1, "/")
+				c.headers(s2c, 1, false, ":status", "200")
+				c.data(s2c, 1, true, make([]byte, maxFrameSize+1))
+			},
 			wantErr: "http2_frame_too_large",
 		},
 		{

@@ -31,11 +31,12 @@ const (
 
 const (
 	// defaultMaxFrameSize is SETTINGS_MAX_FRAME_SIZE until the receiver
-	// announces more (RFC 9113 §6.5.2).
+	// announces more (RFC 9113 §6.5.2). Larger frames are shown with a
+	// warning, since their receiver may have accepted them.
 	defaultMaxFrameSize = 16384
 	// maxFrameSize is the largest frame Sonde buffers, whatever a peer
 	// announces: frames are parsed whole, and the pipeline keeps at most
-	// 1 MiB of unconsumed bytes per direction.
+	// 1 MiB of unconsumed bytes per direction. Larger ones end the connection.
 	maxFrameSize = 1<<20 - frameHeaderLen
 	// detectLimit is how many bytes Detect looks at before it gives up.
 	detectLimit = 64 << 10

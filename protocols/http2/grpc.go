@@ -70,20 +70,28 @@ type grpcReader struct {
 	cut        bool // raw holds less than the message
 	out        protocols.GRPCMessages
 	used       int // content bytes kept, against the body cap
-	// broken says why messages stopped being parsed.
-	broken string
+	// unsynced is true while message boundaries are unknown (bytes went
+	// missing, or the stream was joined late); lost says why.
+	unsynced bool
+	lost     string
 	// trailers are a gRPC-Web response's trailers.
 	trailers protocols.Headers
 	opts     *protocols.Options
 }
 
+// feed reads the payload of one DATA frame.
 func (r *grpcReader) feed(p []byte, enc string) {
-	if r.broken != "" {
+	if r.kind == kindWebText {
+		r.lost = "grpc-web-text not decoded"
 		return
 	}
-	if r.kind == kindWebText {
-		r.broken = "grpc-web-text messages not decoded"
-		return
+	if r.unsynced {
+		// Senders start messages at frame starts more often than not: a
+		// frame that holds whole messages exactly is where to resume.
+		if !wholeMessages(p) {
+			return
+		}
+		r.unsynced = false
 	}
 	r.out.Encoding = enc
 	opts := r.opts
@@ -117,7 +125,7 @@ func (r *grpcReader) begin() bool {
 	if !valid {
 		// gRPC over HTTP/2: the flags byte is 0 or 1; anything else means
 		// the stream is not where Sonde thinks it is.
-		r.broken = fmt.Sprintf("message prefix with flags %#x: messages not parsed from there", flags)
+		r.desync(fmt.Sprintf("message prefix with flags %#x", flags))
 		return false
 	}
 	length := int64(binary.BigEndian.Uint32(r.prefix[1:]))
@@ -201,17 +209,36 @@ func (r *grpcReader) end() {
 	r.out.Messages = append(r.out.Messages, m)
 }
 
-// stop ends parsing for the reason given, keeping what was read of a
-// message in progress.
-func (r *grpcReader) stop(reason string) {
-	if r.broken != "" {
-		return
+// desync records that message boundaries are lost, for the reason given,
+// keeping what was read of a message in progress.
+func (r *grpcReader) desync(reason string) {
+	if r.lost == "" {
+		r.lost = reason
 	}
-	r.broken = reason
 	if r.inMsg {
 		r.cut = true
 		r.end()
 	}
+	r.unsynced, r.nhdr = true, 0
+}
+
+// wholeMessages reports whether p is one or more complete length-prefixed
+// messages, nothing more.
+func wholeMessages(p []byte) bool {
+	if len(p) < grpcPrefixLen {
+		return false
+	}
+	for len(p) >= grpcPrefixLen {
+		if p[0] > 1 {
+			return false
+		}
+		n := int64(binary.BigEndian.Uint32(p[1:grpcPrefixLen]))
+		if n > int64(len(p)-grpcPrefixLen) {
+			return false
+		}
+		p = p[grpcPrefixLen+n:]
+	}
+	return len(p) == 0
 }
 
 // parseWebTrailers reads the header lines of a gRPC-Web trailers message.
@@ -272,10 +299,10 @@ func (s *stream) grpcEntry(e *protocols.Entry, opts *protocols.Options) {
 			continue
 		}
 		if m.inMsg {
-			m.stop("the stream ended inside a message")
+			m.desync("the stream ended inside a message")
 		}
-		if m.broken != "" {
-			s.warn([...]string{"request", "response"}[i] + " messages: " + m.broken)
+		if m.lost != "" {
+			s.warn([...]string{"request", "response"}[i] + " messages: some not parsed: " + m.lost)
 		}
 		if i == 0 {
 			rec.Requests = m.out

@@ -162,8 +162,12 @@ func (s *stream) detectGRPC(opts *protocols.Options) {
 	for i := range s.half {
 		h := &s.half[i]
 		h.msgs = &grpcReader{kind: kind, opts: opts}
-		if h.body.Size > 0 {
-			h.msgs.broken = "messages sent before the call was recognised not parsed"
+		switch {
+		case h.body.Size > 0:
+			h.msgs.desync("sent before the call was recognised")
+		case s.joined && !h.seen:
+			// Its headers came before Sonde joined: so may part of a message.
+			h.msgs.desync("joined mid-stream")
 		}
 	}
 }
@@ -185,7 +189,7 @@ func (s *stream) data(dir protocols.Direction, p []byte, size int64, opts *proto
 func (s *stream) lost(dir protocols.Direction) {
 	s.gap = true
 	if m := s.half[dir].msgs; m != nil {
-		m.stop("bytes missing: messages after the gap not parsed")
+		m.desync("bytes missing")
 	}
 }
 
