@@ -12,6 +12,7 @@ type command struct {
 	name string   // upper case, without the subcommand: "CLIENT"
 	sub  string   // upper case subcommand of a container command: "REPLY"
 	argv [][]byte // kept arguments, argv[0] being the name
+	cut  []bool   // whether each kept argument is complete
 	argc int64    // arguments sent, name included
 }
 
@@ -30,6 +31,7 @@ func parseCommand(m *message, redact bool) (*command, *protocols.Entry) {
 	cmd := &command{argc: v.n}
 	for _, e := range v.elems {
 		cmd.argv = append(cmd.argv, e.text)
+		cmd.cut = append(cmd.cut, e.cut)
 	}
 	rec := &protocols.RedisRecord{Inline: v.inline}
 	e := &protocols.Entry{Protocol: protocols.Redis, Start: m.start, RequestSize: m.wire, Redis: rec}
@@ -65,6 +67,9 @@ func parseCommand(m *message, redact bool) (*command, *protocols.Entry) {
 			break
 		}
 		s, cut := display(a, argCap)
+		if cmd.cut[first+i] && !cut && s != protocols.Redacted {
+			s, cut = s+"...", true
+		}
 		rec.Args = append(rec.Args, s)
 		rec.ArgsTruncated = rec.ArgsTruncated || cut
 	}

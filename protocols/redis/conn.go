@@ -130,6 +130,9 @@ func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
 		return
 	}
 	d := &c.dec[dir]
+	if d.skip(n) {
+		return
+	}
 	if p := d.partial(); p != nil && dir == protocols.ClientToServer && len(p.elems) > 0 {
 		_, e := parseCommand(&message{v: p, start: d.start, wire: d.wire}, c.opts.Redact)
 		e.Unmatched, e.Gap = protocols.MissingResponse, true
@@ -201,6 +204,7 @@ func (c *conn) head() *exchange {
 // request handles a command from the client.
 func (c *conn) request(m *message) {
 	cmd, e := parseCommand(m, c.opts.Redact)
+	e.Gap = m.gap
 	x := &exchange{e: e, cmd: cmd, inMulti: c.multi}
 
 	// CLIENT REPLY ON is always answered; OFF and SKIP never are, and they
@@ -398,6 +402,7 @@ func (c *conn) setReply(x *exchange, m *message, ts time.Time) {
 	e.Summary.Status = describe(e.Redis, m.v, c.replyCap())
 	e.ResponseSize = m.wire
 	e.Duration = ts.Sub(e.Start)
+	e.Gap = e.Gap || m.gap
 	switch c.unsure {
 	case unsureGap:
 		e.Gap = true
@@ -438,7 +443,7 @@ func (c *conn) flushQueue(mark func(*protocols.Entry)) {
 func (c *conn) push(m *message, kind string) {
 	v := m.v
 	rec := &protocols.RedisRecord{PushKind: kind}
-	e := &protocols.Entry{Protocol: protocols.Redis, Start: m.start, ResponseSize: m.wire, Redis: rec}
+	e := &protocols.Entry{Protocol: protocols.Redis, Start: m.start, ResponseSize: m.wire, Redis: rec, Gap: m.gap}
 	describe(rec, v, c.replyCap())
 	str := func(i int) string {
 		if i >= len(v.elems) {
@@ -484,7 +489,7 @@ func (c *conn) orphan(m *message, ts time.Time, warning string) {
 	}
 	rec := &protocols.RedisRecord{}
 	e := &protocols.Entry{Protocol: protocols.Redis, Start: m.start, ResponseSize: m.wire, Redis: rec,
-		Unmatched: protocols.MissingRequest, Gap: c.unsure == unsureGap}
+		Unmatched: protocols.MissingRequest, Gap: c.unsure == unsureGap || m.gap}
 	e.Duration = ts.Sub(m.start)
 	e.Summary.Status = describe(rec, m.v, c.replyCap())
 	if warning != "" {

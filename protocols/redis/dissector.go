@@ -47,7 +47,7 @@ func (dissector) Detect(p []byte, ports protocols.Ports) protocols.Detection {
 		}
 		// An array whose first string is no command we know is a reply,
 		// unless the ports say that it travels to the server.
-		if isRedisPort(ports.Dst) && !isRedisPort(ports.Src) && bytes.HasPrefix(afterLine(p), []byte("$")) {
+		if isRedisPort(ports.Dst) && !isRedisPort(ports.Src) {
 			return fromClient
 		}
 		return fromServer
@@ -60,6 +60,11 @@ func (dissector) Detect(p []byte, ports protocols.Ports) protocols.Detection {
 		}
 		if v != protocols.Match {
 			return protocols.Detection{Verdict: v}
+		}
+		// Reply-like bytes sent to a Redis port: a client sending garbage
+		// (Redis reads it as an inline command and answers an error).
+		if isRedisPort(ports.Dst) && !isRedisPort(ports.Src) {
+			return fromClient
 		}
 		return fromServer
 	}
@@ -107,13 +112,6 @@ func firstLine(p []byte, limit int) (line, rest []byte, v protocols.Verdict) {
 		return nil, nil, protocols.NoMatch
 	}
 	return p[:i-1], p[i+1:], protocols.Match
-}
-
-func afterLine(p []byte) []byte {
-	if _, rest, v := firstLine(p, 32); v == protocols.Match {
-		return rest
-	}
-	return nil
 }
 
 // Limits of what detection and resynchronisation look at.
@@ -246,11 +244,15 @@ func inlineStart(p []byte) protocols.Verdict {
 		}
 		return protocols.NeedMore
 	}
-	words := fields(p[:j])
-	if len(words) >= 2 && bytes.HasPrefix(words[len(words)-1], []byte("HTTP/")) {
+	// Redis itself hangs up on "Host:" as a cross-protocol attack.
+	if bytes.Contains(p[:j], []byte("HTTP/")) || hasPrefixFold(p[j+1:], "host:") {
 		return protocols.NoMatch
 	}
 	return protocols.Match
+}
+
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], []byte(prefix))
 }
 
 func nameByte(c byte) bool {

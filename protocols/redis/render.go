@@ -154,9 +154,15 @@ func (w *textWriter) value(v *value) {
 	case '+', ':', ',', '(':
 		s, _ := display(v.text, w.limit)
 		w.write(s)
+		if v.cut {
+			w.write("...")
+		}
 	case '-', '!':
 		s, _ := display(v.text, w.limit)
 		w.write("(error) " + s)
+		if v.cut {
+			w.write("...")
+		}
 	case '#':
 		if len(v.text) == 1 && v.text[0] == 't' {
 			w.write("true")
@@ -169,7 +175,7 @@ func (w *textWriter) value(v *value) {
 			text = text[4:]
 		}
 		w.write(strconv.Quote(string(text)))
-		if v.cut && len(v.elems) == 0 {
+		if v.cut {
 			w.write("...")
 		}
 	case '*', '>':

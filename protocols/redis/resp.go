@@ -76,6 +76,8 @@ type value struct {
 	inline, unbalanced bool
 	// dropped: the value is read but not kept, its parent being over budget.
 	dropped bool
+	// gap: bytes of the payload were lost; what is kept stops there.
+	gap bool
 }
 
 func (v *value) isAggregate() bool { return isAggregate(v.kind) }
@@ -145,6 +147,7 @@ type decoder struct {
 
 	bulk     *value // the string whose payload is being read
 	bulkLeft int64
+	gap      bool   // bytes of the current message were lost
 	long     *value // the simple string or error read past maxLine
 	longCR   bool   // the last byte of long read so far is '\r'
 }
@@ -154,12 +157,27 @@ type message struct {
 	v     *value
 	start time.Time
 	wire  int64
+	gap   bool // bytes inside it were lost
 }
 
 // reset drops the value being read.
 func (d *decoder) reset() {
 	d.busy, d.wire, d.root, d.stack, d.topAttr = false, 0, nil, d.stack[:0], nil
 	d.nodes, d.kept, d.bulk, d.bulkLeft, d.long, d.longCR = 0, 0, nil, 0, nil, false
+	d.gap = false
+}
+
+// skip accounts for n lost bytes when they all fall inside the string
+// payload being read: the stream stays in step, only the payload is
+// incomplete. It reports whether it could.
+func (d *decoder) skip(n int) bool {
+	if d.bulk == nil || n < 0 || int64(n) > d.bulkLeft {
+		return false
+	}
+	d.bulkLeft -= int64(n)
+	d.wire += int64(n)
+	d.bulk.gap, d.bulk.cut, d.gap = true, true, true
+	return true
 }
 
 // next reads at most one value from p. It returns how many bytes it
@@ -279,6 +297,12 @@ func (d *decoder) line(raw []byte) (*message, error) {
 		// Anything but '*' starts an inline command, which may end in a
 		// bare LF (Redis's processInlineBuffer).
 		return d.inline(body), nil
+	}
+	if !d.client && len(body) == 0 && len(d.stack) == 0 && d.topAttr == nil {
+		// A blank line between replies: Redis sends none, but some test
+		// servers end their replies with one. It carries nothing.
+		d.reset()
+		return nil, nil
 	}
 	if !cr {
 		return nil, errMissingCR
@@ -454,7 +478,7 @@ func (d *decoder) newValue(kind byte) *value {
 
 // keepText appends b to v's text while the caps allow.
 func (d *decoder) keepText(v *value, b []byte) {
-	if v.dropped || len(b) == 0 {
+	if v.dropped || v.gap || len(b) == 0 {
 		return
 	}
 	room := min(maxScalar-len(v.text), d.keepCap-d.kept)
@@ -478,7 +502,7 @@ func (d *decoder) complete(v *value) *message {
 				return nil
 			}
 			v.attr = d.topAttr
-			m := &message{v: v, start: d.start, wire: d.wire}
+			m := &message{v: v, start: d.start, wire: d.wire, gap: d.gap}
 			d.reset()
 			return m
 		}
