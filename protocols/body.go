@@ -1,5 +1,10 @@
 package protocols
 
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
 // Header is one header field, kept in wire order. Names keep the case they had
 // on the wire (HTTP/2 and gRPC names are lowercase by definition).
 type Header struct {
@@ -45,8 +50,10 @@ type Body struct {
 	// Size is the payload's length on the wire, after transfer framing (chunked,
 	// length prefixes) was removed and before any content decoding.
 	Size int64 `json:"size"`
-	// Data holds the first bytes of the payload (base64 in JSON). When Encoding
-	// is set, Data is the decoded content, itself capped.
+	// Data holds the first bytes of the payload. When Encoding is set, Data
+	// is the decoded content, itself capped. In JSON it is "text" when it is
+	// valid UTF-8, so that people and tools read it as it is, and "base64"
+	// otherwise.
 	Data []byte `json:"data,omitempty"`
 	// Truncated is true when Data holds less than the whole payload.
 	Truncated bool `json:"truncated,omitempty"`
@@ -71,4 +78,37 @@ func (b *Body) Capture(p []byte, limit int) {
 		b.Truncated = true
 	}
 	b.Data = append(b.Data, p...)
+}
+
+// bodyJSON is Body's JSON form.
+type bodyJSON struct {
+	Size      int64  `json:"size"`
+	Text      string `json:"text,omitempty"`
+	Base64    []byte `json:"base64,omitempty"`
+	Truncated bool   `json:"truncated,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
+}
+
+// MarshalJSON writes Data as "text" when it is valid UTF-8, else as "base64".
+func (b Body) MarshalJSON() ([]byte, error) {
+	j := bodyJSON{Size: b.Size, Truncated: b.Truncated, Encoding: b.Encoding}
+	if utf8.Valid(b.Data) {
+		j.Text = string(b.Data)
+	} else {
+		j.Base64 = b.Data
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (b *Body) UnmarshalJSON(data []byte) error {
+	var j bodyJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*b = Body{Size: j.Size, Truncated: j.Truncated, Encoding: j.Encoding, Data: j.Base64}
+	if j.Text != "" {
+		b.Data = []byte(j.Text)
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package protocols
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 func TestRedactTarget(t *testing.T) {
 	tests := []struct {
@@ -46,5 +49,26 @@ func TestBodyCapture(t *testing.T) {
 	b.Capture([]byte("world"), 8)
 	if string(b.Data) != "hello wo" || b.Size != 11 || !b.Truncated {
 		t.Errorf("body = %q size %d truncated %v", b.Data, b.Size, b.Truncated)
+	}
+}
+
+func TestBodyJSON(t *testing.T) {
+	for _, b := range []Body{
+		{Size: 5, Data: []byte("hello")},
+		{Size: 3, Data: []byte{0xff, 0x00, 0x01}, Truncated: true},
+		{Size: 9, Data: []byte(`{"a":1}`), Encoding: "gzip"},
+		{},
+	} {
+		out, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Body
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.Size != b.Size || string(back.Data) != string(b.Data) || back.Truncated != b.Truncated || back.Encoding != b.Encoding {
+			t.Errorf("%s round-tripped to %+v, want %+v", out, back, b)
+		}
 	}
 }
