@@ -82,6 +82,14 @@ func Open(cfg Config) (*Handle, error) {
 		tp.Close()
 		return nil, fmt.Errorf("setting the socket filter: %w", err)
 	}
+	// The socket received frames between binding and the filter; throw them
+	// away before the counters start, so that what Read returns reconciles
+	// with Stats.
+	for {
+		if _, _, err := tp.ZeroCopyReadPacketData(); err != nil {
+			break
+		}
+	}
 	if err := tp.InitSocketStats(); err != nil {
 		tp.Close()
 		return nil, fmt.Errorf("resetting socket statistics: %w", err)

@@ -60,24 +60,33 @@ func (s *AFPacket) Run(ctx context.Context, deliver func(*Frame)) error {
 	followErr := make(chan error, 1)
 	go func() { followErr <- s.follower.follow(fctx) }()
 	var f Frame
-	var err error
-	for ctx.Err() == nil {
-		data, ci, rerr := s.h.Read()
-		if errors.Is(rerr, afpacket.ErrTimeout) {
-			continue
+	// read handles one frame; it reports false on a timeout or an error.
+	read := func() (bool, error) {
+		data, ci, err := s.h.Read()
+		if errors.Is(err, afpacket.ErrTimeout) {
+			return false, nil
 		}
-		if rerr != nil {
-			err = fmt.Errorf("reading the AF_PACKET ring: %w", rerr)
-			break
+		if err != nil {
+			return false, fmt.Errorf("reading the AF_PACKET ring: %w", err)
 		}
 		s.read.Add(1)
 		if _, ok := (*s.follower.attached.Load())[ci.InterfaceIndex]; !ok {
 			s.skipped.Add(1)
-			continue
+			return true, nil
 		}
 		f = Frame{Data: data, WireLen: ci.Length, Time: ci.Timestamp, Ifindex: ci.InterfaceIndex}
 		deliver(&f)
 		s.delivered.Add(1)
+		return true, nil
+	}
+	var err error
+	for ctx.Err() == nil && err == nil {
+		_, err = read()
+	}
+	// Deliver what is still in the ring: everything up to the first poll
+	// timeout.
+	for more := err == nil; more; {
+		more, err = read()
 	}
 	stop()
 	err = errors.Join(err, <-followErr)

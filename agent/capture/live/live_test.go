@@ -84,11 +84,18 @@ func (c countingConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Write counts before writing: the peer may answer, and the test read the
+// count, before a counting-after-write would have run.
 func (c countingConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
 	c.mu.Lock()
-	c.c.sent += int64(n)
+	c.c.sent += int64(len(b))
 	c.mu.Unlock()
+	n, err := c.Conn.Write(b)
+	if n < len(b) {
+		c.mu.Lock()
+		c.c.sent -= int64(len(b) - n)
+		c.mu.Unlock()
+	}
 	return n, err
 }
 
@@ -255,15 +262,22 @@ func (r *recorder) flow(k flowKey) *flow {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
+	if !waitUntil(cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+func waitUntil(cond func() bool) bool {
 	deadline := time.Now().Add(15 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			return false
 		}
 		<-tick.C
 	}
+	return true
 }
 
 // running starts the source and returns a function that stops it and
@@ -361,7 +375,15 @@ func testHTTPAcrossPods(t *testing.T, cfg Config) {
 		}
 		return true
 	}
-	waitFor(t, "every payload byte to be captured", complete)
+	if !waitUntil(complete) {
+		for _, w := range wants {
+			if got, _ := rec.flow(w.k).bytes(); got < w.bytes {
+				f := rec.flow(w.k)
+				t.Errorf("%v on %d: captured %d of %d payload bytes, spans %v", w.k.src, w.k.ifindex, got, w.bytes, f.spans)
+			}
+		}
+		t.FailNow()
+	}
 	st := stop()
 	checkReconciled(t, st)
 	if st.Lost != 0 || st.Truncated != 0 {
