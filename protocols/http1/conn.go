@@ -86,9 +86,14 @@ type side struct {
 	// start is when the current message's first byte was seen; last is the
 	// time of the newest bytes fed.
 	start, last time.Time
-	// scan is how far the search for the end of a header block got, so that
-	// a block arriving in small pieces is scanned once.
-	scan int
+	// scan is how far the search for the end of the start line or of the
+	// header block got, so that a block arriving in small pieces is scanned
+	// once. lineEnd is the length of the start line with its LF once it has
+	// arrived; parsed says that line was parsed into rl or sl.
+	scan, lineEnd int
+	parsed        bool
+	rl            requestLine
+	sl            statusLine
 
 	// The message in progress, once its header block is parsed.
 	ex       *exchange
@@ -156,7 +161,7 @@ func (c *conn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int, er
 			return off, err
 		}
 		if n > 0 {
-			s.scan = 0
+			s.rescan()
 		} else if s.state == before {
 			break
 		}
@@ -200,14 +205,29 @@ func (c *conn) step(s *side, data []byte) (int, error) {
 	}
 }
 
-// startLine finds the end of the first line of data. It returns -1 while the
-// line is incomplete, and an error once it is longer than any header block.
-func startLine(data []byte) (int, error) {
-	i := bytes.IndexByte(data, '\n')
-	if i > maxHeaderBlock || (i < 0 && len(data) > maxHeaderBlock) {
-		return -1, protocols.Malformed(protocols.HTTP1, codeStartLineTooLong, "")
+// startLine returns the length of the first line of data with its LF, 0
+// while the line is incomplete, and an error once it is longer than any
+// header block.
+func (s *side) startLine(data []byte) (int, error) {
+	if s.lineEnd == 0 {
+		i := bytes.IndexByte(data[s.scan:], '\n')
+		if i < 0 {
+			s.scan = len(data)
+		} else {
+			s.lineEnd = s.scan + i + 1
+			s.scan = s.lineEnd
+		}
 	}
-	return i, nil
+	if s.lineEnd > maxHeaderBlock+1 || (s.lineEnd == 0 && len(data) > maxHeaderBlock) {
+		return 0, protocols.Malformed(protocols.HTTP1, codeStartLineTooLong, "")
+	}
+	return s.lineEnd, nil
+}
+
+// rescan forgets what was learnt about the front of the data, once bytes
+// were consumed from it.
+func (s *side) rescan() {
+	s.scan, s.lineEnd, s.parsed = 0, 0, false
 }
 
 // headerEnd returns the offset just past the empty line that ends the header
@@ -242,25 +262,27 @@ func (c *conn) readRequest(s *side, data []byte) (int, error) {
 	if s.start.IsZero() {
 		s.start = c.now
 	}
-	lineEnd, err := startLine(data)
-	if lineEnd < 0 {
+	end, err := s.startLine(data)
+	if end == 0 {
 		return 0, err
 	}
-	line := trimCR(data[:lineEnd])
-	if len(line) == 0 {
+	if end <= 2 && len(trimCR(data[:end-1])) == 0 {
 		// RFC 9112 §2.2: empty lines before a request line are ignored.
 		s.start = time.Time{}
-		return lineEnd + 1, nil
+		return end, nil
 	}
-	rl, ok := splitRequestLine(line)
-	if !ok {
-		c.enterSync(s, syncGarbage)
-		return 0, nil
+	if !s.parsed {
+		var ok bool
+		if s.rl, ok = splitRequestLine(trimCR(data[:end-1])); !ok {
+			c.enterSync(s, syncGarbage)
+			return 0, nil
+		}
+		s.parsed = true
 	}
-	end := lineEnd + 1
+	rl, lineEnd := s.rl, end
 	http09 := rl.versionStart == rl.vEnd
 	if !http09 {
-		if end, err = s.headerEnd(data, end); end < 0 {
+		if end, err = s.headerEnd(data, lineEnd); end < 0 {
 			return 0, err
 		}
 	}
@@ -273,7 +295,7 @@ func (c *conn) readRequest(s *side, data []byte) (int, error) {
 	}
 	var f framing
 	if !http09 {
-		if req.Headers, err = parseFields(block[lineEnd+1:end], ex.entry.Warn); err != nil {
+		if req.Headers, err = parseFields(block[lineEnd:end], ex.entry.Warn); err != nil {
 			return 0, err
 		}
 		if f, err = readFraming(req.Headers); err != nil {
@@ -308,7 +330,7 @@ func (c *conn) readRequest(s *side, data []byte) (int, error) {
 	case f.chunked:
 		s.state = stChunkSize
 	case f.length > 0:
-		s.state, s.remain = stLength, f.length
+		c.expectLength(s, f.length)
 	default:
 		c.endMessage(s)
 	}
@@ -330,29 +352,32 @@ func (c *conn) readResponse(s *side, data []byte) (int, error) {
 		s.state = stUntilClose
 		return 0, nil
 	}
-	lineEnd, err := startLine(data)
-	if lineEnd < 0 {
+	lineEnd, err := s.startLine(data)
+	if lineEnd == 0 {
 		return 0, err
 	}
-	line := trimCR(data[:lineEnd])
-	if len(line) == 0 {
+	if lineEnd <= 2 && len(trimCR(data[:lineEnd-1])) == 0 {
 		// Stray line ends after a body are common (a CRLF after a
 		// Content-Length body); they belong to no message.
 		s.start = time.Time{}
-		return lineEnd + 1, nil
+		return lineEnd, nil
 	}
-	sl, ok := parseStatusLine(line)
-	if !ok {
-		c.enterSync(s, syncGarbage)
-		return 0, nil
+	if !s.parsed {
+		var ok bool
+		if s.sl, ok = parseStatusLine(trimCR(data[:lineEnd-1])); !ok {
+			c.enterSync(s, syncGarbage)
+			return 0, nil
+		}
+		s.parsed = true
 	}
-	end, err := s.headerEnd(data, lineEnd+1)
+	sl := s.sl
+	end, err := s.headerEnd(data, lineEnd)
 	if end < 0 {
 		return 0, err
 	}
 	block := string(data[:end])
 	var warnings []string
-	headers, err := parseFields(block[lineEnd+1:end], func(w string) { warnings = append(warnings, w) })
+	headers, err := parseFields(block[lineEnd:end], func(w string) { warnings = append(warnings, w) })
 	if err != nil {
 		return 0, err
 	}
@@ -421,7 +446,7 @@ func (c *conn) readResponse(s *side, data []byte) (int, error) {
 	case f.transferEncoding:
 		s.state = stUntilClose
 	case f.length > 0:
-		s.state, s.remain = stLength, f.length
+		c.expectLength(s, f.length)
 	case f.length == 0:
 		c.endMessage(s)
 	default:
@@ -554,7 +579,7 @@ func (c *conn) resync(s *side, data []byte) (int, error) {
 	s.skipped += int64(p)
 	s.syncSkipped += int64(p)
 	if s.sync == syncGarbage && s.syncSkipped > maxGarbage {
-		return p, protocols.Malformed(protocols.HTTP1, codeLostSync, fmt.Sprintf("%d bytes without a message start", s.syncSkipped))
+		return p, protocols.Malformed(protocols.HTTP1, codeLostSync, fmt.Sprintf("more than %d bytes without a message start", maxGarbage))
 	}
 	return p, nil
 }
@@ -636,6 +661,12 @@ func (c *conn) beginResponse(s *side, ex *exchange, resp *protocols.HTTPResponse
 	}
 	ex.entry.ResponseSize += int64(headerSize)
 	c.begin(s, ex, &resp.Body, &resp.Trailers, &ex.entry.ResponseSize, coding)
+}
+
+// expectLength starts a body of n bytes, with room for what will be kept of it.
+func (c *conn) expectLength(s *side, n int64) {
+	s.state, s.remain = stLength, n
+	s.body.Data = make([]byte, 0, min(n, int64(max(c.opts.BodyCap, 0))))
 }
 
 func (c *conn) consumeBody(s *side, p []byte) {
@@ -777,7 +808,7 @@ func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
 	}
 	c.now = ts
 	s := &c.sides[dir]
-	s.scan = 0
+	s.rescan()
 	switch s.state {
 	case stLength, stChunkData:
 		if n > 0 && int64(n) <= s.remain {
