@@ -194,6 +194,11 @@ func (w *walker) walkStruct(v reflect.Value, at where) {
 		reflect.Copy(reflect.ValueOf(u[:]), v.Field(p.topicID))
 		if u != ([16]byte{}) {
 			id = base64.RawURLEncoding.EncodeToString(u[:])
+			if name != "" {
+				w.c.d.topics.learn(u, name)
+			} else {
+				name = w.c.d.topics.name(u)
+			}
 		}
 	}
 	if name != "" || id != "" {

@@ -51,7 +51,7 @@ func batch(t testing.TB, codec int8, base int64, recs ...testRecord) []byte {
 	var raw []byte
 	for i, r := range recs {
 		var body []byte
-		body = append(body, 0)                   // attributes
+		body = append(body, 0)                     // attributes
 		body = binary.AppendVarint(body, int64(i)) // timestamp delta
 		body = binary.AppendVarint(body, int64(i)) // offset delta
 		body = appendVarBytes(body, r.key)
@@ -191,7 +191,13 @@ func lines(es []*protocols.Entry) []string {
 // every cut yields the same entries.
 func replay(t *testing.T, info protocols.ConnInfo, chunks []protocolstest.Chunk) protocolstest.Result {
 	t.Helper()
-	d := New()
+	return replayWith(t, New(), info, chunks)
+}
+
+// replayWith is replay with a given dissector, whose learnt topic names
+// every replay shares.
+func replayWith(t *testing.T, d protocols.Dissector, info protocols.ConnInfo, chunks []protocolstest.Chunk) protocolstest.Result {
+	t.Helper()
 	res, err := protocolstest.Replay(d, info, chunks, protocols.ClosedFIN)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package kafka
 import (
 	"encoding/binary"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -38,6 +39,8 @@ const (
 	kafkaPort = 9092
 	// maxKey bounds the API keys looked up in kmsg.
 	maxKey = 1024
+	// maxTopicNames bounds the topic names remembered by ID.
+	maxTopicNames = 16384
 )
 
 // Counter names, stable: the pipeline and the tests read them by name.
@@ -89,8 +92,8 @@ const (
 )
 
 // Dissector recognises Kafka connections and makes their parsers. It is safe
-// for concurrent use; its Conns share its counters, its decompressor pools
-// and its cache of how to walk kmsg's types.
+// for concurrent use; its Conns share its counters, its decompressor pools,
+// its cache of how to walk kmsg's types, and the topic names it learnt.
 type Dissector struct {
 	// maxVersion[key] is the newest version kmsg decodes for an API key,
 	// -1 for keys kmsg does not know.
@@ -98,6 +101,42 @@ type Dissector struct {
 	counts     [numCounters]atomic.Uint64
 	plans      sync.Map // reflect.Type -> *plan
 	codecs     codecs
+	topics     topicNames
+}
+
+// topicNames remembers topic names by topic ID, learnt from the calls that
+// carry both (Metadata v10+, CreateTopics v7+, DescribeTopicPartitions, ...),
+// so that calls naming topics by ID only (Produce v13+, Fetch v13+) show
+// names. Clients fetch metadata on one connection and produce or fetch on
+// others, so the names are shared by every connection of the dissector.
+// Forgetting a name (past maxTopicNames) only leaves an ID unnamed.
+type topicNames struct {
+	mu sync.Mutex
+	m  map[[16]byte]string
+}
+
+func (t *topicNames) learn(id [16]byte, name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m[id] == name {
+		return
+	}
+	if t.m == nil {
+		t.m = make(map[[16]byte]string)
+	}
+	if len(t.m) >= maxTopicNames {
+		for k := range t.m {
+			delete(t.m, k)
+			break
+		}
+	}
+	t.m[id] = strings.Clone(name)
+}
+
+func (t *topicNames) name(id [16]byte) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[id]
 }
 
 // New returns the Kafka dissector.

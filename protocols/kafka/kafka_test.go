@@ -209,7 +209,7 @@ func TestConn(t *testing.T) {
 			want: []string{`ApiVersions v3 #4 "" "UNSUPPORTED_VERSION"`},
 		},
 		{
-			name: "tagged fields in both headers",
+			name:   "tagged fields in both headers",
 			chunks: conversation(taggedReq, taggedResp),
 			want:   []string{`Metadata v12 #9 "orders" "NONE"`},
 		},
