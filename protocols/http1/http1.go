@@ -16,15 +16,18 @@ const Tunnel protocols.Protocol = "tunnel"
 // before it decides from the method and the target alone.
 const detectWindow = 8 << 10
 
-// knownMethods are the methods of RFC 9110 and the WebDAV family. Any token
-// is a valid method, but a request line without an HTTP version (HTTP/0.9
-// form, or a line too long to see its end) is claimed only with one of these.
+// knownMethods are the methods of RFC 9110, the WebDAV family and the
+// vendor methods Wireshark knows. Any token is a valid method, but a request
+// line without an HTTP version (HTTP/0.9 form, or a line too long to see its
+// end) is taken for HTTP only with one of these.
 var knownMethods = []string{
 	"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY",
 	"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT",
 	"MKCALENDAR", "ACL", "BIND", "UNBIND", "REBIND", "MERGE", "CHECKOUT", "CHECKIN", "UNCHECKOUT",
 	"MKACTIVITY", "MKWORKSPACE", "UPDATE", "LABEL", "VERSION-CONTROL", "BASELINE-CONTROL",
-	"ORDERPATCH", "PURGE", "LINK", "UNLINK",
+	"ORDERPATCH", "PURGE", "LINK", "UNLINK", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "POLL",
+	"BCOPY", "BMOVE", "BDELETE", "BPROPFIND", "BPROPPATCH",
+	"CCM_POST", "RPC_CONNECT", "RPC_IN_DATA", "RPC_OUT_DATA",
 }
 
 type dissector struct{}
