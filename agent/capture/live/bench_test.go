@@ -143,4 +143,3 @@ func BenchmarkIperf(b *testing.B) {
 			base/1e9, with/1e9, st, payload, runs)
 	}
 }
-
