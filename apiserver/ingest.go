@@ -233,7 +233,7 @@ func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []*protocol
 			items[i] = stream.Item{Seq: seq, Entry: e, JSON: full}
 		}
 		return recs, nil
-	})
+	}, func() { s.broker.Publish(items) })
 	if err != nil || dup {
 		if dup {
 			s.metrics.duplicates.Inc()
@@ -242,7 +242,6 @@ func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []*protocol
 	}
 	s.metrics.batches.Inc()
 	s.metrics.ingested.Add(float64(len(entries)))
-	s.broker.Publish(items)
 	return len(entries), false, nil
 }
 

@@ -21,8 +21,11 @@ const (
 
 	// highWater and lowWater are the fractions of the limit at which eviction
 	// starts and where it aims to end.
-	highWater = 0.90
-	lowWater  = 0.75
+	highWater = 0.75
+	lowWater  = 0.60
+	// syncWater is where Append itself evicts before writing more: a burst
+	// has outrun the evictor, and compactions need headroom below the limit.
+	syncWater = 0.85
 
 	// checkEvery is how often the evictor looks at disk usage even when
 	// nothing was appended.
@@ -83,10 +86,12 @@ type Store struct {
 	start  atomic.Int64  // Unix ns of the entry at first
 	evicts atomic.Uint64
 	appnds atomic.Uint64
-	kick   chan struct{}
-	stop   context.CancelFunc
-	done   chan struct{}
-	closed atomic.Bool
+	// estimate is the disk usage last measured plus what was appended since.
+	estimate atomic.Int64
+	kick     chan struct{}
+	stop     context.CancelFunc
+	done     chan struct{}
+	closed   atomic.Bool
 }
 
 // MinLimit is the smallest size limit Open accepts.
@@ -104,9 +109,12 @@ func Open(cfg Config) (*Store, error) {
 		Logger: pebbleLogger{cfg.Logger},
 		// Scale pebble's fixed overheads with the limit so that a small store
 		// is not mostly WAL and memtable.
-		MemTableSize:        uint64(clamp(cfg.Limit/32, 1<<20, 64<<20)),
+		MemTableSize:        uint64(clamp(cfg.Limit/64, 256<<10, 64<<20)),
 		MaxManifestFileSize: clamp(cfg.Limit/32, 1<<20, 64<<20),
 	}
+	// Smaller tables make smaller compactions, whose input and output
+	// coexist on disk for a moment: the headroom eviction must leave.
+	opts.TargetFileSizes[0] = clamp(cfg.Limit/128, 128<<10, 2<<20)
 	profile := block.SnappyCompression
 	switch cfg.Compression {
 	case "", "snappy":
@@ -192,8 +200,10 @@ func seqOf(k []byte) uint64 { return binary.BigEndian.Uint64(k[1:]) }
 // stored and dup is true. Otherwise build is called, under the store's write
 // lock, with the first of the consecutive sequence numbers its records get
 // (entry IDs derive from them), and the records are durable when Append
-// returns.
-func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64) ([]Record, error)) (first uint64, dup bool, err error) {
+// returns. committed, when set, runs right after the commit, still under the
+// lock, so that whatever it does (publishing to live streams) happens in
+// sequence order; it must not block.
+func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64) ([]Record, error), committed func()) (first uint64, dup bool, err error) {
 	if s.closed.Load() {
 		return 0, false, ErrClosed
 	}
@@ -210,6 +220,12 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 			}
 		} else if !errors.Is(err, pebble.ErrNotFound) {
 			return 0, false, fmt.Errorf("reading agent state: %w", err)
+		}
+	}
+	if float64(s.estimate.Load()) > float64(s.cfg.Limit)*syncWater {
+		// A burst outran the evictor: make room before writing more.
+		if err := s.evictLocked(context.Background()); err != nil {
+			return 0, false, err
 		}
 	}
 	first = s.last.Load() + 1
@@ -239,12 +255,16 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, false, fmt.Errorf("storing %d entries: %w", len(recs), err)
 	}
+	s.estimate.Add(int64(b.Len()))
 	if len(recs) > 0 {
 		if s.last.Load() < s.first.Load() { // was empty
 			s.start.Store(recs[0].Start.UnixNano())
 		}
 		s.last.Store(last)
 		s.appnds.Add(uint64(len(recs)))
+	}
+	if committed != nil {
+		committed()
 	}
 	select {
 	case s.kick <- struct{}{}:
@@ -358,6 +378,11 @@ func (s *Store) evictLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-s.kick:
+			// Appends only grow the estimate; measuring is for when it
+			// says eviction may be due, or the ticker.
+			if float64(s.estimate.Load()) <= float64(s.cfg.Limit)*highWater {
+				continue
+			}
 		}
 		if err := s.evict(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("evicting old entries", "err", err)
@@ -367,10 +392,18 @@ func (s *Store) evictLoop(ctx context.Context) {
 
 // evict removes the oldest entries while disk usage is above the high-water mark.
 func (s *Store) evict(ctx context.Context) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.evictLocked(ctx)
+}
+
+// evictLocked is evict with s.wmu held.
+func (s *Store) evictLocked(ctx context.Context) error {
 	limit := float64(s.cfg.Limit)
-	for round := 0; round < 8; round++ {
+	for round := 0; ; round++ {
 		usage := float64(s.db.Metrics().DiskSpaceUsage())
-		if usage <= limit*highWater || ctx.Err() != nil {
+		s.estimate.Store(int64(usage))
+		if usage <= limit*highWater || ctx.Err() != nil || round == 8 {
 			return nil
 		}
 		first, last := s.first.Load(), s.last.Load()
@@ -382,19 +415,16 @@ func (s *Store) evict(ctx context.Context) error {
 		n := uint64(float64(count) * (usage - limit*lowWater) / usage)
 		n = min(max(n, 1, count/100), count)
 		end := first + n
-		s.wmu.Lock()
 		b := s.db.NewBatch()
 		b.DeleteRange(key(prefixEntry, first), key(prefixEntry, end), nil)
 		b.DeleteRange(key(prefixIndex, first), key(prefixIndex, end), nil)
 		err := b.Commit(pebble.Sync)
 		b.Close()
 		if err != nil {
-			s.wmu.Unlock()
 			return fmt.Errorf("deleting entries %d..%d: %w", first, end-1, err)
 		}
 		s.first.Store(end)
 		s.evicts.Add(n)
-		s.wmu.Unlock()
 		if v, closer, err := s.db.Get(key(prefixIndex, end)); err == nil {
 			s.start.Store(int64(binary.BigEndian.Uint64(v)))
 			closer.Close()
@@ -409,7 +439,6 @@ func (s *Store) evict(ctx context.Context) error {
 			return fmt.Errorf("compacting evicted index: %w", err)
 		}
 	}
-	return nil
 }
 
 type pebbleLogger struct{ l *slog.Logger }
