@@ -1,6 +1,7 @@
 package assembly
 
 import (
+	"bytes"
 	"net/netip"
 	"time"
 
@@ -32,16 +33,20 @@ type Assembler struct {
 }
 
 // tuple is a connection's two endpoints in a canonical order, so that both
-// directions find the connection with one map lookup.
+// directions find the connection with one map lookup. It holds no pointers,
+// which keeps hashing it cheap and the map out of the garbage collector's way.
 type tuple struct {
-	lo, hi netip.AddrPort
+	lo, hi         [16]byte
+	loPort, hiPort uint16
 }
 
 func tupleOf(src, dst netip.AddrPort) tuple {
-	if dst.Addr().Less(src.Addr()) || (dst.Addr() == src.Addr() && dst.Port() < src.Port()) {
-		return tuple{dst, src}
+	s, d := src.Addr().As16(), dst.Addr().As16()
+	sp, dp := src.Port(), dst.Port()
+	if c := bytes.Compare(s[:], d[:]); c > 0 || c == 0 && sp > dp {
+		return tuple{d, s, dp, sp}
 	}
-	return tuple{src, dst}
+	return tuple{s, d, sp, dp}
 }
 
 // conn is one tracked connection. Once its stream is closed it stays tracked,

@@ -327,9 +327,9 @@ func TestAssembler(t *testing.T) {
 			wantStats: map[string]float64{"port_reuses": 1},
 		},
 		{
-			name:  "a repeated SYN is not a new connection",
-			steps: steps(handshake, []step{c2s(100, "S", ""), seg(server, client, 500, 101, "SA", ""), c2s(101, "A", "x")}),
-			want:  []string{newSYN, `#1 A "x"`, "#1 close end of capture"},
+			name:      "a repeated SYN is not a new connection",
+			steps:     steps(handshake, []step{c2s(100, "S", ""), seg(server, client, 500, 101, "SA", ""), c2s(101, "A", "x")}),
+			want:      []string{newSYN, `#1 A "x"`, "#1 close end of capture"},
 			wantStats: map[string]float64{"port_reuses": 0, "conns": 1},
 		},
 		{
@@ -339,7 +339,7 @@ func TestAssembler(t *testing.T) {
 				expire(2*time.Second + 2*time.Minute), // not yet idle long enough
 				expire(2*time.Second + 2*time.Minute + 1),
 			}),
-			want: []string{newSYN, `#1 A "ab"`, "#1 A gap 2", `#1 A "ef"`, "#1 close idle"},
+			want:      []string{newSYN, `#1 A "ab"`, "#1 A gap 2", `#1 A "ef"`, "#1 close idle"},
 			wantStats: map[string]float64{"conns_expired": 1, "gap_bytes": 2, "hole_timeouts": 0},
 		},
 		{
