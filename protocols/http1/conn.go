@@ -325,7 +325,7 @@ func (c *conn) readRequest(s *side, data []byte) (int, error) {
 	ex.upgrade = f.upgrade
 	ex.blocks = req.Method == "CONNECT" || f.upgrade != ""
 	c.enqueue(ex)
-	c.begin(s, ex, &req.Body, &req.Trailers, &ex.entry.RequestSize, f.coding)
+	s.begin(ex, &req.Body, &req.Trailers, &ex.entry.RequestSize, f.coding)
 	switch {
 	case f.chunked:
 		s.state = stChunkSize
@@ -650,7 +650,7 @@ func (c *conn) awaiting() *exchange {
 }
 
 // begin makes ex's message the one s is parsing.
-func (c *conn) begin(s *side, ex *exchange, body *protocols.Body, trailers *protocols.Headers, size *int64, coding string) {
+func (s *side) begin(ex *exchange, body *protocols.Body, trailers *protocols.Headers, size *int64, coding string) {
 	s.ex, s.body, s.trailers, s.size, s.coding = ex, body, trailers, size, coding
 }
 
@@ -660,7 +660,7 @@ func (c *conn) beginResponse(s *side, ex *exchange, resp *protocols.HTTPResponse
 		ex.respStart = s.start
 	}
 	ex.entry.ResponseSize += int64(headerSize)
-	c.begin(s, ex, &resp.Body, &resp.Trailers, &ex.entry.ResponseSize, coding)
+	s.begin(ex, &resp.Body, &resp.Trailers, &ex.entry.ResponseSize, coding)
 }
 
 // expectLength starts a body of n bytes, with room for what will be kept of it.
@@ -714,9 +714,11 @@ func (c *conn) upgrade(s *side, ex *exchange, token string) error {
 	ex.reqDone, ex.respDone, ex.respEnd = true, true, s.last
 	err := &protocols.UpgradeError{To: protocols.Protocol(token)}
 	if token == "h2c" {
+		err.To = protocols.HTTP2
+	}
+	if token == "h2c" && ex.req != nil {
 		// RFC 9113 §3.2 (RFC 7540 §3.2): the upgrade request becomes
 		// stream 1, which the HTTP/2 parser completes with its response.
-		err.To = protocols.HTTP2
 		for i, q := range c.queue {
 			if q == ex {
 				c.queue = append(c.queue[:i], c.queue[i+1:]...)

@@ -310,6 +310,20 @@ var connCases = []connCase{
 		},
 	},
 	{
+		name: "h2c upgrade whose request was not seen",
+		chunks: protocolstest.Stream(
+			"",
+			"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+		),
+		want:        []string{"  101 unmatched=request"},
+		wantUpgrade: protocols.HTTP2,
+		check: func(t *testing.T, res protocolstest.Result) {
+			if res.Upgrade.Request != nil {
+				t.Errorf("upgrade request = %+v, want none", res.Upgrade.Request)
+			}
+		},
+	},
+	{
 		name: "websocket upgrade emits the handshake",
 		chunks: protocolstest.Stream(
 			"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",

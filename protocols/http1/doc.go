@@ -24,7 +24,7 @@
 // case, obs-fold continuation lines (joined with a space), empty lines between
 // messages, header lines without a name (skipped with a warning). Bytes that
 // do not start a message where one is due are skipped, with a warning on the
-// next entry, up to maxGarbage bytes; beyond that the connection is given up.
+// next entry, up to 64 KiB; beyond that the connection is given up.
 //
 // Header fields keep their wire order and case. Bodies keep at most
 // Options.BodyCap bytes (Body.Capture); a gzip or deflate (zlib or raw)
@@ -53,7 +53,7 @@
 // entry, not emitted: HTTP/2 completes it as stream 1 (its ResponseSize already
 // counts the 101). For any other protocol ("websocket") the exchange is emitted
 // with HTTPRecord.Upgrade set and To is the Upgrade token. A 2xx to CONNECT is
-// handled the same way with To = Tunnel. While a request that may switch
+// handled the same way, with Upgrade "tunnel" and To = Tunnel. While a request that may switch
 // protocols (Upgrade, CONNECT) waits for its response, the client direction
 // consumes nothing, so that the bytes after it go to whichever protocol wins.
 //
