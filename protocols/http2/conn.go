@@ -524,8 +524,9 @@ func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
 	}
 }
 
-// findFrameBoundary looks for two plausible frame headers in a row, or one
-// whose frame ends exactly where the data does. It returns how many bytes precede the boundary
+// findFrameBoundary looks for two plausible frame headers in a row. (A
+// frame that ends where a segment does would be a hint too, but results
+// must not depend on how the stream was cut into segments.) It returns how many bytes precede the boundary
 // (to be dropped) and whether it found one; when not, the bytes returned can
 // be dropped and the search goes on with more data.
 func findFrameBoundary(data []byte, maxLen uint32) (int, bool) {
@@ -535,10 +536,6 @@ func findFrameBoundary(data []byte, maxLen uint32) (int, bool) {
 			continue
 		}
 		next := i + frameHeaderLen + int(l)
-		if next == len(data) {
-			// The frame ends where the segment does: as good as a second header.
-			return i, true
-		}
 		if next+frameHeaderLen > len(data) {
 			// Not confirmed yet: wait for more from here.
 			return i, false
