@@ -142,6 +142,12 @@ type stream struct {
 
 func (s *stream) Data(side assembly.Side, data []byte, ts time.Time) {
 	s.p.stats.Bytes += uint64(len(data))
+	s.deliver(side, data, ts)
+}
+
+// deliver routes bytes by the connection's state; a parser's upgrade may
+// change the state between two deliveries.
+func (s *stream) deliver(side assembly.Side, data []byte, ts time.Time) {
 	switch s.state {
 	case detecting:
 		s.held = append(s.held, chunk{side: side, data: append([]byte(nil), data...), ts: ts})
@@ -270,11 +276,7 @@ func (s *stream) start(d protocols.Dissector, side assembly.Side, fromClient boo
 	s.held = nil
 	s.heldSize = [2]int{}
 	for _, c := range held {
-		if s.state != parsing {
-			s.p.stats.OpaqueBytes += uint64(len(c.data))
-			continue
-		}
-		s.feed(s.dir(c.side), c.data, c.ts)
+		s.deliver(c.side, c.data, c.ts)
 	}
 }
 
@@ -303,43 +305,52 @@ func (s *stream) feed(d protocols.Direction, data []byte, ts time.Time) {
 	s.leftover[d] = append(s.leftover[d][:0], rest...)
 }
 
-// fail handles a parser's error: an upgrade hands the connection to another
-// dissector, anything else makes it opaque.
+// fail handles a parser's error: an upgrade hands the connection to the
+// dissector of the new protocol (or, when Sonde has none by that name, such
+// as a CONNECT tunnel, detects it afresh), anything else makes it opaque.
 func (s *stream) fail(err error, d protocols.Direction, rest []byte, ts time.Time) {
 	var up *protocols.UpgradeError
 	if errors.As(err, &up) {
+		s.p.stats.Upgrades++
+		s.conn.Close(protocols.ClosedEnd, ts)
+		// What the old parser did not consume, in both directions, belongs
+		// to the new protocol.
+		s.held = s.held[:0]
+		s.heldSize = [2]int{}
+		for _, c := range []struct {
+			dir  protocols.Direction
+			data []byte
+		}{{d, rest}, {d.Reverse(), s.leftover[d.Reverse()]}} {
+			if len(c.data) > 0 {
+				side := s.sideOf(c.dir)
+				s.held = append(s.held, chunk{side: side, data: append([]byte(nil), c.data...), ts: ts})
+				s.heldSize[side] += len(c.data)
+			}
+		}
+		s.leftover = [2][]byte{}
 		for _, next := range s.p.cfg.Dissectors {
-			if next.Protocol() != up.To {
-				continue
+			if next.Protocol() == up.To {
+				s.start(next, s.clientSide, true, up.Request)
+				return
 			}
-			s.p.stats.Upgrades++
-			s.conn.Close(protocols.ClosedEnd, ts)
-			// The new parser starts on what the old one did not consume, in
-			// both directions.
-			other := append([]byte(nil), s.leftover[d.Reverse()]...)
-			s.leftover = [2][]byte{}
-			s.held = nil
-			if len(rest) > 0 {
-				s.held = append(s.held, chunk{side: s.sideOf(d), data: append([]byte(nil), rest...), ts: ts})
-			}
-			if len(other) > 0 {
-				s.held = append(s.held, chunk{side: s.sideOf(d.Reverse()), data: other, ts: ts})
-			}
-			s.start(next, s.clientSide, true, up.Request)
-			return
 		}
-		s.p.stats.UpgradedOpaque++
-	} else {
-		code := "other"
-		var pe *protocols.ParseError
-		switch {
-		case errors.As(err, &pe):
-			code = pe.Code
-		case errors.Is(err, protocols.ErrTooLarge):
-			code = "leftover_too_large"
+		s.conn = nil
+		s.state = detecting
+		s.midStream = false
+		if len(s.held) > 0 {
+			s.detect()
 		}
-		s.p.stats.ParseErrors[code]++
+		return
 	}
+	code := "other"
+	var pe *protocols.ParseError
+	switch {
+	case errors.As(err, &pe):
+		code = pe.Code
+	case errors.Is(err, protocols.ErrTooLarge):
+		code = "leftover_too_large"
+	}
+	s.p.stats.ParseErrors[code]++
 	s.p.stats.OpaqueConns++
 	s.p.stats.OpaqueBytes += uint64(len(rest))
 	s.leftover = [2][]byte{}

@@ -54,6 +54,10 @@ func (c *fakeConn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int
 		}
 		line := string(data[n : n+i])
 		n += i + 1
+		if line == "RSP switch" {
+			// The bytes after this line belong to whatever comes next.
+			return n, &protocols.UpgradeError{To: "elsewhere"}
+		}
 		if dir == protocols.ClientToServer {
 			c.emit(&protocols.Entry{Protocol: "fake", Start: ts, Summary: protocols.Summary{Method: line}})
 		}
@@ -162,5 +166,23 @@ func TestLeftoverOverflowMakesOpaque(t *testing.T) {
 	}
 	if st.ParseErrors["leftover_too_large"] != 1 {
 		t.Errorf("parse errors = %v", st.ParseErrors)
+	}
+}
+
+// TestUpgradeToUnknownRedetects: after a switch to a protocol no dissector
+// is named for (a CONNECT tunnel), the bytes that follow are detected afresh.
+func TestUpgradeToUnknownRedetects(t *testing.T) {
+	cfg := DefaultConfig([]protocols.Dissector{fakeDissector{}})
+	got, st := runSegments(cfg, segments(
+		msg{true, "REQ connect\n"}, msg{false, "RSP switch\nRSP x\n"}, msg{true, "REQ inner\n"}))
+	if st.Upgrades != 1 {
+		t.Errorf("upgrades = %d, want 1", st.Upgrades)
+	}
+	if len(got) != 2 || got[1].Summary.Method != "REQ inner" {
+		t.Fatalf("entries %v, want REQ connect then REQ inner", got)
+	}
+	_, st = runSegments(cfg, segments(msg{true, "REQ ws\n"}, msg{false, "RSP switch\n\x81\x05hello"}, msg{true, "\x81\x85abcd"}))
+	if st.Upgrades != 1 || st.Undetected != 1 {
+		t.Errorf("upgrades %d undetected %d; want 1, 1 (what followed is no known protocol)", st.Upgrades, st.Undetected)
 	}
 }

@@ -18,13 +18,14 @@ type Stats struct {
 	EntriesWithGap uint64                        `json:"entries_with_gap"`
 	Unmatched      uint64                        `json:"unmatched"`
 	// OpaqueConns are connections whose bytes no parser read to the end:
-	// Undetected ones were claimed by no dissector; the rest failed to parse
-	// (ParseErrors) or switched to a protocol Sonde does not read.
-	OpaqueConns    uint64 `json:"opaque_connections"`
-	OpaqueBytes    uint64 `json:"opaque_bytes"`
-	Undetected     uint64 `json:"undetected"`
-	Upgrades       uint64 `json:"upgrades"`
-	UpgradedOpaque uint64 `json:"upgraded_to_unknown"`
+	// Undetected ones were claimed by no dissector (after an upgrade to a
+	// protocol Sonde does not read, too); the rest failed to parse (ParseErrors).
+	OpaqueConns uint64 `json:"opaque_connections"`
+	OpaqueBytes uint64 `json:"opaque_bytes"`
+	Undetected  uint64 `json:"undetected"`
+	// Upgrades counts connections that switched protocols (h2c, websocket,
+	// CONNECT tunnels); what follows is detected afresh.
+	Upgrades uint64 `json:"upgrades"`
 	// ParseErrors counts connections made opaque, by the parser's error code.
 	ParseErrors map[string]uint64 `json:"parse_errors"`
 	// LeftoverOverflows counts parsers that held more than MaxLeftover unconsumed.

@@ -186,7 +186,6 @@ func printStats(w io.Writer, st pipeline.FileStats) {
 		{p.Unmatched, "entries are missing their request or response"},
 		{p.Undetected, "connections spoke no protocol Sonde reads"},
 		{p.OpaqueBytes, "bytes were in connections Sonde could not dissect"},
-		{p.UpgradedOpaque, "connections switched to a protocol Sonde does not read"},
 		{p.LeftoverOverflows, "connections exceeded the parser buffer"},
 	}
 	for _, l := range lost {
