@@ -48,6 +48,7 @@ func TestConn(t *testing.T) {
 		name    string
 		build   func(c *conv)
 		mid     bool
+		opts    func(o *protocols.Options)
 		want    []string
 		wantErr string // a ParseError code
 		check   func(t *testing.T, es []*protocols.Entry)
@@ -314,6 +315,78 @@ func TestConn(t *testing.T) {
 			},
 		},
 		{
+			name: "decoding is capped",
+			opts: func(o *protocols.Options) { o.DecodedCap = 100 },
+			build: func(c *conv) {
+				c.start().get(1, "/z")
+				c.headers(s2c, 1, false, ":status", "200", "content-encoding", "gzip")
+				c.data(s2c, 1, true, gzipped(t, []byte(big)))
+			},
+			want: []string{"http2 GET /z 200 #1"},
+			check: func(t *testing.T, es []*protocols.Entry) {
+				b := es[0].HTTP.Response.Body
+				if len(b.Data) != 100 || !b.Truncated || b.Encoding != "gzip" || string(b.Data) != big[:100] {
+					t.Errorf("body: %d bytes, truncated %v, encoding %q", len(b.Data), b.Truncated, b.Encoding)
+				}
+			},
+		},
+		{
+			name: "pending streams are bounded",
+			opts: func(o *protocols.Options) { o.MaxPending = 2 },
+			build: func(c *conv) {
+				c.start().get(1, "/1").get(3, "/3").get(5, "/5")
+				c.ok(1, "late").ok(3, "").ok(5, "")
+			},
+			want: []string{
+				"http2 GET /1  #1 unmatched=response [" + warnEvicted + "]",
+				"http2 GET /3 200 #3",
+				"http2 GET /5 200 #5",
+			},
+		},
+		{
+			name: "table size update within the announced setting",
+			build: func(c *conv) {
+				c.start()
+				c.write(s2c, func(fr *http2.Framer) error {
+					return fr.WriteSettings(http2.Setting{ID: http2.SettingHeaderTableSize, Val: 8192})
+				})
+				c.enc[c2s].SetMaxDynamicTableSizeLimit(8192)
+				c.enc[c2s].SetMaxDynamicTableSize(8192)
+				c.get(1, "/big-table").ok(1, "")
+				c.get(3, "/big-table").ok(3, "")
+			},
+			want: []string{"http2 GET /big-table 200 #1", "http2 GET /big-table 200 #3"},
+		},
+		{
+			name: "table size update past the announced setting",
+			build: func(c *conv) {
+				c.start()
+				c.enc[c2s].SetMaxDynamicTableSizeLimit(8192)
+				c.enc[c2s].SetMaxDynamicTableSize(8192)
+				c.get(1, "/big-table")
+			},
+			wantErr: "http2_hpack",
+		},
+		{
+			name: "grpc-web trailers in the body",
+			build: func(c *conv) {
+				c.start()
+				c.headers(c2s, 1, false, ":method", "POST", ":scheme", "http", ":authority", "web", ":path", "/w.W/Call",
+					"content-type", "application/grpc-web+proto")
+				c.data(c2s, 1, true, grpcFrame(pb("q", 1), false))
+				c.headers(s2c, 1, false, ":status", "200", "content-type", "application/grpc-web+proto")
+				trailers := grpcFrame([]byte("grpc-status: 7\r\ngrpc-message: denied\r\n"), false)
+				trailers[0] = 0x80
+				c.data(s2c, 1, true, append(grpcFrame(pb("r", 2), false), trailers...))
+			},
+			want: []string{"grpc /w.W/Call web PERMISSION_DENIED #1 req=1 resp=1"},
+			check: func(t *testing.T, es []*protocols.Entry) {
+				if g := es[0].GRPC; g.Message != "denied" || len(g.Trailers) != 2 {
+					t.Errorf("record = %+v", g)
+				}
+			},
+		},
+		{
 			name: "continuation flood is refused",
 			build: func(c *conv) {
 				c.start()
@@ -412,7 +485,11 @@ func TestConn(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newConv(t)
 			tt.build(c)
-			res := replaySplit(t, protocols.ConnInfo{MidStream: tt.mid}, c.chunks)
+			info := protocols.ConnInfo{MidStream: tt.mid, Options: protocols.DefaultOptions()}
+			if tt.opts != nil {
+				tt.opts(&info.Options)
+			}
+			res := replaySplit(t, info, c.chunks)
 			if tt.wantErr != "" {
 				var pe *protocols.ParseError
 				if !errors.As(res.Err, &pe) || pe.Code != tt.wantErr {

@@ -14,9 +14,11 @@
 //
 // Frames are read whole with x/net's http2.Framer, which applies RFC 9113's
 // checks; a frame is parsed only once all its bytes are there, and Feed
-// consumes whole frames only. A frame larger than the receiver's
-// SETTINGS_MAX_FRAME_SIZE (at most 1 MiB, what the pipeline may keep
-// unconsumed) is refused from its header, before it is buffered. Header
+// consumes whole frames only. A frame larger than 1 MiB (what the pipeline
+// may keep unconsumed) is refused from its header, before it is buffered
+// (ParseError http2_frame_too_large); one larger than the receiver's
+// SETTINGS_MAX_FRAME_SIZE but within that bound is shown with a warning,
+// since its receiver may well have accepted it. Header
 // blocks are decoded with x/net's hpack.Decoder, one per direction, with the
 // table size the receiver announced (at most 64 KiB); a header block is
 // capped at 256 KiB on the wire (a CONTINUATION flood ends the connection

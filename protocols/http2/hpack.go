@@ -66,6 +66,9 @@ func newHeaderDecoder(stateKnown bool) *headerDecoder {
 func (h *headerDecoder) stateKnown() bool { return h.hp != nil }
 
 func (h *headerDecoder) emit(f hpack.HeaderField) {
+	if h.cur.overflow {
+		return
+	}
 	h.listSize += f.Size()
 	if h.listSize > maxHeaderList {
 		h.cur.overflow = true

@@ -239,7 +239,8 @@ func (s *stream) httpEntry(e *protocols.Entry, opts *protocols.Options) {
 			cp := *r
 			rec.Request = &cp
 		}
-	} else if req.seen {
+	} else if req.seen || req.body.Size > 0 {
+		// Without its headers (joined mid-stream) a request still shows its body.
 		r := &protocols.HTTPRequest{
 			Method:    req.method,
 			Target:    req.path,
