@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,16 +24,18 @@ import (
 	"github.com/sondehq/sonde/agent/packet"
 	"github.com/sondehq/sonde/agent/pipeline"
 	"github.com/sondehq/sonde/protocols"
-	"github.com/sondehq/sonde/protocols/http1"
-	"github.com/sondehq/sonde/protocols/http2"
+	"github.com/sondehq/sonde/protocols/all"
 )
 
-// TestEntries runs HTTP/1 requests and gRPC calls between pods through the
-// eBPF capture and the shared pipeline: every exchange must come out as
-// exactly one entry with the client and server addresses, and nothing may be
-// lost. Each connection is captured on both pods' veths; the copies carry
-// the same sequence numbers, so the assembly keeps one.
+// TestEntries runs HTTP/1 requests, gRPC calls and Redis commands between
+// pods through the eBPF capture and the shared pipeline: every exchange must
+// come out as exactly one entry with the client and server addresses, and
+// nothing may be lost. Each connection is captured on both pods' veths; the
+// copies carry the same sequence numbers, so the assembly keeps one.
 func TestEntries(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("TestEntries needs redis-server (Debian package redis-server)")
+	}
 	l := netlab.ForTest(t)
 	server, client := mustPod(t, l, "server"), mustPod(t, l, "client")
 
@@ -52,13 +57,48 @@ func TestEntries(t *testing.T) {
 	go gs.Serve(gln)
 	t.Cleanup(gs.Stop)
 
+	rctx, rcancel := context.WithCancel(context.Background())
+	t.Cleanup(rcancel)
+	rs := server.Command(rctx, "redis-server", "--port", "6379", "--bind", server.IP.String(),
+		"--save", "", "--appendonly", "no", "--protected-mode", "no")
+	if err := rs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	l.Track(rs)
+	rdb := redis.NewClient(&redis.Options{
+		Addr:            fmt.Sprintf("%s:6379", server.IP),
+		Dialer:          func(ctx context.Context, network, addr string) (net.Conn, error) { return client.DialContext(ctx, network, addr) },
+		Protocol:        2,
+		DisableIdentity: true,
+		MaxRetries:      -1,
+	})
+	t.Cleanup(func() { rdb.Close() })
+	// Wait for redis-server to listen before the capture starts, so that the
+	// probing is not part of what is counted.
+	ready := false
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); !ready && time.Now().Before(deadline); <-tick.C {
+		ready = rdb.Ping(context.Background()).Err() == nil
+	}
+	if !ready {
+		t.Fatal("redis-server did not answer PING")
+	}
+	rdb.Close()
+	rdb = redis.NewClient(&redis.Options{
+		Addr:            fmt.Sprintf("%s:6379", server.IP),
+		Dialer:          func(ctx context.Context, network, addr string) (net.Conn, error) { return client.DialContext(ctx, network, addr) },
+		Protocol:        2,
+		DisableIdentity: true,
+	})
+
 	src, err := live.NewEBPF(live.Config{Pods: []netip.Addr{server.IP, client.IP}, Netns: l.Node.Handle})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	var entries []*protocols.Entry
-	p := pipeline.New(pipeline.DefaultConfig([]protocols.Dissector{http2.New(), http1.New()}), func(e *protocols.Entry) {
+	p := pipeline.New(pipeline.DefaultConfig(all.Dissectors()), func(e *protocols.Entry) {
 		mu.Lock()
 		entries = append(entries, e)
 		mu.Unlock()
@@ -70,7 +110,7 @@ func TestEntries(t *testing.T) {
 		done <- src.Run(ctx, func(f *live.Frame) { frames.Frame(f.Data, f.WireLen, f.Time, packet.LinkEthernet) })
 	}()
 
-	const nHTTP, nGRPC = 30, 20
+	const nHTTP, nGRPC, nRedis = 30, 20, 25
 	hc := &http.Client{Transport: &http.Transport{DialContext: client.DialContext}, Timeout: 10 * time.Second}
 	for i := range nHTTP {
 		resp, err := hc.Get(fmt.Sprintf("http://%s:8080/e2e/%d", server.IP, i))
@@ -96,6 +136,13 @@ func TestEntries(t *testing.T) {
 		}
 	}
 	cc.Close()
+	for i := range nRedis {
+		key := fmt.Sprintf("e2e:%d", i)
+		if err := rdb.Set(context.Background(), key, i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb.Close()
 
 	// Every byte an entry needs crossed TC before the client read it, and
 	// Run drains the ring after detaching: stopping now loses nothing.
@@ -111,6 +158,7 @@ func TestEntries(t *testing.T) {
 
 	paths := map[string]int{}
 	grpcCalls := 0
+	redisKeys := map[string]int{}
 	for _, e := range entries {
 		if e.Src.IP != client.IP || e.Dst.IP != server.IP {
 			t.Errorf("entry %s %v: %v -> %v, want %v -> %v", e.Protocol, e.Summary, e.Src.IP, e.Dst.IP, client.IP, server.IP)
@@ -124,6 +172,13 @@ func TestEntries(t *testing.T) {
 			if e.Dst.Port != 8080 {
 				t.Errorf("HTTP entry to port %d, want 8080", e.Dst.Port)
 			}
+		case e.Redis != nil:
+			if e.Redis.Command == "SET" {
+				redisKeys[e.Redis.Key]++
+			}
+			if e.Dst.Port != 6379 {
+				t.Errorf("Redis entry to port %d, want 6379", e.Dst.Port)
+			}
 		case e.GRPC != nil:
 			if e.GRPC.Service == "grpc.health.v1.Health" && e.GRPC.Method == "Check" {
 				grpcCalls++
@@ -133,6 +188,11 @@ func TestEntries(t *testing.T) {
 	for i := range nHTTP {
 		if n := paths[fmt.Sprintf("/e2e/%d", i)]; n != 1 {
 			t.Errorf("GET /e2e/%d appears %d times, want once", i, n)
+		}
+	}
+	for i := range nRedis {
+		if n := redisKeys[fmt.Sprintf("e2e:%d", i)]; n != 1 {
+			t.Errorf("SET e2e:%d appears %d times, want once", i, n)
 		}
 	}
 	if grpcCalls != nGRPC {

@@ -502,3 +502,50 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceIP captures connections to a service IP. The client's veth
+// carries them to the service address (before DNAT), the server's veth to
+// the pod address (after); both copies have the same initial sequence
+// numbers, which is how the pipeline can tell they are one connection.
+func TestServiceIP(t *testing.T) {
+	l := newLab(t)
+	server, client := addPod(t, l, "server"), addPod(t, l, "client")
+	sizedServer(t, server, 8080)
+	svc, err := l.AddService(server, 80, 8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewEBPF(Config{Pods: []netip.Addr{server.IP, client.IP}, Netns: l.Node.Handle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	stop := running(t, s, rec.deliver)
+	convs := workload(t, client, "http://"+svc.String(), 5)
+	cIf, sIf := ifindex(t, l, client), ifindex(t, l, server)
+	podAddr := netip.AddrPortFrom(server.IP, 8080)
+	for _, c := range convs {
+		if c.server != svc {
+			t.Fatalf("client connected to %v, want the service %v", c.server, svc)
+		}
+		before := flowKey{cIf, c.client, svc}
+		after := flowKey{sIf, c.client, podAddr}
+		replyBefore := flowKey{cIf, svc, c.client}
+		replyAfter := flowKey{sIf, podAddr, c.client}
+		waitFor(t, "both copies of the exchange", func() bool {
+			b, _ := rec.flow(before).bytes()
+			a, _ := rec.flow(after).bytes()
+			rb, _ := rec.flow(replyBefore).bytes()
+			ra, _ := rec.flow(replyAfter).bytes()
+			return b == c.sent && a == c.sent && rb == c.recv && ra == c.recv
+		})
+		fb, fa := rec.flow(before), rec.flow(after)
+		if !fb.synSeen || !fa.synSeen || fb.isn != fa.isn {
+			t.Errorf("%v: ISN %d (SYN %v) before DNAT, %d (SYN %v) after: want the same", c.client, fb.isn, fb.synSeen, fa.isn, fa.synSeen)
+		}
+		if fb.dirs[PodEgress] == 0 || fa.dirs[PodIngress] == 0 {
+			t.Errorf("%v: directions %v before DNAT, %v after", c.client, fb.dirs, fa.dirs)
+		}
+	}
+	checkReconciled(t, stop())
+}
