@@ -66,8 +66,10 @@ func TestEntries(t *testing.T) {
 	}
 	l.Track(rs)
 	rdb := redis.NewClient(&redis.Options{
-		Addr:            fmt.Sprintf("%s:6379", server.IP),
-		Dialer:          func(ctx context.Context, network, addr string) (net.Conn, error) { return client.DialContext(ctx, network, addr) },
+		Addr: fmt.Sprintf("%s:6379", server.IP),
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return client.DialContext(ctx, network, addr)
+		},
 		Protocol:        2,
 		DisableIdentity: true,
 		MaxRetries:      -1,
@@ -86,8 +88,10 @@ func TestEntries(t *testing.T) {
 	}
 	rdb.Close()
 	rdb = redis.NewClient(&redis.Options{
-		Addr:            fmt.Sprintf("%s:6379", server.IP),
-		Dialer:          func(ctx context.Context, network, addr string) (net.Conn, error) { return client.DialContext(ctx, network, addr) },
+		Addr: fmt.Sprintf("%s:6379", server.IP),
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return client.DialContext(ctx, network, addr)
+		},
 		Protocol:        2,
 		DisableIdentity: true,
 	})
