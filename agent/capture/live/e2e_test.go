@@ -65,15 +65,17 @@ func TestEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Track(rs)
-	rdb := redis.NewClient(&redis.Options{
-		Addr: fmt.Sprintf("%s:6379", server.IP),
-		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return client.DialContext(ctx, network, addr)
-		},
-		Protocol:        2,
-		DisableIdentity: true,
-		MaxRetries:      -1,
-	})
+	newRedis := func() *redis.Client {
+		return redis.NewClient(&redis.Options{
+			Addr: fmt.Sprintf("%s:6379", server.IP),
+			Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return client.DialContext(ctx, network, addr)
+			},
+			Protocol:        2,
+			DisableIdentity: true,
+		})
+	}
+	rdb := newRedis()
 	t.Cleanup(func() { rdb.Close() })
 	// Wait for redis-server to listen before the capture starts, so that the
 	// probing is not part of what is counted.
@@ -87,14 +89,8 @@ func TestEntries(t *testing.T) {
 		t.Fatal("redis-server did not answer PING")
 	}
 	rdb.Close()
-	rdb = redis.NewClient(&redis.Options{
-		Addr: fmt.Sprintf("%s:6379", server.IP),
-		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return client.DialContext(ctx, network, addr)
-		},
-		Protocol:        2,
-		DisableIdentity: true,
-	})
+	// A fresh connection, opened while the capture runs.
+	rdb = newRedis()
 
 	src, err := live.NewEBPF(live.Config{Pods: []netip.Addr{server.IP, client.IP}, Netns: l.Node.Handle})
 	if err != nil {
