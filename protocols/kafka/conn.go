@@ -3,7 +3,6 @@ package kafka
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -192,8 +191,8 @@ func (c *conn) collect(dir protocols.Direction, h *half, p []byte) (int, bool, e
 		}
 		h.size = 4 + size
 		h.want = 4 + keep
+		// buf grows as bytes arrive, not to what the length claims.
 		h.skip = size - keep
-		h.buf = slices.Grow(h.buf, h.want-len(h.buf))
 	}
 	if len(h.buf) < h.want {
 		take := min(h.want-len(h.buf), len(p)-n)

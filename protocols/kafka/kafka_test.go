@@ -464,3 +464,51 @@ func TestSASLAuthenticate(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryAPIVersion frames the default request and response of every API
+// key at every version kmsg knows, and checks that each pair is dissected
+// and decoded: request header v0, v1 or v2, response header v0 or v1
+// (ApiVersions always v0).
+func TestEveryAPIVersion(t *testing.T) {
+	d := New()
+	n := 0
+	for key := range int16(maxKey) {
+		req := kmsg.RequestForKey(key)
+		if req == nil {
+			continue
+		}
+		for v := int16(0); v <= req.MaxVersion(); v++ {
+			req := kmsg.RequestForKey(key)
+			if p, ok := req.(*kmsg.ProduceRequest); ok {
+				p.Acks = -1 // acks=0 has no response
+			}
+			reqFrame := request(req, v, 7, "every")
+			if headerV0(key, v) {
+				// kmsg's formatter writes no body for request header v0.
+				reqFrame = binary.BigEndian.AppendUint32(nil, 8)
+				reqFrame = binary.BigEndian.AppendUint16(reqFrame, uint16(key))
+				reqFrame = binary.BigEndian.AppendUint16(reqFrame, uint16(v))
+				reqFrame = binary.BigEndian.AppendUint32(reqFrame, 7)
+				reqFrame = req.AppendTo(reqFrame)
+				binary.BigEndian.PutUint32(reqFrame, uint32(len(reqFrame)-4))
+			}
+			res, err := protocolstest.Replay(d, protocols.ConnInfo{}, conversation(reqFrame, response(kmsg.ResponseForKey(key), v, 7)), protocols.ClosedFIN)
+			if err != nil || res.Err != nil {
+				t.Fatalf("%s v%d: %v %v", kmsg.NameForKey(key), v, err, res.Err)
+			}
+			if len(res.Entries) != 1 {
+				t.Fatalf("%s v%d: %d entries", kmsg.NameForKey(key), v, len(res.Entries))
+			}
+			e := res.Entries[0]
+			if e.Kafka.APIKey != key || e.Kafka.APIVersion != v || e.Summary.Method != kmsg.NameForKey(key) ||
+				e.Unmatched != "" || e.Kafka.Error != "NONE" || len(e.Warnings) > 0 {
+				t.Errorf("%s v%d: %s %q", kmsg.NameForKey(key), v, line(e), e.Warnings)
+			}
+			if !headerV0(key, v) && e.Kafka.ClientID != "every" {
+				t.Errorf("%s v%d: client ID %q", kmsg.NameForKey(key), v, e.Kafka.ClientID)
+			}
+			n++
+		}
+	}
+	t.Logf("%d API versions", n)
+}

@@ -46,7 +46,7 @@ func (b *recordBudget) capture(p []byte, present bool) *protocols.Body {
 	if !present {
 		return nil
 	}
-	body := &protocols.Body{}
+	body := &protocols.Body{Data: make([]byte, 0, min(len(p), max(b.bytesLeft, 0)))}
 	body.Capture(p, b.bytesLeft)
 	b.bytesLeft -= len(body.Data)
 	return body
