@@ -59,8 +59,9 @@ type direction struct {
 	block    blockState
 	// skip is how many bytes still belong to a frame cut by a gap.
 	skip int
-	// resync is true when the frame boundary was lost.
-	resync bool
+	// resync is true when the frame boundary was lost; resyncAtGap until
+	// the bytes right after the gap were tried as a frame header.
+	resync, resyncAtGap bool
 	// partial is the frame left incomplete at the end of the last Feed, so
 	// that a gap of known size can be skipped without losing the boundary.
 	partial partialFrame
@@ -167,6 +168,18 @@ func (c *conn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int, er
 		d.skip -= k
 		if d.skip > 0 {
 			return off, nil
+		}
+	}
+	if d.resync && d.resyncAtGap {
+		// Segments after a loss tend to start with a frame: a plausible
+		// header right where the gap ended is taken as is.
+		if len(data)-off < frameHeaderLen {
+			return off, nil
+		}
+		d.resyncAtGap = false
+		h := data[off : off+frameHeaderLen]
+		if _, ok := plausibleHeader(h, min(d.maxFrame, resyncMaxFrame)); ok && h[3] != typeContinuation {
+			d.resync = false
 		}
 	}
 	if d.resync {
@@ -509,7 +522,7 @@ func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
 		}
 		return
 	}
-	d.skip, d.resync = 0, true
+	d.skip, d.resync, d.resyncAtGap = 0, true, true
 	d.block = blockState{}
 	d.newFramer()
 	d.hd.lose()

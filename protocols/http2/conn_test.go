@@ -1,6 +1,8 @@
 package http2
 
 import (
+	"bytes"
+	"compress/flate"
 	"errors"
 	"fmt"
 	"strings"
@@ -327,6 +329,24 @@ func TestConn(t *testing.T) {
 				b := es[0].HTTP.Response.Body
 				if len(b.Data) != 100 || !b.Truncated || b.Encoding != "gzip" || string(b.Data) != big[:100] {
 					t.Errorf("body: %d bytes, truncated %v, encoding %q", len(b.Data), b.Truncated, b.Encoding)
+				}
+			},
+		},
+		{
+			name: "raw deflate flushed but never finished",
+			build: func(c *conv) {
+				var buf bytes.Buffer
+				zw, _ := flate.NewWriter(&buf, flate.BestSpeed)
+				zw.Write([]byte("Hello, /, http: true"))
+				zw.Flush() // a sync flush, no final block: how streaming servers send it
+				c.start().get(1, "/d")
+				c.headers(s2c, 1, false, ":status", "200", "content-encoding", "DeFlate")
+				c.data(s2c, 1, true, buf.Bytes())
+			},
+			want: []string{"http2 GET /d 200 #1"},
+			check: func(t *testing.T, es []*protocols.Entry) {
+				if b := es[0].HTTP.Response.Body; string(b.Data) != "Hello, /, http: true" || b.Encoding != "deflate" {
+					t.Errorf("body %q, encoding %q", b.Data, b.Encoding)
 				}
 			},
 		},

@@ -3,9 +3,7 @@ package http2
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -180,7 +178,7 @@ func (r *grpcReader) end() {
 		switch {
 		case decodable(enc):
 			out, truncated, err := inflate(enc, data, min(opts.DecodedCap, opts.BodyCap-r.used))
-			if err != nil && !(r.cut && errors.Is(err, io.ErrUnexpectedEOF)) {
+			if err != nil {
 				m.DecodeError = "not decompressed: " + enc + ": " + err.Error()
 				decode = false
 				break

@@ -2,6 +2,7 @@ package http2
 
 import (
 	"bytes"
+	"errors"
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
@@ -39,6 +40,11 @@ func inflate(enc string, p []byte, limit int) ([]byte, bool, error) {
 	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if len(out) > limit {
 		return out[:limit], true, nil
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) && len(out) > 0 {
+		// A stream cut short (a capped body) or never finished (a server
+		// that only flushes): what it held is still worth showing.
+		return out, false, nil
 	}
 	return out, false, err
 }

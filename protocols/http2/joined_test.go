@@ -82,6 +82,30 @@ func TestJoinedStreamsOpenedBeforeTheJoin(t *testing.T) {
 }
 
 func TestGap(t *testing.T) {
+	t.Run("mid-frame, boundary found by search", func(t *testing.T) {
+		c := newConv(t).start().get(1, "/a").ok(1, "a")
+		c.get(3, "/b")
+		c.get(5, "/c")
+		c.write(c2s, func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{}) })
+		c.ok(3, "b").ok(5, "c")
+		// Lose the first 4 bytes of stream 3's HEADERS frame and a byte of
+		// its payload: what follows the gap is no frame header.
+		i := len(c.chunks) - 7
+		cut := c.chunks[i]
+		chunks := append([]protocolstest.Chunk(nil), c.chunks[:i]...)
+		chunks = append(chunks, protocolstest.Chunk{Dir: c2s, Gap: -1, Time: cut.Time},
+			protocolstest.Chunk{Dir: c2s, Data: cut.Data[frameHeaderLen+1:], Time: cut.Time})
+		chunks = append(chunks, c.chunks[i+1:]...)
+		res := replaySplit(t, protocols.ConnInfo{}, chunks)
+		want := []string{
+			"http2 GET /a 200 #1",
+			"http2   200 #3 unmatched=request",
+			"http2 GET /c 200 #5 [" + warnJoined + "]",
+		}
+		if got := lines(res.Entries); strings.Join(got, "\n") != strings.Join(want, "\n") || res.Err != nil {
+			t.Fatalf("entries (err %v):\n%s\nwant:\n%s", res.Err, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
 	t.Run("inside a data frame", func(t *testing.T) {
 		c := newConv(t).start().get(1, "/a")
 		c.headers(s2c, 1, false, ":status", "200")
@@ -107,8 +131,6 @@ func TestGap(t *testing.T) {
 		lost := len(c.chunks)
 		c.get(3, "/b")
 		c.get(5, "/c")
-		// The frame after the gap is recognised once another follows it.
-		c.write(c2s, func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{}) })
 		c.ok(3, "b").ok(5, "c")
 		chunks := append([]protocolstest.Chunk(nil), c.chunks[:lost]...)
 		chunks = append(chunks, protocolstest.Chunk{Dir: c2s, Gap: -1, Time: c.now})

@@ -1,8 +1,6 @@
 package http2
 
 import (
-	"errors"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -310,7 +308,7 @@ func (s *stream) body(dir protocols.Direction, opts *protocols.Options) protocol
 		return b
 	}
 	out, truncated, err := inflate(enc, b.Data, min(opts.DecodedCap, opts.BodyCap))
-	if err != nil && !(b.Truncated && errors.Is(err, io.ErrUnexpectedEOF)) {
+	if err != nil {
 		s.warn("body not decoded: " + enc + ": " + err.Error())
 		return b
 	}
