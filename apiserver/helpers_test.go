@@ -275,3 +275,5 @@ func dirSize(t testing.TB, dir string) int64 {
 	})
 	return n
 }
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

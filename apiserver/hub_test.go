@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sondehq/sonde/agent/emit"
 	"github.com/sondehq/sonde/apiserver"
+	"github.com/sondehq/sonde/apiserver/enrich"
 	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
@@ -662,5 +664,39 @@ func TestPanicRecovered(t *testing.T) {
 	}
 	if got := h.metric("sonde_hub_handler_panics_total"); got != 1 {
 		t.Errorf("panics %v", got)
+	}
+}
+
+// TestEnrichment: names from the resolver reach the stored entry and the
+// queries; names the agent sent are kept.
+func TestEnrichment(t *testing.T) {
+	names := enrich.Static{}
+	if err := names.Add("10.0.1.5 pod=frontend-7d9f namespace=shop workload=frontend"); err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, apiserver.Config{DataDir: t.TempDir(), StorageLimit: 64 << 20, Resolver: names}, "127.0.0.1:0")
+	s := newSender(t, h.url, emit.Config{Node: "n1"})
+	e := makeEntry(0, time.Now())
+	e.ID = `agent"1`
+	e.Src = protocols.Endpoint{IP: netip.MustParseAddr("10.0.1.5"), Port: 40000}
+	e.Dst.Namespace = "kept"
+	s.Send(e)
+	other := makeEntry(1, time.Now())
+	other.Src = protocols.Endpoint{IP: netip.MustParseAddr("10.9.9.9"), Port: 1}
+	s.Send(other)
+	flush(t, s)
+	var p page
+	h.get("/api/v1/entries?q="+urlEscape(`src.workload == "frontend"`), &p)
+	if len(p.Entries) != 1 {
+		t.Fatalf("%d entries match the resolved workload", len(p.Entries))
+	}
+	got := p.Entries[0]
+	if got.Src.Pod != "frontend-7d9f" || got.Dst.Namespace != "kept" || got.ID != "1" || got.Node != "n1" {
+		t.Errorf("stored %+v %+v id %q node %q", got.Src, got.Dst, got.ID, got.Node)
+	}
+	var second protocols.Entry
+	h.get("/api/v1/entries/2", &second)
+	if second.Src.Pod != "" || second.ID != "2" || second.Summary.Target != "t-1" {
+		t.Errorf("unresolved entry stored as %+v %q", second.Src, second.ID)
 	}
 }

@@ -58,14 +58,14 @@ func (s *Server) authorized(r *http.Request) bool {
 
 // message is every message an agent may send, decoded in one pass.
 type message struct {
-	Type     string             `json:"type"`
-	AgentID  string             `json:"agent_id"`
-	Node     string             `json:"node"`
-	Version  string             `json:"version"`
-	Source   string             `json:"source"`
-	Seq      uint64             `json:"seq"`
-	Entries  []*protocols.Entry `json:"entries"`
-	Counters map[string]uint64  `json:"counters"`
+	Type     string            `json:"type"`
+	AgentID  string            `json:"agent_id"`
+	Node     string            `json:"node"`
+	Version  string            `json:"version"`
+	Source   string            `json:"source"`
+	Seq      uint64            `json:"seq"`
+	Entries  []json.RawMessage `json:"entries"`
+	Counters map[string]uint64 `json:"counters"`
 }
 
 // ingest serves one agent connection: hello, then batches, each stored and
@@ -154,19 +154,28 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 				s.refuse(c, r, rejectProtocol, websocket.ClosePolicyViolation, "batch numbers start at 1")
 				return
 			}
-			for _, e := range m.Entries {
-				if e == nil {
-					s.refuse(c, r, rejectMalformed, websocket.CloseUnsupportedData, "null entry in batch "+strconv.FormatUint(m.Seq, 10))
+			entries := make([]*protocols.Entry, len(m.Entries))
+			for i, raw := range m.Entries {
+				if bytes.Equal(raw, []byte("null")) {
+					s.refuse(c, r, rejectMalformed, websocket.CloseUnsupportedData, fmt.Sprintf("null entry in batch %d", m.Seq))
+					return
+				}
+				e := new(protocols.Entry)
+				if err := json.Unmarshal(raw, e); err != nil {
+					s.refuse(c, r, rejectMalformed, websocket.CloseUnsupportedData, fmt.Sprintf("malformed message: entry %d of batch %d: %v", i, m.Seq, err))
 					return
 				}
 				if e.Node == "" {
 					e.Node = a.hello.Node
+					m.Entries[i] = nil // changed: encode again
 				}
 				if e.Source == "" {
 					e.Source = a.hello.Source
+					m.Entries[i] = nil
 				}
+				entries[i] = e
 			}
-			stored, dup, err := s.storeBatch(a.hello.AgentID, m.Seq, m.Entries)
+			stored, dup, err := s.storeBatch(a.hello.AgentID, m.Seq, entries, m.Entries)
 			if err != nil {
 				s.log.Error("storing a batch", "agent", a.hello.AgentID, "err", err)
 				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "store failed"), time.Now().Add(ingestWriteWait))
@@ -196,27 +205,55 @@ func (s *Server) refuse(c *websocket.Conn, r *http.Request, reason string, code 
 	c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(ingestWriteWait))
 }
 
-// idPrefix is how encoding/json starts an Entry whose ID is empty; the ID
-// field comes first in protocols.Entry.
-var idPrefix = []byte(`{"id":""`)
+// idPrefix is how an Entry's JSON starts: encoding/json writes the ID first,
+// as protocols.Entry declares it first.
+var idPrefix = []byte(`{"id":"`)
 
-// storeBatch names, stores and publishes entries. It returns how many were
-// stored (0 for a batch stored before).
-func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []*protocols.Entry) (int, bool, error) {
+// withoutID returns what follows the ID in an entry's JSON (starting with the
+// character after the ID's closing quote), or false when the JSON does not
+// start with the ID.
+func withoutID(b []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(b, idPrefix) {
+		return nil, false
+	}
+	for i := len(idPrefix); i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return b[i+1:], true
+		}
+	}
+	return nil, false
+}
+
+// storeBatch names, stores and publishes entries. raw, when set, holds the
+// entries' JSON as the agent sent it (nil where an entry changed since): an
+// entry that enrichment leaves as it is is stored as sent, with the hub's ID
+// in place of the agent's, instead of being encoded again. It returns how
+// many entries were stored (0 for a batch stored before).
+func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []*protocols.Entry, raw []json.RawMessage) (int, bool, error) {
 	// Everything but the ID is encoded before taking the store's lock; the
 	// ID, which is the sequence number, is spliced in under it.
-	encoded := make([][]byte, len(entries))
+	rest := make([][]byte, len(entries))
 	for i, e := range entries {
-		enrich.Entry(s.cfg.Resolver, e)
-		e.ID = ""
-		b, err := json.Marshal(e)
-		if err != nil {
-			return 0, false, fmt.Errorf("encoding entry: %w", err)
+		var sent []byte
+		if raw != nil {
+			sent = raw[i]
 		}
-		if !bytes.HasPrefix(b, idPrefix) {
-			return 0, false, fmt.Errorf("encoding entry: unexpected JSON layout %.20q", b)
+		if enrich.Entry(s.cfg.Resolver, e) || sent == nil {
+			e.ID = ""
+			b, err := json.Marshal(e)
+			if err != nil {
+				return 0, false, fmt.Errorf("encoding entry: %w", err)
+			}
+			sent = b
 		}
-		encoded[i] = b
+		r, ok := withoutID(sent)
+		if !ok {
+			return 0, false, fmt.Errorf("encoding entry: unexpected JSON layout %.20q", sent)
+		}
+		rest[i] = r
 	}
 	items := make([]stream.Item, len(entries))
 	_, dup, err := s.store.Append(agentID, batchSeq, func(first uint64) ([]store.Record, error) {
@@ -224,11 +261,11 @@ func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []*protocol
 		for i, e := range entries {
 			seq := first + uint64(i)
 			e.ID = strconv.FormatUint(seq, 10)
-			b := encoded[i]
-			full := make([]byte, 0, len(b)+20)
-			full = append(full, `{"id":"`...)
+			full := make([]byte, 0, len(rest[i])+len(idPrefix)+20)
+			full = append(full, idPrefix...)
 			full = append(full, e.ID...)
-			full = append(full, b[len(idPrefix)-1:]...)
+			full = append(full, '"')
+			full = append(full, rest[i]...)
 			recs[i] = store.Record{Start: e.Start, Full: full, Index: query.AppendIndex(nil, e)}
 			items[i] = stream.Item{Seq: seq, Entry: e, JSON: full}
 		}

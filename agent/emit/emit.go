@@ -443,6 +443,14 @@ func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *b
 	head := buf.Len()
 	n := 0
 	for _, e := range es {
+		// The hub would fill these in from the hello, at the cost of
+		// encoding the entry again.
+		if e.Node == "" {
+			e.Node = s.cfg.Node
+		}
+		if e.Source == "" {
+			e.Source = s.cfg.Source
+		}
 		j, err := json.Marshal(e)
 		if err != nil || len(j)+head+2 > s.cfg.MaxBatchBytes {
 			used++

@@ -28,34 +28,37 @@ type Resolver interface {
 	Resolve(addr netip.Addr, t time.Time) (Identity, bool)
 }
 
-// Entry fills in the names of e's endpoints that are still empty. A nil
-// resolver leaves e as it is.
-func Entry(r Resolver, e *protocols.Entry) {
+// Entry fills in the names of e's endpoints that are still empty, and
+// reports whether it filled any. A nil resolver leaves e as it is.
+func Entry(r Resolver, e *protocols.Entry) bool {
 	if r == nil {
-		return
+		return false
 	}
-	endpoint(r, &e.Src, e.Start)
-	endpoint(r, &e.Dst, e.Start)
+	a := endpoint(r, &e.Src, e.Start)
+	b := endpoint(r, &e.Dst, e.Start)
+	return a || b
 }
 
-func endpoint(r Resolver, ep *protocols.Endpoint, t time.Time) {
+func endpoint(r Resolver, ep *protocols.Endpoint, t time.Time) bool {
 	if !ep.IP.IsValid() {
-		return
+		return false
 	}
 	id, ok := r.Resolve(ep.IP, t)
 	if !ok {
-		return
+		return false
 	}
-	fill(&ep.Pod, id.Pod)
-	fill(&ep.Namespace, id.Namespace)
-	fill(&ep.Service, id.Service)
-	fill(&ep.Workload, id.Workload)
+	changed := fill(&ep.Pod, id.Pod)
+	changed = fill(&ep.Namespace, id.Namespace) || changed
+	changed = fill(&ep.Service, id.Service) || changed
+	return fill(&ep.Workload, id.Workload) || changed
 }
 
-func fill(dst *string, v string) {
-	if *dst == "" {
+func fill(dst *string, v string) bool {
+	if *dst == "" && v != "" {
 		*dst = v
+		return true
 	}
+	return false
 }
 
 // Static maps fixed addresses to identities, whatever the time.
