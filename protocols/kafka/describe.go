@@ -42,7 +42,10 @@ type plan struct {
 	group, groups, transactional int
 	resourceType, resourceName   int
 	mechanism, saslAuth          int
-	children                     []int
+	// coordinatorType says whether coordinatorKey(s) name a group (0) or
+	// a transaction (1), in FindCoordinator requests.
+	coordinatorType, coordinatorKey, coordinatorKeys int
+	children                                         []int
 }
 
 func makePlan(t reflect.Type) *plan {
@@ -50,6 +53,7 @@ func makePlan(t reflect.Type) *plan {
 		topic: -1, topicID: -1, partition: -1, partitions: -1, topicNames: -1,
 		errorMessage: -1, records: -1, group: -1, groups: -1, transactional: -1,
 		resourceType: -1, resourceName: -1, mechanism: -1, saslAuth: -1,
+		coordinatorType: -1, coordinatorKey: -1, coordinatorKeys: -1,
 	}
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -88,6 +92,12 @@ func makePlan(t reflect.Type) *plan {
 			p.mechanism = i
 		case name == "SASLAuthBytes" && ft == byteSliceType:
 			p.saslAuth = i
+		case name == "CoordinatorType" && ft.Kind() == reflect.Int8:
+			p.coordinatorType = i
+		case name == "CoordinatorKey" && ft.Kind() == reflect.String:
+			p.coordinatorKey = i
+		case name == "CoordinatorKeys" && ft == stringSliceType:
+			p.coordinatorKeys = i
 		case ft == tagsType:
 			// Tagged fields kmsg does not know: nothing to show.
 		case ft.Kind() == reflect.Struct,
@@ -236,6 +246,9 @@ func (w *walker) walkStruct(v reflect.Value, at where) {
 		t, _ := str(v.Field(p.transactional))
 		w.rec.TransactionalID = strings.Clone(t)
 	}
+	if p.coordinatorType >= 0 {
+		w.coordinator(v, p)
+	}
 	if p.mechanism >= 0 && !w.response {
 		w.rec.SASLMechanism = strings.Clone(v.Field(p.mechanism).String())
 	}
@@ -258,6 +271,30 @@ func (w *walker) walkStruct(v reflect.Value, at where) {
 	}
 	for _, i := range p.children {
 		w.walk(v.Field(i), at)
+	}
+}
+
+// coordinator reads the group or transaction a FindCoordinator request is
+// about: CoordinatorKey up to v3, the first of CoordinatorKeys from v4.
+func (w *walker) coordinator(v reflect.Value, p *plan) {
+	key := ""
+	if p.coordinatorKey >= 0 {
+		key = v.Field(p.coordinatorKey).String()
+	}
+	if p.coordinatorKeys >= 0 {
+		if keys := v.Field(p.coordinatorKeys).Interface().([]string); len(keys) > 0 {
+			key = keys[0]
+		}
+	}
+	switch v.Field(p.coordinatorType).Int() {
+	case 0:
+		if w.rec.GroupID == "" {
+			w.rec.GroupID = strings.Clone(key)
+		}
+	case 1:
+		if w.rec.TransactionalID == "" {
+			w.rec.TransactionalID = strings.Clone(key)
+		}
 	}
 }
 

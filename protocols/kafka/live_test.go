@@ -317,6 +317,11 @@ func TestLiveProduceConsume(t *testing.T) {
 			t.Errorf("%s: %d records produced and %d fetched, want %d", topic, produced[topic], fetched[topic], perTopic)
 		}
 	}
+	for _, e := range slices.Concat(calls(entries, "FindCoordinator"), calls(entries, "JoinGroup"), calls(entries, "SyncGroup"), calls(entries, "Heartbeat")) {
+		if e.Summary.Target != "g1" {
+			t.Errorf("%s: target %q, want the group", line(e), e.Summary.Target)
+		}
+	}
 	for _, e := range calls(entries, "OffsetCommit") {
 		if e.Summary.Target != "5 topics" || e.Summary.Status != "NONE" || e.Kafka.GroupID != "g1" {
 			t.Errorf("offset commit: %s group %q", line(e), e.Kafka.GroupID)
