@@ -19,9 +19,12 @@ type Assembler struct {
 	cfg   Config
 	f     Factory
 	conns map[tuple]*conn
-	// lru links every tracked connection: lru.next is the most recently
+	// lru links the open connections: lru.next is the most recently
 	// active, lru.prev the least.
 	lru conn
+	// closed links the closed connections still tracked, closed.prev the
+	// one closed first.
+	closed conn
 	// holders links the halves that hold out-of-order segments, in the order
 	// their current hole appeared: holders.hnext has waited longest.
 	holders half
@@ -49,15 +52,15 @@ func tupleOf(src, dst netip.AddrPort) tuple {
 	return tuple{s, d, sp, dp}
 }
 
-// conn is one tracked connection. Once its stream is closed it stays tracked,
-// without a stream, until it idles out or is evicted, so that its last ACKs
-// and retransmissions are recognised instead of opening a new stream.
+// conn is one tracked connection. Once its stream is closed it stays tracked
+// for closedLinger, without a stream, so that its last ACKs and
+// retransmissions are recognised instead of opening a new stream.
 type conn struct {
 	key        tuple
 	a, b       netip.AddrPort // the endpoints of SideA and SideB
 	stream     Stream         // nil once closed
 	last       time.Time      // capture time of the newest segment
-	prev, next *conn          // lru
+	prev, next *conn          // Assembler.lru while open, Assembler.closed after
 	half       [2]half        // indexed by Side
 	held       int            // bytes charged for held segments, both halves
 	nheld      int
@@ -106,6 +109,7 @@ func New(cfg Config, f Factory) *Assembler {
 	}
 	a := &Assembler{cfg: cfg, f: f, conns: make(map[tuple]*conn)}
 	a.lru.prev, a.lru.next = &a.lru, &a.lru
+	a.closed.prev, a.closed.next = &a.closed, &a.closed
 	a.holders.hprev, a.holders.hnext = &a.holders, &a.holders
 	return a
 }
@@ -119,10 +123,18 @@ func (a *Assembler) Stats() Stats {
 	return s
 }
 
+// closedLinger is how long a closed connection stays tracked (at most
+// IdleTimeout): Linux's TIME_WAIT, in which the peers' last segments arrive.
+const closedLinger = 60 * time.Second
+
+// maxMissing bounds Segment.Missing, far above any real segment, so that
+// offsets cannot overflow whatever a capture claims.
+const maxMissing = 1 << 24
+
 // Add processes one segment, captured at seg.Time. seg and its Payload are
 // not used after Add returns.
 func (a *Assembler) Add(seg *packet.Segment) {
-	missing := max(seg.Missing, 0)
+	missing := min(max(seg.Missing, 0), maxMissing)
 	a.stats.Segments++
 	a.stats.PayloadBytes += uint64(len(seg.Payload))
 	a.stats.MissingBytes += uint64(missing)
@@ -147,11 +159,11 @@ func (a *Assembler) Add(seg *packet.Segment) {
 		}
 		c = a.track(k, seg)
 	}
-	a.touch(c, seg.Time)
 	if c.stream == nil {
 		a.stats.LateBytes += uint64(len(seg.Payload))
 		return
 	}
+	a.touch(c, seg.Time)
 	if seg.Flags&packet.RST != 0 {
 		a.end(c, protocols.ClosedRST, seg.Time)
 		return
@@ -193,10 +205,12 @@ func (a *Assembler) Add(seg *packet.Segment) {
 func (a *Assembler) Expire(now time.Time) {
 	cutoff := now.Add(-a.cfg.IdleTimeout)
 	for c := a.lru.prev; c != &a.lru && c.last.Before(cutoff); c = a.lru.prev {
-		if c.stream != nil {
-			a.stats.ConnsExpired++
-			a.end(c, protocols.ClosedIdle, now)
-		}
+		a.stats.ConnsExpired++
+		a.end(c, protocols.ClosedIdle, now)
+		a.drop(c)
+	}
+	lingered := now.Add(-min(a.cfg.IdleTimeout, closedLinger))
+	for c := a.closed.prev; c != &a.closed && c.last.Before(lingered); c = a.closed.prev {
 		a.drop(c)
 	}
 	// A connection kept alive by keep-alives or by its other direction can
@@ -217,6 +231,9 @@ func (a *Assembler) CloseAll(reason protocols.CloseReason, ts time.Time) {
 		a.end(c, a.reason(c, reason), ts)
 		a.drop(c)
 	}
+	for c := a.closed.prev; c != &a.closed; c = a.closed.prev {
+		a.drop(c)
+	}
 }
 
 // reason is why c ends when nothing more specific is known: a connection
@@ -228,13 +245,14 @@ func (a *Assembler) reason(c *conn, otherwise protocols.CloseReason) protocols.C
 	return otherwise
 }
 
-// track starts tracking the connection seg belongs to, evicting the least
-// recently active one when MaxConns are tracked.
+// track starts tracking the connection seg belongs to. When MaxConns are
+// tracked it forgets the connection closed first or, if none is closed,
+// evicts the least recently active.
 func (a *Assembler) track(k tuple, seg *packet.Segment) *conn {
 	var c *conn
 	if len(a.conns) >= a.cfg.MaxConns {
-		c = a.lru.prev
-		if c.stream != nil {
+		if c = a.closed.prev; c == &a.closed {
+			c = a.lru.prev
 			a.stats.ConnsEvicted++
 			a.end(c, protocols.ClosedIdle, seg.Time)
 		}
@@ -256,28 +274,36 @@ func (a *Assembler) track(k tuple, seg *packet.Segment) *conn {
 		c.half[i].side = Side(i)
 	}
 	a.conns[k] = c
+	a.link(&a.lru, c)
 	a.open++
 	a.stats.Conns++
 	c.stream = a.f.NewStream(Key{A: c.a, B: c.b}, syn, seg.Time)
 	return c
 }
 
-// touch marks c as the most recently active connection.
+// touch marks the open connection c as the most recently active.
 func (a *Assembler) touch(c *conn, ts time.Time) {
 	c.last = ts
-	if a.lru.next == c {
-		return
+	if a.lru.next != c {
+		unlink(c)
+		a.link(&a.lru, c)
 	}
-	if c.next != nil {
-		c.prev.next, c.next.prev = c.next, c.prev
-	}
-	c.prev, c.next = &a.lru, a.lru.next
-	a.lru.next.prev = c
-	a.lru.next = c
+}
+
+// link puts c at the front of list.
+func (a *Assembler) link(list, c *conn) {
+	c.prev, c.next = list, list.next
+	list.next.prev = c
+	list.next = c
+}
+
+func unlink(c *conn) {
+	c.prev.next, c.next.prev = c.next, c.prev
+	c.prev, c.next = nil, nil
 }
 
 // end delivers what c still holds, with a Gap for each hole, and closes its
-// stream. c stays tracked, closed.
+// stream. c stays tracked, closed, from ts on.
 func (a *Assembler) end(c *conn, reason protocols.CloseReason, ts time.Time) {
 	if c.stream == nil {
 		return
@@ -288,6 +314,9 @@ func (a *Assembler) end(c *conn, reason protocols.CloseReason, ts time.Time) {
 	s := c.stream
 	c.stream = nil
 	a.open--
+	c.last = ts
+	unlink(c)
+	a.link(&a.closed, c)
 	s.Close(reason, ts)
 }
 
@@ -300,7 +329,6 @@ func (a *Assembler) closeIfDone(c *conn, ts time.Time) {
 
 // drop stops tracking c, which end has closed.
 func (a *Assembler) drop(c *conn) {
-	c.prev.next, c.next.prev = c.next, c.prev
-	c.prev, c.next = nil, nil
+	unlink(c)
 	delete(a.conns, c.key)
 }

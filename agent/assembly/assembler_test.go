@@ -442,6 +442,41 @@ func TestAssembler(t *testing.T) {
 			wantStats: map[string]float64{"conns_evicted": 1, "conns": 3},
 		},
 		{
+			name: "closed connections make room before open ones are evicted",
+			cfg:  Config{MaxConns: 2},
+			steps: []step{
+				c2s(1, "A", "a"), seg(other, server, 1, 0, "A", "b"), seg(other, server, 2, 0, "R", ""),
+				seg(netip.MustParseAddrPort("10.0.0.4:1"), server, 1, 0, "A", "d"),
+			},
+			want: []string{
+				"#1 new 10.0.0.1:40000>10.0.0.2:80 midstream", `#1 A "a"`,
+				"#2 new 10.0.0.3:40001>10.0.0.2:80 midstream", `#2 A "b"`, "#2 close rst",
+				"#3 new 10.0.0.4:1>10.0.0.2:80 midstream", `#3 A "d"`,
+				"#1 close end of capture", "#3 close end of capture",
+			},
+			wantStats: map[string]float64{"conns_evicted": 0, "conns": 3},
+		},
+		{
+			name: "a closed connection is forgotten after lingering",
+			steps: steps(handshake, []step{
+				c2s(101, "AF", "a"), s2c(501, "AF", ""),
+				at(30*time.Second, c2s(101, "AF", "a")), expire(30 * time.Second),
+				at(61*time.Second, c2s(101, "AF", "a")), expire(61 * time.Second),
+				at(62*time.Second, c2s(101, "AF", "a")),
+			}),
+			want: []string{
+				newSYN, `#1 A "a"`, "#1 close fin",
+				"#2 new 10.0.0.1:40000>10.0.0.2:80 midstream", `#2 A "a"`, "#2 close fin",
+			},
+			wantStats: map[string]float64{"late_bytes": 2, "conns_expired": 0},
+		},
+		{
+			name:      "a capture claiming absurdly many missing bytes",
+			steps:     steps(handshake, []step{missing(c2s(101, "A", "a"), 1<<40), c2s(101+1+maxMissing, "A", "b")}),
+			want:      []string{newSYN, `#1 A "a"`, fmt.Sprintf("#1 A gap %d", maxMissing), `#1 A "b"`, "#1 close end of capture"},
+			wantStats: map[string]float64{"missing_bytes": maxMissing},
+		},
+		{
 			name: "bytes not captured are a gap",
 			steps: steps(handshake, []step{
 				missing(c2s(101, "A", "abc"), 2), c2s(106, "A", "fg"), c2s(104, "A", "DE"),
