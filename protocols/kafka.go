@@ -101,7 +101,14 @@ type KafkaMessage struct {
 	// -1 when the record has none (magic 0).
 	TimestampMs int64 `json:"timestamp_ms"`
 	// Key and Value are nil when null on the wire (a null value is a tombstone).
-	Key     *Body   `json:"key,omitempty"`
-	Value   *Body   `json:"value,omitempty"`
-	Headers Headers `json:"headers,omitempty"`
+	Key     *Body         `json:"key,omitempty"`
+	Value   *Body         `json:"value,omitempty"`
+	Headers []KafkaHeader `json:"headers,omitempty"`
+}
+
+// KafkaHeader is a record header. Its value is bytes, often binary (trace
+// context, type hints), so it is a Body; nil when null on the wire.
+type KafkaHeader struct {
+	Name  string `json:"name"`
+	Value *Body  `json:"value,omitempty"`
 }

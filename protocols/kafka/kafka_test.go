@@ -356,7 +356,7 @@ func TestRecords(t *testing.T) {
 				t.Fatalf("%d records shown", len(got))
 			}
 			if string(got[0].Key.Data) != "user-1" || string(got[0].Value.Data) != `{"n":1}` ||
-				len(got[0].Headers) != 2 || got[0].Headers[0] != (protocols.Header{Name: "trace", Value: "abc"}) {
+				len(got[0].Headers) != 2 || got[0].Headers[0].Name != "trace" || string(got[0].Headers[0].Value.Data) != "abc" {
 				t.Errorf("record 0: %+v", got[0])
 			}
 			if got[1].Key != nil || got[1].Value != nil {

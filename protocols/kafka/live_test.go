@@ -301,7 +301,7 @@ func TestLiveProduceConsume(t *testing.T) {
 			}
 			for i, r := range b.Records {
 				if string(r.Key.Data) != fmt.Sprintf("%s-%d", b.Compression, i) || string(r.Value.Data) != value ||
-					len(r.Headers) != 1 || r.Headers[0].Value != b.Compression {
+					len(r.Headers) != 1 || string(r.Headers[0].Value.Data) != b.Compression {
 					t.Errorf("produce to %s: record %d is %+v", b.Topic, i, r)
 				}
 			}

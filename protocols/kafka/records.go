@@ -187,11 +187,11 @@ func (w *walker) batchV2(batch []byte, at where) error {
 		}
 		for range nh {
 			hk, _ := rr.varintBytes()
-			hv, _ := rr.varintBytes()
+			hv, hasValue := rr.varintBytes()
 			if !rr.ok() {
 				break
 			}
-			m.Headers = append(m.Headers, w.recs.header(hk, hv))
+			m.Headers = append(m.Headers, w.recs.header(hk, hv, hasValue))
 		}
 		w.recs.shown++
 		b.Records = append(b.Records, m)
@@ -203,12 +203,10 @@ func (w *walker) batchV2(batch []byte, at where) error {
 }
 
 // header keeps a record header within the bytes left.
-func (b *recordBudget) header(k, v []byte) protocols.Header {
+func (b *recordBudget) header(k, v []byte, hasValue bool) protocols.KafkaHeader {
 	k = k[:min(len(k), max(b.bytesLeft, 0))]
 	b.bytesLeft -= len(k)
-	v = v[:min(len(v), max(b.bytesLeft, 0))]
-	b.bytesLeft -= len(v)
-	return protocols.Header{Name: string(k), Value: string(v)}
+	return protocols.KafkaHeader{Name: string(k), Value: b.capture(v, hasValue)}
 }
 
 // legacyMessage reads one message of a magic 0 or 1 message set into b; a
