@@ -25,7 +25,9 @@
 // Attaching uses TCX links where the kernel has them; they vanish with the
 // process. Elsewhere a clsact qdisc and cls_bpf filters are used, which
 // outlive the process: Attachment.Close removes them and RemoveStaleFilters
-// sweeps those of a process that was killed.
+// sweeps those of a process that was killed. Sonde's filters use one fixed
+// priority and handle, and the sweep removes every filter Sonde left in the
+// namespace: run one capture per network namespace.
 //
 // Concurrency: Capture's methods are safe for concurrent use. A Reader is
 // read by one goroutine; Close may be called from any. A Record and the Data

@@ -93,6 +93,15 @@ func BenchmarkIperf(b *testing.B) {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		b.Skip("BenchmarkIperf needs iperf3 (Debian package iperf3)")
 	}
+	for _, bc := range []struct {
+		name         string
+		wakeup, ring int
+	}{{"poll", 0, 0}, {"poll-64MiB-ring", 0, 64 << 20}, {"wakeup-per-record", -1, 0}} {
+		b.Run(bc.name, func(b *testing.B) { benchIperf(b, bc.wakeup, bc.ring) })
+	}
+}
+
+func benchIperf(b *testing.B, wakeup, ring int) {
 	l := netlab.ForTest(b)
 	server, client := addPod(b, l, "server"), addPod(b, l, "client")
 	const d = 5 * time.Second
@@ -103,7 +112,7 @@ func BenchmarkIperf(b *testing.B) {
 		if err != nil {
 			b.Fatalf("enabling bpf stats: %v", err)
 		}
-		s, err := NewEBPF(Config{Pods: []netip.Addr{server.IP, client.IP}, Netns: l.Node.Handle})
+		s, err := NewEBPF(Config{Pods: []netip.Addr{server.IP, client.IP}, Netns: l.Node.Handle, WakeupBytes: wakeup, RingSize: ring})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -29,7 +29,7 @@ func NewEBPF(cfg Config) (*EBPF, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	c, err := bpf.Load(bpf.Config{RingSize: cfg.RingSize, SnapLen: cfg.SnapLen})
+	c, err := bpf.Load(bpf.Config{RingSize: cfg.RingSize, SnapLen: cfg.SnapLen, WakeupBytes: cfg.WakeupBytes})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -12,30 +12,33 @@ func Open(cfg Config) (Source, error) {
 		return nil, err
 	}
 	switch cfg.Source {
-	case "ebpf":
-		return NewEBPF(cfg)
-	case "afpacket":
-		s, err := NewAFPacket(cfg)
-		if err == nil {
-			cfg.Log.Info("capture source", "source", "afpacket", "reason", "chosen in the configuration")
-		}
-		return s, err
-	case "":
+	case "", "ebpf", "afpacket":
 	default:
 		return nil, fmt.Errorf("unknown capture source %q: want ebpf or afpacket", cfg.Source)
 	}
-	s, err := NewEBPF(cfg)
-	if err == nil {
-		cfg.Log.Info("capture source", "source", "ebpf", "interfaces", s.Stats().Interfaces)
-		return s, nil
+	var ebpfErr error
+	if cfg.Source != "afpacket" {
+		s, err := NewEBPF(cfg)
+		if err == nil {
+			cfg.Log.Info("capture source", "source", "ebpf", "interfaces", s.Stats().Interfaces)
+			return s, nil
+		}
+		if cfg.Source == "ebpf" || !errors.Is(err, ErrUnavailable) {
+			return nil, err
+		}
+		ebpfErr = err
 	}
-	if !errors.Is(err, ErrUnavailable) {
+	a, err := NewAFPacket(cfg)
+	if err != nil {
+		if ebpfErr != nil {
+			return nil, fmt.Errorf("no capture source: %w; AF_PACKET: %w", ebpfErr, err)
+		}
 		return nil, err
 	}
-	a, aerr := NewAFPacket(cfg)
-	if aerr != nil {
-		return nil, fmt.Errorf("no capture source: %w; AF_PACKET: %w", err, aerr)
+	reason := "chosen in the configuration"
+	if ebpfErr != nil {
+		reason = ebpfErr.Error()
 	}
-	cfg.Log.Warn("capture source", "source", "afpacket", "reason", err.Error())
+	cfg.Log.Warn("capture source", "source", "afpacket", "reason", reason)
 	return a, nil
 }

@@ -45,6 +45,9 @@ type Config struct {
 	// SnapLen, RingSize: see bpf.Config. Zero picks the defaults.
 	SnapLen  int
 	RingSize int
+	// WakeupBytes: see bpf.Config (zero: an eighth of the ring; negative:
+	// a wakeup per record, which costs the kernel two to three times more).
+	WakeupBytes int
 	// PollInterval is how often the ring is read when no wakeup came; zero
 	// means 2 ms.
 	PollInterval time.Duration
