@@ -124,20 +124,22 @@ func (dissector) NewConn(info protocols.ConnInfo, emit protocols.EmitFunc) proto
 		d.newFramer()
 		d.hd = newHeaderDecoder(!info.MidStream)
 		if info.MidStream {
-			// The receiver may have announced larger frames before Sonde joined.
+			// The receiver may have announced larger frames before Sonde
+			// joined, and the side that detection did not look at may start
+			// inside a frame: it is resynchronised like after a gap.
 			d.maxFrame = maxFrameSize
+			d.resync, d.resyncAtGap = true, true
 		}
 		c.dirs[i] = d
 	}
-	switch {
-	case info.MidStream:
+	c.dirs[protocols.ClientToServer].preface = prefaceRequired
+	if info.MidStream {
 		c.dirs[protocols.ClientToServer].preface = prefaceOptional
-	default:
-		c.dirs[protocols.ClientToServer].preface = prefaceRequired
 	}
 	if up := info.Upgrade; up != nil {
-		// RFC 9113 §3.2 (via RFC 7540 §3.2): the request that asked for the
-		// upgrade is stream 1, half-closed by the client.
+		// RFC 7540 §3.2 (h2c, dropped from RFC 9113 but still spoken): the
+		// request that asked for the upgrade is stream 1, half-closed by the
+		// client.
 		s := c.open(1, up.Start)
 		s.upgradeFrom(up)
 		c.maxClient = 1

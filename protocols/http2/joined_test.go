@@ -81,6 +81,28 @@ func TestJoinedStreamsOpenedBeforeTheJoin(t *testing.T) {
 	}
 }
 
+func TestJoinedInsideAFrame(t *testing.T) {
+	c := newConv(t).start().get(1, "/a")
+	c.headers(s2c, 1, false, ":status", "200")
+	c.data(s2c, 1, false, []byte(strings.Repeat("z", 3000)))
+	join := len(c.chunks) - 1
+	c.data(s2c, 1, true, []byte("end"))
+	c.get(3, "/b").ok(3, "b")
+	c.write(s2c, func(fr *http2.Framer) error { return fr.WritePing(true, [8]byte{}) })
+	chunks := append([]protocolstest.Chunk(nil), c.chunks[join:]...)
+	// The server side starts 1000 bytes into a DATA frame.
+	chunks[0].Data = chunks[0].Data[1000:]
+	res := replaySplit(t, protocols.ConnInfo{MidStream: true}, chunks)
+	want := []string{
+		// The end of stream 1's response, found after the cut frame.
+		"http2    #1 unmatched=request",
+		"http2 GET /b 200 #3 [" + warnJoined + "]",
+	}
+	if got := lines(res.Entries); strings.Join(got, "\n") != strings.Join(want, "\n") || res.Err != nil {
+		t.Fatalf("entries (err %v):\n%s\nwant:\n%s", res.Err, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 func TestGap(t *testing.T) {
 	t.Run("mid-frame, boundary found by search", func(t *testing.T) {
 		c := newConv(t).start().get(1, "/a").ok(1, "a")
