@@ -477,6 +477,11 @@ func TestAssembler(t *testing.T) {
 			wantStats: map[string]float64{"missing_bytes": maxMissing},
 		},
 		{
+			name:  "data on the SYN",
+			steps: []step{c2s(100, "S", "early"), c2s(106, "A", "later")},
+			want:  []string{newSYN, `#1 A "early"`, `#1 A "later"`, "#1 close end of capture"},
+		},
+		{
 			name: "bytes not captured are a gap",
 			steps: steps(handshake, []step{
 				missing(c2s(101, "A", "abc"), 2), c2s(106, "A", "fg"), c2s(104, "A", "DE"),
@@ -522,6 +527,53 @@ func TestAssembler(t *testing.T) {
 				} else if v != want {
 					t.Errorf("%s = %v, want %v", k, v, want)
 				}
+			}
+		})
+	}
+}
+
+// The segments of an established connection that need nothing held — in
+// order, empty, keep-alives, already delivered — allocate nothing.
+func TestNoAllocations(t *testing.T) {
+	a := New(DefaultConfig(), &countFactory{})
+	for _, s := range handshake {
+		s := s.(packet.Segment)
+		s.Time = t0
+		a.Add(&s)
+	}
+	payload := make([]byte, mss)
+	seq := uint32(101)
+	tests := []struct {
+		name string
+		seg  func() packet.Segment
+	}{
+		{"in order", func() packet.Segment {
+			s := packet.Segment{Src: client, Dst: server, Seq: seq, Flags: packet.ACK, Payload: payload}
+			seq += mss
+			return s
+		}},
+		{"empty", func() packet.Segment { return packet.Segment{Src: server, Dst: client, Seq: 501, Flags: packet.ACK} }},
+		{"keep-alive", func() packet.Segment {
+			return packet.Segment{Src: client, Dst: server, Seq: seq - 1, Flags: packet.ACK, Payload: payload[:1]}
+		}},
+		{"window probe", func() packet.Segment {
+			s := packet.Segment{Src: client, Dst: server, Seq: seq, Flags: packet.ACK, Payload: payload[:1]}
+			seq++
+			return s
+		}},
+		{"already delivered", func() packet.Segment {
+			return packet.Segment{Src: client, Dst: server, Seq: seq - mss, Flags: packet.ACK, Payload: payload}
+		}},
+		{"unattached", func() packet.Segment { return packet.Segment{Src: other, Dst: server, Flags: packet.ACK} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if n := testing.AllocsPerRun(1000, func() {
+				s := tt.seg()
+				s.Time = t0
+				a.Add(&s)
+			}); n != 0 {
+				t.Errorf("%v allocations per segment", n)
 			}
 		})
 	}

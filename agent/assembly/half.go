@@ -132,22 +132,24 @@ func cut(data []byte, missing, k int) ([]byte, int) {
 // advance delivers bytes that start at next, where they meet the held pieces
 // the first copy wins, then the held pieces that became contiguous.
 func (a *Assembler) advance(h *half, data []byte, missing int, ts time.Time) {
+	i := 0 // pieces before i are delivered
 	for len(data)+missing > 0 {
 		n := len(data) + missing
-		if len(h.pieces) == 0 || h.pieces[0].off >= h.next+int64(n) {
+		if i == len(h.pieces) || h.pieces[i].off >= h.next+int64(n) {
 			a.emit(h, data, missing, ts)
 			break
 		}
-		p := h.pieces[0]
+		p := &h.pieces[i]
 		k := int(p.off - h.next)
 		a.emit(h, data[:min(k, len(data))], max(k-len(data), 0), ts)
 		data, missing = cut(data, missing, k)
 		ov := min(len(data)+missing, p.n)
 		a.overlap(p.data, data[:min(ov, len(data))])
 		data, missing = cut(data, missing, ov)
-		a.deliverHeld(h, 1, ts)
+		a.emitPiece(h, p, ts)
+		i++
 	}
-	a.deliverHeld(h, len(h.pieces), ts)
+	a.forget(h, a.emitRun(h, i, ts), ts)
 }
 
 // overlap accounts for new bytes that arrived where bytes were held already,
@@ -179,19 +181,28 @@ func (a *Assembler) gap(h *half, n int, ts time.Time) {
 	h.c.stream.Gap(h.side, n, ts)
 }
 
-// deliverHeld delivers up to limit held pieces that follow one another from
-// next on, and forgets them.
-func (a *Assembler) deliverHeld(h *half, limit int, ts time.Time) {
-	k := 0
-	for ; k < limit && k < len(h.pieces) && h.pieces[k].off == h.next; k++ {
-		p := &h.pieces[k]
-		a.charge(h, -p.cost(), -1)
-		if p.data != nil {
-			a.emit(h, p.data, 0, ts)
-		} else {
-			a.gap(h, p.n, ts)
-		}
+// emitPiece delivers the held piece p, which starts at next.
+func (a *Assembler) emitPiece(h *half, p *piece, ts time.Time) {
+	a.charge(h, -p.cost(), -1)
+	if p.data != nil {
+		a.emit(h, p.data, 0, ts)
+	} else {
+		a.gap(h, p.n, ts)
 	}
+}
+
+// emitRun delivers the held pieces from index i on that follow one another
+// from next, and returns the index after them.
+func (a *Assembler) emitRun(h *half, i int, ts time.Time) int {
+	for ; i < len(h.pieces) && h.pieces[i].off == h.next; i++ {
+		a.emitPiece(h, &h.pieces[i], ts)
+	}
+	return i
+}
+
+// forget drops the first k held pieces, which were delivered: in one move,
+// however many there were.
+func (a *Assembler) forget(h *half, k int, ts time.Time) {
 	if k == 0 {
 		return
 	}
@@ -233,7 +244,7 @@ func (a *Assembler) unhold(h *half) {
 // become a Gap, and the pieces that follow are delivered.
 func (a *Assembler) giveUpHole(h *half, ts time.Time) {
 	a.gap(h, int(h.pieces[0].off-h.next), ts)
-	a.deliverHeld(h, len(h.pieces), ts)
+	a.forget(h, a.emitRun(h, 0, ts), ts)
 }
 
 // flush delivers everything h holds, with a Gap for each hole and for the
