@@ -198,20 +198,22 @@ func (c *conn) feed(s *side, data []byte, ts time.Time) (int, error) {
 				return n, nil
 			}
 		case s.wantHeader:
-			if len(p) < len(protocolHeader) {
-				if !bytes.HasPrefix(protocolHeader, p) {
-					return n, malformed(codeProtocolHeader, "%q", p)
+			// Judged byte by byte, so that the verdict and its detail do not
+			// depend on how the bytes were cut.
+			k := min(len(p), len(protocolHeader))
+			for i := range k {
+				if p[i] != protocolHeader[i] {
+					return n, malformed(codeProtocolHeader, "%q", p[:i+1])
 				}
-				return n, nil
 			}
-			if !bytes.Equal(p[:len(protocolHeader)], protocolHeader) {
-				return n, malformed(codeProtocolHeader, "%q", p[:len(protocolHeader)])
+			if k < len(protocolHeader) {
+				return n, nil
 			}
 			c.header = formatHeader(p)
 			s.wantHeader = false
 			n += len(protocolHeader)
 		case s.mayHeader:
-			if p[0] != 'A' {
+			if k := min(len(p), 4); !bytes.Equal(p[:k], protocolHeader[:k]) {
 				s.mayHeader = false
 				continue
 			}

@@ -163,6 +163,7 @@ func TestRabbitMQ(t *testing.T) {
 	if err != nil || res.Err != nil {
 		t.Fatalf("replay: %v, %v", err, res.Err)
 	}
+	saveRecording(t, "rabbitmq-session", conns[0])
 
 	want := []string{
 		"0 connection.start  ok",
@@ -333,6 +334,7 @@ func TestRabbitMQPlain(t *testing.T) {
 	if err != nil || res.Err != nil {
 		t.Fatalf("replay: %v, %v", err, res.Err)
 	}
+	saveRecording(t, "rabbitmq-plain", rec.Conns()[0])
 	if got := lines(res.Entries); !slices.Equal(got, []string{"connection.start  ok", "connection.tune  ok", "connection.open / ok", "connection.close  ok"}) {
 		t.Fatalf("entries %q", got)
 	}

@@ -280,6 +280,7 @@ func (c *conn) onReply(ch *channel, id uint16, dir protocols.Direction, m *metho
 			c.unanswered(w, "no reply seen")
 		}
 		msg = q[idx]
+		clear(q[:idx+1])
 		ch.waiting[dir.Reverse()] = q[idx+1:]
 		c.pending -= idx + 1
 	}
@@ -360,7 +361,9 @@ func (c *conn) onConfirm(ch *channel, ack *message, vals []argValue, size int, t
 		if tag != 0 {
 			n, _ = slices.BinarySearchFunc(ch.unconfirmed, tag+1, func(p *message, t uint64) int { return cmpUint(p.tag, t) })
 		}
-		confirmed = ch.unconfirmed[:n]
+		confirmed = slices.Clone(ch.unconfirmed[:n])
+		// Let the collector have what the slice no longer holds.
+		clear(ch.unconfirmed[:n])
 		ch.unconfirmed = ch.unconfirmed[n:]
 	} else if i, ok := slices.BinarySearchFunc(ch.unconfirmed, tag, func(p *message, t uint64) int { return cmpUint(p.tag, t) }); ok {
 		confirmed = []*message{ch.unconfirmed[i]}
@@ -464,6 +467,7 @@ func (c *conn) expireConfirms(ts time.Time) {
 			n++
 		}
 		expired = append(expired, ch.unconfirmed[:n]...)
+		clear(ch.unconfirmed[:n])
 		ch.unconfirmed = ch.unconfirmed[n:]
 	}
 	c.pending -= len(expired)
