@@ -9,7 +9,9 @@ import (
 
 	"github.com/sondehq/sonde/agent/assembly"
 	"github.com/sondehq/sonde/agent/packet"
+	"github.com/sondehq/sonde/agent/pipeline"
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/http1"
 )
 
 // keeper keeps copies of the segments seen on one interface.
@@ -168,6 +170,37 @@ func TestRingBufferLoss(t *testing.T) {
 			t.Errorf("gap on %v, which lost no payload", k)
 		}
 	}
+
+	// And the loss reaches the entries: run the same segments through the
+	// pipeline. An entry of a connection that lost nothing has no gap
+	// marker; some entries of the others have one.
+	lossy := map[uint16]bool{} // client ports of connections that lost payload
+	for k := range lostPayload {
+		if k.src.Addr() == client.IP {
+			lossy[k.src.Port()] = true
+		} else {
+			lossy[k.dst.Port()] = true
+		}
+	}
+	var entries []*protocols.Entry
+	p := pipeline.New(pipeline.DefaultConfig([]protocols.Dissector{http1.New()}), func(e *protocols.Entry) { entries = append(entries, e) })
+	for i := range tinyRec.kept {
+		p.Segment(&tinyRec.kept[i])
+	}
+	p.Close(end)
+	marked := 0
+	for _, e := range entries {
+		if e.Gap && !lossy[e.Src.Port] {
+			t.Errorf("entry %v from port %d has a gap marker but its connection lost nothing", e.Summary, e.Src.Port)
+		}
+		if e.Gap {
+			marked++
+		}
+	}
+	if marked == 0 {
+		t.Errorf("none of %d entries carries a gap marker, though %d connections lost payload", len(entries), len(lossy))
+	}
+	t.Logf("%d entries, %d with a gap marker; %d of %d connections lost payload", len(entries), marked, len(lossy), len(convs))
 	t.Logf("reference %+v", refSt)
 	t.Logf("small ring %+v; %d directions lost payload mid-stream, %d got gaps", tinySt, inMiddle, len(gr.gaps))
 	if inMiddle == 0 {
