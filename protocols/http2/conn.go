@@ -314,7 +314,12 @@ func (c *conn) frame(d *direction, f http2.Frame, size int64, ts time.Time) erro
 			s.touch(ts)
 			s.sizes[d.dir] += size
 			s.reset = f.ErrCode.String()
-			c.finish(s, protocols.Matched)
+			// A reset answers the request; only a request never seen is missing.
+			u := protocols.Matched
+			if s.missing() == protocols.MissingRequest {
+				u = protocols.MissingRequest
+			}
+			c.finish(s, u)
 		}
 	case *http2.SettingsFrame:
 		if f.IsAck() {

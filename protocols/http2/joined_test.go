@@ -197,7 +197,7 @@ func TestUpgrade(t *testing.T) {
 	}
 	e := res.Entries[0]
 	if e.HTTP.Upgrade != "h2c" || e.HTTP.Request.Version != "HTTP/1.1" || string(e.HTTP.Response.Body.Data) != "upgraded" ||
-		!e.Start.Equal(start) || e.RequestSize < 120 {
+		!e.Start.Equal(start) || e.RequestSize < 120 || len(e.HTTP.Response.Informational) != 1 {
 		t.Errorf("upgraded entry = %+v", e)
 	}
 }

@@ -215,6 +215,7 @@ func (s *stream) entry(u protocols.Unmatched, opts *protocols.Options) *protocol
 	if s.upgrade != nil {
 		e.Start = s.upgrade.Start
 		e.RequestSize += s.upgrade.RequestSize
+		e.ResponseSize += s.upgrade.ResponseSize // the 101
 		e.Redacted = s.upgrade.Redacted
 	}
 	e.Duration = max(s.last.Sub(e.Start), 0)
@@ -268,6 +269,10 @@ func (s *stream) httpEntry(e *protocols.Entry, opts *protocols.Options) {
 			Trailers:      resp.trailers,
 			Body:          s.body(protocols.ServerToClient, opts),
 			Informational: s.informational,
+		}
+		if s.upgrade != nil {
+			// The 101 that switched the connection came before it.
+			rec.Response.Informational = append([]int{101}, s.informational...)
 		}
 	}
 	if opts.Redact {
