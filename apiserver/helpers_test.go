@@ -212,7 +212,7 @@ func newSender(t testing.TB, hubURL string, cfg emit.Config) *emit.Sender {
 
 func flush(t testing.TB, s *emit.Sender) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)

@@ -700,3 +700,37 @@ func TestEnrichment(t *testing.T) {
 		t.Errorf("unresolved entry stored as %+v %q", second.Src, second.ID)
 	}
 }
+
+// TestGracefulShutdown: stopping the hub closes streams and agents with
+// "going away", and Serve returns without error.
+func TestGracefulShutdown(t *testing.T) {
+	h := startHub(t, apiserver.Config{DataDir: t.TempDir(), StorageLimit: 64 << 20}, "127.0.0.1:0")
+	c := dialStream(t, h, "", nil, nil)
+	readUntil(t, c, 5*time.Second, func(m streamMsg) bool { return m.Type == "history_end" })
+	ag, _, err := rawAgent(t, h, string(testToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(h.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Request-Id") == "" {
+		t.Error("no X-Request-Id in the response")
+	}
+	h.stop() // fails the test if Serve or Close returns an error
+	for _, conn := range []*websocket.Conn{c, ag} {
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			_, _, err := conn.ReadMessage()
+			if err == nil {
+				continue // a stats message in flight
+			}
+			if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+				t.Errorf("got %v, want going away", err)
+			}
+			break
+		}
+	}
+}

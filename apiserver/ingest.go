@@ -165,11 +165,11 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 					s.refuse(c, r, rejectMalformed, websocket.CloseUnsupportedData, fmt.Sprintf("malformed message: entry %d of batch %d: %v", i, m.Seq, err))
 					return
 				}
-				if e.Node == "" {
+				if e.Node == "" && a.hello.Node != "" {
 					e.Node = a.hello.Node
 					m.Entries[i] = nil // changed: encode again
 				}
-				if e.Source == "" {
+				if e.Source == "" && a.hello.Source != "" {
 					e.Source = a.hello.Source
 					m.Entries[i] = nil
 				}

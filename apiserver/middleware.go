@@ -14,6 +14,9 @@ import (
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		// The ID goes back to the client, so that a user's report can name
+		// the log line.
+		ww.Header().Set(middleware.RequestIDHeader, middleware.GetReqID(r.Context()))
 		t0 := time.Now()
 		next.ServeHTTP(ww, r)
 		s.log.Info("request", "id", middleware.GetReqID(r.Context()), "method", r.Method, "path", r.URL.Path,

@@ -1,0 +1,77 @@
+package emit
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sondehq/sonde/protocols"
+)
+
+func TestIngestURL(t *testing.T) {
+	tests := []struct {
+		hub  string
+		want string
+	}{
+		{"http://sonde-hub.sonde:8898", "ws://sonde-hub.sonde:8898/api/v1/ingest"},
+		{"https://hub.example.com/", "wss://hub.example.com/api/v1/ingest"},
+		{"ws://10.0.0.1:8898/api/v1/ingest", "ws://10.0.0.1:8898/api/v1/ingest"},
+		{"sonde-hub:8898", "ws://sonde-hub:8898/api/v1/ingest"},
+		{"http://hub/prefix", "ws://hub/prefix/api/v1/ingest"},
+	}
+	for _, tt := range tests {
+		if got := ingestURL(tt.hub); got != tt.want {
+			t.Errorf("ingestURL(%q) = %q, want %q", tt.hub, got, tt.want)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	s := New(Config{MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second})
+	tests := []struct {
+		attempt int
+		lo, hi  time.Duration
+	}{
+		{0, 50 * time.Millisecond, 100 * time.Millisecond},
+		{1, 100 * time.Millisecond, 200 * time.Millisecond},
+		{4, 800 * time.Millisecond, 1600 * time.Millisecond},
+		{5, time.Second, 2 * time.Second},
+		{60, time.Second, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		seen := map[time.Duration]bool{}
+		for range 50 {
+			d := s.backoff(tt.attempt)
+			if d < tt.lo || d > tt.hi {
+				t.Fatalf("attempt %d: %v outside [%v, %v]", tt.attempt, d, tt.lo, tt.hi)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 10 {
+			t.Errorf("attempt %d: only %d distinct waits in 50: no jitter", tt.attempt, len(seen))
+		}
+	}
+}
+
+// TestOversizeDropped: an entry larger than a whole batch is dropped and
+// counted, and the entries around it still go out in one batch.
+func TestOversizeDropped(t *testing.T) {
+	s := New(Config{MaxBatchBytes: 4 << 10, BatchSize: 10, FlushInterval: time.Nanosecond})
+	small := func() *protocols.Entry {
+		return &protocols.Entry{Protocol: protocols.Redis, Redis: &protocols.RedisRecord{Command: "GET"}}
+	}
+	big := small()
+	big.Warnings = []string{string(make([]byte, 8<<10))}
+	s.Send(small())
+	s.Send(big)
+	s.Send(small())
+	b := s.nextBatch()
+	if b == nil || b.n != 2 || b.seq != 1 {
+		t.Fatalf("batch %+v", b)
+	}
+	if st := s.Stats(); st.Oversize != 1 || st.Buffered != 2 || st.Sent != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	if s.nextBatch() != nil {
+		t.Error("a second batch from nothing")
+	}
+}
