@@ -219,6 +219,16 @@ func (h *half) partial() string {
 	return ""
 }
 
+// overMessageCap says why a frame is not decoded when it exceeds messageCap
+// and carries no records, or returns "".
+func (c *conn) overMessageCap(key int16, size int, response bool) string {
+	if size <= messageCap || carriesRecords(key, response) {
+		return ""
+	}
+	c.d.count(cFrameOverCap)
+	return fmt.Sprintf("not decoded: its %d bytes exceed the %d MiB cap for messages without records", size, messageCap>>20)
+}
+
 // checkSize applies the spec's bounds to a frame's length field.
 func (c *conn) checkSize(dir protocols.Direction, size int) error {
 	lo := minRequest
@@ -440,6 +450,9 @@ func (c *conn) request(body []byte, size int, start time.Time, gap bool, partial
 		return nil
 	}
 	c.rawSASL = h.key == 17 && h.version == 0
+	if partial == "" {
+		partial = c.overMessageCap(h.key, size, false)
+	}
 	rec := &protocols.KafkaRecord{
 		APIKey:        h.key,
 		API:           kmsg.NameForKey(h.key),
@@ -556,6 +569,9 @@ func (c *conn) response(body []byte, size int, start, end time.Time, gap bool, p
 	e.ResponseSize = int64(size)
 	e.Duration = end.Sub(e.Start)
 	e.Gap = e.Gap || gap
+	if partial == "" {
+		partial = c.overMessageCap(ex.key, size, true)
+	}
 	if partial != "" {
 		e.Warn("response body " + partial)
 		c.finish(e)

@@ -147,6 +147,7 @@ type walker struct {
 	// TopicCount: for a response they usually repeat the request's.
 	countNew bool
 	capped   bool
+	visits   int
 	recs     recordBudget
 	// buf holds decompressed records while they are read; pooled.
 	buf *bytes.Buffer
@@ -191,6 +192,13 @@ func (w *walker) walk(v reflect.Value, at where) {
 }
 
 func (w *walker) walkStruct(v reflect.Value, at where) {
+	if w.visits++; w.visits > maxVisits {
+		if w.visits == maxVisits+1 {
+			w.c.d.count(cWalkCap)
+			w.e.Warn(fmt.Sprintf("only the first %d parts of the message were examined", maxVisits))
+		}
+		return
+	}
 	p := w.c.d.planFor(v.Type())
 	name, id := "", ""
 	if p.topic >= 0 {

@@ -23,6 +23,15 @@ const (
 	// keepPrefix bytes for their headers.
 	decodeCap  = 16 << 20
 	keepPrefix = 64 << 10
+	// messageCap is the largest frame decoded for a message that carries no
+	// records. kmsg's decoder allocates up to about twelve times the size
+	// of a frame made of minimal array elements; frames that large are
+	// metadata about a huge cluster or hostile, and only record-carrying
+	// ones are worth that.
+	messageCap = 4 << 20
+	// maxVisits bounds the parts of one decoded message walked for what
+	// the entry shows.
+	maxVisits = 100_000
 	// minRequest is a request header v0 (api_key, api_version,
 	// correlation_id); minResponse a correlation ID and an error code, the
 	// smallest body any response has.
@@ -60,6 +69,7 @@ const (
 	CountGapInFrame        = "kafka_gap_in_frame"
 	CountDecoderPanic      = "kafka_decoder_panic"
 	CountRawSASL           = "kafka_sasl_raw_token"
+	CountWalkCap           = "kafka_walk_cap"
 )
 
 var counterNames = [...]string{
@@ -67,7 +77,7 @@ var counterNames = [...]string{
 	CountUnmatchedResponse, CountPendingEvicted, CountDecodedCap,
 	CountDecodeBudget, CountDecompressError, CountBatchMalformed,
 	CountRecordsCap, CountListCap, CountResync, CountGapInFrame,
-	CountDecoderPanic, CountRawSASL,
+	CountDecoderPanic, CountRawSASL, CountWalkCap,
 }
 
 type counter int
@@ -88,6 +98,7 @@ const (
 	cGapInFrame
 	cDecoderPanic
 	cRawSASL
+	cWalkCap
 	numCounters
 )
 
@@ -261,6 +272,15 @@ func responseShape(p []byte) protocols.Verdict {
 		return protocols.NoMatch
 	}
 	return protocols.Match
+}
+
+// carriesRecords reports whether a message of an API key carries record
+// batches: Produce requests, Fetch and ShareFetch responses.
+func carriesRecords(key int16, response bool) bool {
+	if response {
+		return key == 1 || key == 78
+	}
+	return key == 0
 }
 
 // headerV0 reports whether a request uses request header v0, without a

@@ -512,3 +512,47 @@ func TestEveryAPIVersion(t *testing.T) {
 	}
 	t.Logf("%d API versions", n)
 }
+
+// metadataV0Response is a Metadata v0 response naming n topics, each with
+// error code 3, a two-byte name and no partitions: ten bytes a topic.
+func metadataV0Response(corr int32, n int) []byte {
+	b := binary.BigEndian.AppendUint32(nil, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	b = binary.BigEndian.AppendUint32(b, 0) // brokers
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	for i := range n {
+		b = append(b, 0, 3, 0, 2, byte(i>>8), byte(i), 0, 0, 0, 0)
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+func TestMessageCaps(t *testing.T) {
+	tests := []struct {
+		name      string
+		topics    int
+		wantWarn  string
+		wantCount string
+	}{
+		{"decoded, lists capped", 1000, "lists capped", CountListCap},
+		{"walk capped", maxVisits + 10, "only the first", CountWalkCap},
+		{"frame over the cap for messages without records", messageCap/10 + 1, "cap for messages without records", CountFrameOverCap},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := New().(*Dissector)
+			chunks := conversation(request(kmsg.NewPtrMetadataRequest(), 0, 5, "app"), metadataV0Response(5, tt.topics))
+			res, err := protocolstest.Replay(d, protocols.ConnInfo{}, chunks, protocols.ClosedFIN)
+			if err != nil || res.Err != nil || len(res.Entries) != 1 {
+				t.Fatalf("%v %v %d entries", err, res.Err, len(res.Entries))
+			}
+			e := res.Entries[0]
+			if !strings.Contains(strings.Join(e.Warnings, "\n"), tt.wantWarn) || d.Counts()[tt.wantCount] != 1 {
+				t.Errorf("warnings %q, counts %v", e.Warnings, d.Counts())
+			}
+			if e.Unmatched != "" || e.Kafka.CorrelationID != 5 {
+				t.Errorf("entry %s", line(e))
+			}
+		})
+	}
+}
