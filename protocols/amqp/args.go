@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,9 +23,11 @@ type argValue struct {
 // method id). "Bits are accumulated into whole octets. When two or more
 // bits are contiguous in a frame these will be packed into one or more
 // octets, starting from the low bit in each octet" (0-9-1 §4.2.5.2).
-func decodeArgs(m *method, payload []byte, l *limits) ([]argValue, error) {
+//
+// The values are appended to vals[:0], which a caller may reuse.
+func decodeArgs(m *method, payload []byte, l *limits, vals []argValue) ([]argValue, error) {
 	r := reader{b: payload}
-	vals := make([]argValue, len(m.args))
+	vals = slices.Grow(vals[:0], len(m.args))[:len(m.args)]
 	var bits uint8
 	bitPos := 8
 	for i, a := range m.args {

@@ -127,6 +127,8 @@ type conn struct {
 	counters    map[string]uint64
 	err         error // the parse error that made the connection opaque
 	closed      bool
+	// scratch holds the decoded arguments of the method being handled.
+	scratch []argValue
 }
 
 func newConn(info protocols.ConnInfo, emit protocols.EmitFunc) *conn {

@@ -93,7 +93,7 @@ func (dissector) Detect(prefix []byte, ports protocols.Ports) protocols.Detectio
 		}
 		if typ == frameMethod {
 			m := lookup(binary.BigEndian.Uint16(p[7:]), binary.BigEndian.Uint16(p[9:]))
-			if _, err := decodeArgs(m, p[frameHeaderLen+4:end], newLimits()); err != nil {
+			if _, err := decodeArgs(m, p[frameHeaderLen+4:end], newLimits(), nil); err != nil {
 				return no
 			}
 			switch m.from {

@@ -26,13 +26,17 @@ const (
 )
 
 // message is one entry in the making: a method, its content, its reply.
+// The entry and its record live in the message, so that one allocation
+// makes all three; the emitted entry keeps the small rest alive.
 type message struct {
-	seq   uint64
-	ch    uint16
-	dir   protocols.Direction // the sender of the method
-	entry *protocols.Entry
-	rec   *protocols.AMQPRecord
-	m     *method
+	seq      uint64
+	ch       uint16
+	dir      protocols.Direction // the sender of the method
+	entry    *protocols.Entry
+	rec      *protocols.AMQPRecord
+	m        *method
+	entryVal protocols.Entry
+	recVal   protocols.AMQPRecord
 	// status and target override what the summary would otherwise say.
 	status, target string
 
@@ -113,15 +117,17 @@ func senderName(dir protocols.Direction) string {
 // newMessage starts an entry for method m that dir sent on channel ch.
 func (c *conn) newMessage(ch uint16, dir protocols.Direction, m *method, ts time.Time) *message {
 	c.seq++
-	rec := &protocols.AMQPRecord{Channel: ch, Method: m.name, ClassID: m.class, MethodID: m.id, Sender: senderName(dir)}
-	return &message{
-		seq:   c.seq,
-		ch:    ch,
-		dir:   dir,
-		m:     m,
-		rec:   rec,
-		entry: &protocols.Entry{Protocol: protocols.AMQP, Start: ts, AMQP: rec},
+	msg := &message{
+		seq:      c.seq,
+		ch:       ch,
+		dir:      dir,
+		m:        m,
+		recVal:   protocols.AMQPRecord{Channel: ch, Method: m.name, ClassID: m.class, MethodID: m.id, Sender: senderName(dir)},
+		entryVal: protocols.Entry{Protocol: protocols.AMQP, Start: ts},
 	}
+	msg.rec, msg.entry = &msg.recVal, &msg.entryVal
+	msg.entry.AMQP = msg.rec
+	return msg
 }
 
 // arguments renders decoded arguments into the record, with credentials
@@ -143,25 +149,32 @@ func (c *conn) hits(msg *message, l *limits) {
 }
 
 // fill copies the well-known arguments into the record's own fields; what
-// the request said wins over what its reply says.
-func fill(rec *protocols.AMQPRecord, vals []argValue) {
-	for _, v := range vals {
+// the request said wins over what its reply says. fields are vals as
+// rendered, whose strings it shares.
+func fill(rec *protocols.AMQPRecord, vals []argValue, fields []protocols.AMQPField) {
+	str := func(i int) string {
+		if fields[i].Encoding == "" {
+			return fields[i].Value
+		}
+		return string(vals[i].str)
+	}
+	for i, v := range vals {
 		switch v.name {
 		case "exchange", "source":
 			if rec.Exchange == "" {
-				rec.Exchange = string(v.str)
+				rec.Exchange = str(i)
 			}
 		case "routing-key":
 			if rec.RoutingKey == "" {
-				rec.RoutingKey = string(v.str)
+				rec.RoutingKey = str(i)
 			}
 		case "queue":
 			if rec.Queue == "" {
-				rec.Queue = string(v.str)
+				rec.Queue = str(i)
 			}
 		case "consumer-tag":
 			if rec.ConsumerTag == "" {
-				rec.ConsumerTag = string(v.str)
+				rec.ConsumerTag = str(i)
 			}
 		case "delivery-tag":
 			if rec.DeliveryTag == 0 {
@@ -170,7 +183,7 @@ func fill(rec *protocols.AMQPRecord, vals []argValue) {
 		case "reply-code":
 			rec.ReplyCode = uint16(v.num)
 		case "reply-text":
-			rec.ReplyText = string(v.str)
+			rec.ReplyText = str(i)
 		}
 	}
 }
@@ -185,7 +198,8 @@ func (c *conn) onMethod(dir protocols.Direction, id uint16, payload []byte, ts t
 		return malformed(codeMethod, "class %d method %d", class, mid)
 	}
 	l := newLimits()
-	vals, err := decodeArgs(m, payload[4:], l)
+	vals, err := decodeArgs(m, payload[4:], l, c.scratch)
+	c.scratch = vals
 	if err != nil {
 		return malformed(codeMethodArgs, "%s: %v", m.name, err)
 	}
@@ -202,9 +216,11 @@ func (c *conn) onMethod(dir protocols.Direction, id uint16, payload []byte, ts t
 	size := len(payload) + frameOverhead
 	if m.answers != 0 {
 		c.onReply(ch, id, dir, m, vals, l, size, ts)
-		return nil
+	} else {
+		c.onRequest(ch, id, dir, m, vals, l, size, ts)
 	}
-	c.onRequest(ch, id, dir, m, vals, l, size, ts)
+	// The values alias the caller's bytes, valid only during Feed.
+	clear(vals)
 	return nil
 }
 
@@ -220,7 +236,7 @@ func (c *conn) onRequest(ch *channel, id uint16, dir protocols.Direction, m *met
 	msg := c.newMessage(id, dir, m, ts)
 	msg.entry.RequestSize = int64(size)
 	msg.rec.Arguments = c.arguments(msg, m, vals, l)
-	fill(msg.rec, vals)
+	fill(msg.rec, vals, msg.rec.Arguments)
 
 	switch {
 	case m.class == classConnection && m.id == connectionStart:
@@ -285,7 +301,7 @@ func (c *conn) onReply(ch *channel, id uint16, dir protocols.Direction, m *metho
 		c.pending -= idx + 1
 	}
 	msg.rec.Reply = &protocols.AMQPReply{Method: m.name, ClassID: m.class, MethodID: m.id, Arguments: c.arguments(msg, m, vals, l)}
-	fill(msg.rec, vals)
+	fill(msg.rec, vals, msg.rec.Reply.Arguments)
 	msg.entry.ResponseSize += int64(size)
 
 	switch {
