@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golang/snappy"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sondehq/sonde/protocols"
@@ -388,7 +389,7 @@ func TestRecordCaps(t *testing.T) {
 }
 
 func TestDecompressionBomb(t *testing.T) {
-	huge := []testRecord{{value: make([]byte, 64<<20)}}
+	huge := []testRecord{{value: make([]byte, 16<<20)}} // 16 times DecodedCap
 	for _, codec := range []int8{1, 2, 3, 4} {
 		t.Run(codecName(codec), func(t *testing.T) {
 			d := New().(*Dissector)
@@ -552,6 +553,31 @@ func TestMessageCaps(t *testing.T) {
 			}
 			if e.Unmatched != "" || e.Kafka.CorrelationID != 5 {
 				t.Errorf("entry %s", line(e))
+			}
+		})
+	}
+}
+
+func TestSnappyFramings(t *testing.T) {
+	data := bytes.Repeat([]byte("kafka record bytes "), 5000) // 95000 bytes: three xerial blocks
+	tests := []struct {
+		name       string
+		src        []byte
+		limit      int
+		wantLen    int
+		wantCapped bool
+	}{
+		{"raw block", snappy.Encode(nil, data), 1 << 20, len(data), false},
+		{"raw block over the limit", snappy.Encode(nil, data), 1000, 0, true},
+		{"xerial", compress(t, 2, data), 1 << 20, len(data), false},
+		{"xerial cut at a block", compress(t, 2, data), 70000, 64 << 10, true},
+	}
+	var c codecs
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, capped, err := c.decompress(2, tt.src, tt.limit, new(bytes.Buffer))
+			if err != nil || capped != tt.wantCapped || len(out) != tt.wantLen || !bytes.HasPrefix(data, out) {
+				t.Errorf("got %d bytes, capped %v, err %v", len(out), capped, err)
 			}
 		})
 	}
