@@ -32,6 +32,9 @@ const (
 // connection's history is incomplete (otherwise stream IDs tell).
 const recentDone = 256
 
+// retainFrameBuf is the largest frame buffer a direction keeps between frames.
+const retainFrameBuf = 64 << 10
+
 // resyncMaxFrame bounds the frames accepted as a boundary when looking for
 // one after a gap: a real peer's frames are this small unless it announced
 // more, and a bogus large length must not make Sonde wait for megabytes.
@@ -220,6 +223,11 @@ func (c *conn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int, er
 		}
 		if err := c.frame(d, f, int64(end-off), ts); err != nil {
 			return end, c.fail(err)
+		}
+		if length > retainFrameBuf && !d.block.active {
+			// The framer keeps a read buffer as large as the largest frame
+			// it read; a fresh one lets a rare large frame's go.
+			d.newFramer()
 		}
 		off = end
 	}

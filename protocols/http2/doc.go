@@ -41,7 +41,8 @@
 // emitted, with a warning, beyond it); bodies by Options.BodyCap, their
 // gzip or deflate decoding by Options.DecodedCap; gRPC messages are all
 // counted, the first 256 per side listed, their content capped in total by
-// BodyCap, the protobuf field tree by depth (12) and count (2048).
+// BodyCap, the protobuf field tree by depth (12) and count (2048 per
+// message, 4096 per side of a call).
 //
 // # Concurrency and buffers
 //

@@ -182,12 +182,13 @@ func checkCaps(t *testing.T, e *protocols.Entry) {
 	}
 	if g := e.GRPC; g != nil {
 		for _, ms := range []protocols.GRPCMessages{g.Requests, g.Responses} {
-			kept := 0
+			kept, fields := 0, 0
 			for _, m := range ms.Messages {
 				kept += len(m.Data)
-				if n := countFields(m.Fields, 1); n > maxProtoFields {
-					t.Fatalf("%d fields decoded, cap %d", n, maxProtoFields)
-				}
+				fields += countFields(m.Fields, 1)
+			}
+			if fields > maxCallFields {
+				t.Fatalf("%d fields decoded for one side of a call, cap %d", fields, maxCallFields)
 			}
 			if kept > fuzzOptions.BodyCap || len(ms.Messages) > maxListedMessages || len(ms.Messages) > ms.Count {
 				t.Fatalf("messages: %d listed of %d, %d bytes kept", len(ms.Messages), ms.Count, kept)
@@ -276,9 +277,9 @@ func FuzzProto(f *testing.F) {
 	}
 	f.Add(deep)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fields, err := decodeProto(data)
-		if n := countFields(fields, 1); n > maxProtoFields {
-			t.Fatalf("%d fields, cap %d", n, maxProtoFields)
+		fields, used, err := decodeProto(data, maxProtoFields)
+		if n := countFields(fields, 1); n > maxProtoFields || n != used {
+			t.Fatalf("%d fields (%d reported), cap %d", n, used, maxProtoFields)
 		}
 		if err == nil && len(data) > 0 && len(fields) == 0 {
 			t.Fatalf("no fields and no error for %x", data)

@@ -68,6 +68,7 @@ type grpcReader struct {
 	cut        bool // raw holds less than the message
 	out        protocols.GRPCMessages
 	used       int // content bytes kept, against the body cap
+	fields     int // protobuf fields decoded, against maxCallFields
 	// unsynced is true while message boundaries are unknown (bytes went
 	// missing, or the stream was joined late); lost says why.
 	unsynced bool
@@ -194,8 +195,13 @@ func (r *grpcReader) end() {
 	}
 	m.Data = data
 	r.used += len(data)
+	if decode && r.fields >= maxCallFields {
+		m.DecodeError = fmt.Sprintf("not decoded: the call's messages already have %d fields", maxCallFields)
+		decode = false
+	}
 	if decode {
-		fields, err := decodeProto(data)
+		fields, used, err := decodeProto(data, maxCallFields-r.fields)
+		r.fields += used
 		m.Fields = fields
 		switch {
 		case err != nil && m.Truncated:
@@ -327,7 +333,7 @@ func (s *stream) grpcEntry(e *protocols.Entry, opts *protocols.Options) {
 	}
 	if v, ok := src.Get("grpc-status-details-bin"); ok {
 		if raw, err := decodeBinHeader(v); err == nil {
-			rec.StatusDetails, _ = decodeProto(raw)
+			rec.StatusDetails, _, _ = decodeProto(raw, maxProtoFields)
 		} else {
 			s.warn("grpc-status-details-bin not base64")
 		}

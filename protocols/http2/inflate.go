@@ -2,10 +2,10 @@ package http2
 
 import (
 	"bytes"
-	"errors"
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
+	"errors"
 	"fmt"
 	"io"
 )

@@ -12,10 +12,12 @@ import (
 )
 
 // Caps of the schema-less protobuf decoder. A message deeper or with more
-// fields than this is shown in part, marked truncated.
+// fields than this is shown in part, marked truncated; the messages of one
+// side of a call share maxCallFields.
 const (
 	maxProtoDepth  = 12
 	maxProtoFields = 2048
+	maxCallFields  = 2 * maxProtoFields
 	// maxGuessNumber is the largest field number accepted when guessing
 	// whether bytes are a nested message: real schemas rarely go higher,
 	// while binary data misread as a message usually does.
@@ -39,18 +41,21 @@ type protoDecoder struct {
 	truncated bool
 }
 
-// decodeProto decodes b as one protobuf message. It returns the fields it
-// could read and, when it could not read all of b, why.
-func decodeProto(b []byte) ([]protocols.ProtoField, error) {
-	d := protoDecoder{budget: maxProtoFields}
+// decodeProto decodes b as one protobuf message, with at most budget
+// fields (and maxProtoFields). It returns the fields it could read, how many
+// it made, and, when it could not read all of b, why.
+func decodeProto(b []byte, budget int) ([]protocols.ProtoField, int, error) {
+	budget = min(budget, maxProtoFields)
+	d := protoDecoder{budget: budget}
 	fields, n, err := d.fields(b, 0, 0, false)
+	used := budget - d.budget
 	if err != nil {
-		return fields, fmt.Errorf("not protobuf at byte %d: %w", n, err)
+		return fields, used, fmt.Errorf("not protobuf at byte %d: %w", n, err)
 	}
 	if d.truncated {
-		return fields, fmt.Errorf("more than %d fields or %d levels: rest not decoded", maxProtoFields, maxProtoDepth)
+		return fields, used, fmt.Errorf("more than %d fields or %d levels: rest not decoded", budget, maxProtoDepth)
 	}
-	return fields, nil
+	return fields, used, nil
 }
 
 // fields reads fields from b until it ends (group == 0) or until the end
@@ -79,65 +84,77 @@ func (d *protoDecoder) fields(b []byte, depth int, group protowire.Number, guess
 		}
 		start := off
 		off += n
+		saved := d.budget
 		d.budget--
-		f := protocols.ProtoField{Number: int32(num)}
-		if int(typ) < len(wireNames) {
-			f.Wire = wireNames[typ]
+		f, m, err := d.value(b[off:], num, typ, depth, guessing)
+		if err != nil {
+			// Fields read inside a value that failed are not shown: not
+			// counted either.
+			d.budget = saved
+			return out, start, err
 		}
-		switch typ {
-		case protowire.VarintType:
-			v, m := protowire.ConsumeVarint(b[off:])
-			if m < 0 {
-				return out, start, protowire.ParseError(m)
-			}
-			off += m
-			f.Kind, f.Value = "varint", strconv.FormatUint(v, 10)
-			if v > math.MaxInt64 {
-				f.Signed = strconv.FormatInt(int64(v), 10)
-			}
-		case protowire.Fixed32Type:
-			v, m := protowire.ConsumeFixed32(b[off:])
-			if m < 0 {
-				return out, start, protowire.ParseError(m)
-			}
-			off += m
-			f.Kind, f.Value = "i32", strconv.FormatUint(uint64(v), 10)
-			f.Float = formatFloat(float64(math.Float32frombits(v)), 32)
-		case protowire.Fixed64Type:
-			v, m := protowire.ConsumeFixed64(b[off:])
-			if m < 0 {
-				return out, start, protowire.ParseError(m)
-			}
-			off += m
-			f.Kind, f.Value = "i64", strconv.FormatUint(v, 10)
-			f.Float = formatFloat(math.Float64frombits(v), 64)
-		case protowire.BytesType:
-			v, m := protowire.ConsumeBytes(b[off:])
-			if m < 0 {
-				return out, start, protowire.ParseError(m)
-			}
-			off += m
-			d.lenValue(&f, v, depth)
-		case protowire.StartGroupType:
-			if depth+1 >= maxProtoDepth {
-				d.truncated = true
-				return out, start, fmt.Errorf("groups nested deeper than %d", maxProtoDepth)
-			}
-			sub, m, err := d.fields(b[off:], depth+1, num, guessing)
-			if err != nil {
-				return out, start, err
-			}
-			off += m
-			f.Kind, f.Fields = "group", sub
-		default:
-			return out, start, fmt.Errorf("reserved wire type %d", typ)
-		}
+		off += m
 		out = append(out, f)
 	}
 	if group != 0 && !d.truncated {
 		return out, off, fmt.Errorf("group %d not closed", group)
 	}
 	return out, off, nil
+}
+
+// value reads the value of a field whose tag was just read, and returns
+// its length.
+func (d *protoDecoder) value(b []byte, num protowire.Number, typ protowire.Type, depth int, guessing bool) (protocols.ProtoField, int, error) {
+	f := protocols.ProtoField{Number: int32(num)}
+	if int(typ) < len(wireNames) {
+		f.Wire = wireNames[typ]
+	}
+	var n int
+	switch typ {
+	case protowire.VarintType:
+		var v uint64
+		if v, n = protowire.ConsumeVarint(b); n < 0 {
+			return f, 0, protowire.ParseError(n)
+		}
+		f.Kind, f.Value = "varint", strconv.FormatUint(v, 10)
+		if v > math.MaxInt64 {
+			f.Signed = strconv.FormatInt(int64(v), 10)
+		}
+	case protowire.Fixed32Type:
+		var v uint32
+		if v, n = protowire.ConsumeFixed32(b); n < 0 {
+			return f, 0, protowire.ParseError(n)
+		}
+		f.Kind, f.Value = "i32", strconv.FormatUint(uint64(v), 10)
+		f.Float = formatFloat(float64(math.Float32frombits(v)), 32)
+	case protowire.Fixed64Type:
+		var v uint64
+		if v, n = protowire.ConsumeFixed64(b); n < 0 {
+			return f, 0, protowire.ParseError(n)
+		}
+		f.Kind, f.Value = "i64", strconv.FormatUint(v, 10)
+		f.Float = formatFloat(math.Float64frombits(v), 64)
+	case protowire.BytesType:
+		var v []byte
+		if v, n = protowire.ConsumeBytes(b); n < 0 {
+			return f, 0, protowire.ParseError(n)
+		}
+		d.lenValue(&f, v, depth)
+	case protowire.StartGroupType:
+		if depth+1 >= maxProtoDepth {
+			d.truncated = true
+			return f, 0, fmt.Errorf("groups nested deeper than %d", maxProtoDepth)
+		}
+		sub, m, err := d.fields(b, depth+1, num, guessing)
+		if err != nil {
+			return f, 0, err
+		}
+		n = m
+		f.Kind, f.Fields = "group", sub
+	default:
+		return f, 0, fmt.Errorf("reserved wire type %d", typ)
+	}
+	return f, n, nil
 }
 
 // lenValue picks the reading of a len value: printable text, a nested
