@@ -18,7 +18,7 @@ const keepPieces = 16
 // half is one direction of a connection: the bytes one side sent.
 //
 // Positions are offsets from the first byte this side was seen sending, in 64
-// bits, so that ordering survives sequence number wraparound; seq converts.
+// bits, so that ordering survives sequence number wraparound (see offset).
 type half struct {
 	c    *conn
 	side Side
@@ -155,9 +155,9 @@ func (a *Assembler) advance(h *half, data []byte, missing int, ts time.Time) {
 // overlap accounts for new bytes that arrived where bytes were held already,
 // old being the held data at the same offsets (nil: held as not captured).
 // The held copy is kept.
-func (a *Assembler) overlap(old, new []byte) {
-	a.stats.RetransmittedBytes += uint64(len(new))
-	if old != nil && !bytes.Equal(old[:len(new)], new) {
+func (a *Assembler) overlap(old, dup []byte) {
+	a.stats.RetransmittedBytes += uint64(len(dup))
+	if old != nil && !bytes.Equal(old[:len(dup)], dup) {
 		a.stats.OverlapConflicts++
 	}
 }
