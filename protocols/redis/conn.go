@@ -39,8 +39,10 @@ const (
 
 // exchange is a command and, once it came, its reply.
 type exchange struct {
-	e   *protocols.Entry
-	cmd *command
+	e *protocols.Entry
+	// name is the command's name; arg1 its first argument (HELLO's
+	// version), kept rather than the arguments, which the entry shows.
+	name, arg1 string
 	// confirms is the subscription confirmation kind ("subscribe") that
 	// answers this command, one per channel; expect is how many (-1: as
 	// many as come), got how many came.
@@ -90,7 +92,9 @@ func newConn(info protocols.ConnInfo, emit protocols.EmitFunc) *conn {
 	c.dec[protocols.ServerToClient] = decoder{keepCap: opts.BodyCap}
 	c.subs.reset()
 	if info.MidStream {
-		c.dec[0].resync, c.dec[1].resync = true, true
+		for i := range c.dec {
+			c.dec[i].resync, c.dec[i].lineStart = true, true
+		}
 		c.dec[protocols.ClientToServer].inlineOK = true
 		c.unsure = unsureMidStream
 		c.subs.known = false
@@ -140,7 +144,7 @@ func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
 		c.emit(e)
 	}
 	d.reset()
-	d.resync = true
+	d.resync, d.lineStart = true, true
 	// Replies may have been lost, or commands whose replies will now seem
 	// to answer later ones: what waits cannot be paired reliably.
 	c.flushQueue(func(e *protocols.Entry) {
@@ -205,7 +209,10 @@ func (c *conn) head() *exchange {
 func (c *conn) request(m *message) {
 	cmd, e := parseCommand(m, c.opts.Redact)
 	e.Gap = m.gap
-	x := &exchange{e: e, cmd: cmd, inMulti: c.multi}
+	x := &exchange{e: e, name: cmd.name, inMulti: c.multi}
+	if cmd.name == "HELLO" {
+		x.arg1 = cmd.arg(1)
+	}
 
 	// CLIENT REPLY ON is always answered; OFF and SKIP never are, and they
 	// silence what follows (Redis's CLIENT_REPLY_OFF and _SKIP flags).
@@ -344,9 +351,9 @@ func (c *conn) pair(x *exchange, m *message, ts time.Time) {
 	c.setReply(x, m, ts)
 	v := m.v
 	if !v.isError() {
-		switch x.cmd.name {
+		switch x.name {
 		case "HELLO":
-			switch x.cmd.arg(1) {
+			switch x.arg1 {
 			case "2":
 				c.resp3 = false
 			case "3":

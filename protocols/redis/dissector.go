@@ -72,7 +72,7 @@ func (dissector) Detect(p []byte, ports protocols.Ports) protocols.Detection {
 	if hasPort(ports, 11211) && !isRedisPort(ports.Src) && !isRedisPort(ports.Dst) {
 		return protocols.Detection{Verdict: protocols.NoMatch}
 	}
-	v := inlineStart(p)
+	v := inlineStart(p, true)
 	if v == protocols.Match {
 		return fromClient
 	}
@@ -222,8 +222,10 @@ func requestStart(p []byte) protocols.Verdict {
 }
 
 // inlineStart says whether p starts with an inline command of a known name
-// that is not an HTTP request line ("GET / HTTP/1.1").
-func inlineStart(p []byte) protocols.Verdict {
+// that is not an HTTP request line ("GET / HTTP/1.1"). With host, a "Host:"
+// line after it marks HTTP as well (detection sees a connection's first
+// bytes; resynchronisation must not depend on how far the stream came).
+func inlineStart(p []byte, host bool) protocols.Verdict {
 	i := 0
 	for i < len(p) && i <= nameLimit && nameByte(p[i]) {
 		i++
@@ -245,7 +247,7 @@ func inlineStart(p []byte) protocols.Verdict {
 		return protocols.NeedMore
 	}
 	// Redis itself hangs up on "Host:" as a cross-protocol attack.
-	if bytes.Contains(p[:j], []byte("HTTP/")) || hasPrefixFold(p[j+1:], "host:") {
+	if bytes.Contains(p[:j], []byte("HTTP/")) || host && hasPrefixFold(p[j+1:], "host:") {
 		return protocols.NoMatch
 	}
 	return protocols.Match
@@ -330,7 +332,7 @@ func errorCode(text []byte) string {
 }
 
 // findStart looks, after a gap, for where a value may begin: a line start
-// (or p's start, the gap having ended on a boundary) with a well-formed
+// (or where the gap ended, which may be a boundary) with a well-formed
 // command or reply. It returns the offset and whether it found one; without
 // one, the bytes before the offset are skipped and the rest may still
 // become one.
@@ -341,15 +343,11 @@ func (d *decoder) findStart(p []byte) (int, bool) {
 		if len(q) == 0 {
 			return i, false
 		}
-		switch {
-		case !d.client:
-			v = replyStart(q)
-		case q[0] == '*':
-			v = requestStart(q)
-		case d.inlineOK:
-			v = inlineStart(q)
-		default:
+		if i == 0 && !d.lineStart {
+			// The previous bytes ended inside a line.
 			v = protocols.NoMatch
+		} else {
+			v = d.startsHere(q)
 		}
 		switch v {
 		case protocols.Match:
@@ -359,8 +357,23 @@ func (d *decoder) findStart(p []byte) (int, bool) {
 		}
 		j := bytes.IndexByte(q, '\n')
 		if j < 0 {
+			d.lineStart = false
 			return len(p), false
 		}
 		i += j + 1
+		d.lineStart = true
 	}
+}
+
+// startsHere says whether a command or reply starts at a line start.
+func (d *decoder) startsHere(q []byte) protocols.Verdict {
+	switch {
+	case !d.client:
+		return replyStart(q)
+	case q[0] == '*':
+		return requestStart(q)
+	case d.inlineOK:
+		return inlineStart(q, false)
+	}
+	return protocols.NoMatch
 }

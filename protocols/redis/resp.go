@@ -131,10 +131,12 @@ type frame struct {
 // 512 MiB string nor a million-element array ever waits in the pipeline's
 // leftover, and it keeps only what a message shows (see maxKeptNodes).
 type decoder struct {
-	client   bool
-	keepCap  int // bytes of payload one message may keep (Options.BodyCap)
-	resync   bool
-	inlineOK bool // client: inline commands were seen, resync may stop at one
+	client  bool
+	keepCap int // bytes of payload one message may keep (Options.BodyCap)
+	// resync: bytes were lost, look for a start (see findStart), at a line
+	// start when lineStart is set.
+	resync, lineStart bool
+	inlineOK          bool // client: inline commands were seen, resync may stop at one
 
 	busy    bool // a value has begun
 	start   time.Time
@@ -144,6 +146,13 @@ type decoder struct {
 	topAttr *value // a top-level attribute, for the next value
 	nodes   int
 	kept    int
+
+	// Values and their text are allocated in blocks that the message
+	// owns once it is complete (see alloc and keepText).
+	slab     []value
+	slabSize int
+	arena    []byte
+	out      message
 
 	bulk     *value // the string whose payload is being read
 	bulkLeft int64
@@ -181,7 +190,8 @@ func (d *decoder) skip(n int) bool {
 }
 
 // next reads at most one value from p. It returns how many bytes it
-// consumed and the value once it is complete. Without a value and an error,
+// consumed and the value once it is complete; the message is valid until
+// the next call, its value for as long as it is kept. Without a value and an error,
 // what it left of p is the start of a line it needs the end of.
 func (d *decoder) next(p []byte, ts time.Time) (int, *message, error) {
 	n := 0
@@ -321,13 +331,16 @@ func (d *decoder) inline(body []byte) *message {
 		d.reset()
 		return nil
 	}
-	v := &value{kind: '*', n: int64(len(args)), inline: true, unbalanced: !balanced}
+	v := d.alloc('*')
+	v.n, v.inline, v.unbalanced = int64(len(args)), true, !balanced
+	v.elems = make([]*value, 0, min(len(args), maxKeptNodes))
 	for i, a := range args {
 		if i == maxKeptNodes {
 			v.cut = true
 			break
 		}
-		e := &value{kind: '$', size: int64(len(a))}
+		e := d.alloc('$')
+		e.size = int64(len(a))
 		d.keepText(e, a)
 		v.elems = append(v.elems, e)
 	}
@@ -349,7 +362,9 @@ func (d *decoder) requestLine(body []byte) (*message, error) {
 		if n > maxRequestCount {
 			return nil, errCountTooLarge
 		}
-		d.root = &value{kind: '*', n: n}
+		d.root = d.alloc('*')
+		d.root.n = n
+		d.root.elems = make([]*value, 0, min(n, 16))
 		d.stack = append(d.stack, frame{v: d.root, left: n})
 		return nil, nil
 	}
@@ -423,6 +438,9 @@ func (d *decoder) replyLine(body []byte) (*message, error) {
 		}
 		v := d.newValue(kind)
 		v.n = n
+		if !v.dropped && n > 0 {
+			v.elems = make([]*value, 0, min(n, 16))
+		}
 		if d.root == nil {
 			d.root = v
 		}
@@ -465,7 +483,7 @@ func (d *decoder) startBulk(v *value, size int64) {
 // newValue makes a value inside the aggregate being read, or a top-level
 // one; it is dropped rather than kept once the message's budget is spent.
 func (d *decoder) newValue(kind byte) *value {
-	v := &value{kind: kind}
+	v := d.alloc(kind)
 	if len(d.stack) > 0 {
 		if d.stack[len(d.stack)-1].v.dropped || d.nodes >= maxKeptNodes {
 			v.dropped = true
@@ -476,7 +494,23 @@ func (d *decoder) newValue(kind byte) *value {
 	return v
 }
 
-// keepText appends b to v's text while the caps allow.
+// alloc takes a value from the current block, allocating blocks of a few
+// values at a time rather than one by one.
+func (d *decoder) alloc(kind byte) *value {
+	if len(d.slab) == 0 {
+		// 2, 4, ... 64 values: a small reply takes little, a large one
+		// few allocations.
+		d.slabSize = min(max(2*d.slabSize, 2), 64)
+		d.slab = make([]value, d.slabSize)
+	}
+	v := &d.slab[0]
+	d.slab = d.slab[1:]
+	v.kind = kind
+	return v
+}
+
+// keepText appends b to v's text while the caps allow. Texts share one
+// buffer per message; v, whose text grows, is always the last in it.
 func (d *decoder) keepText(v *value, b []byte) {
 	if v.dropped || v.gap || len(b) == 0 {
 		return
@@ -486,7 +520,15 @@ func (d *decoder) keepText(v *value, b []byte) {
 		b = b[:max(room, 0)]
 		v.cut = true
 	}
-	v.text = append(v.text, b...)
+	if len(b) == 0 {
+		return
+	}
+	start := len(d.arena) - len(v.text)
+	if d.arena == nil {
+		d.arena = make([]byte, 0, max(64, len(b)))
+	}
+	d.arena = append(d.arena, b...)
+	v.text = d.arena[start:len(d.arena):len(d.arena)]
 	d.kept += len(b)
 }
 
@@ -502,9 +544,12 @@ func (d *decoder) complete(v *value) *message {
 				return nil
 			}
 			v.attr = d.topAttr
-			m := &message{v: v, start: d.start, wire: d.wire, gap: d.gap}
+			d.out = message{v: v, start: d.start, wire: d.wire, gap: d.gap}
 			d.reset()
-			return m
+			// The message keeps its values and texts; the next one starts
+			// new blocks.
+			d.slab, d.slabSize, d.arena = nil, 0, nil
+			return &d.out
 		}
 		f := &d.stack[len(d.stack)-1]
 		if v.kind == '|' {
