@@ -298,7 +298,9 @@ func (s *Sender) session(ctx context.Context) (acked bool, err error) {
 
 	ackc := make(chan uint64, s.cfg.MaxInFlight+1)
 	errc := make(chan error, 1)
-	go s.readAcks(c, ackc, errc)
+	done := make(chan struct{})
+	defer close(done)
+	go s.readAcks(c, ackc, errc, done)
 
 	timer := time.NewTimer(s.cfg.FlushInterval)
 	defer timer.Stop()
@@ -322,7 +324,9 @@ func (s *Sender) session(ctx context.Context) (acked bool, err error) {
 	}
 }
 
-func (s *Sender) readAcks(c *websocket.Conn, ackc chan<- uint64, errc chan<- error) {
+// readAcks reads the hub's messages until the connection fails or done is
+// closed (the session is over and nobody reads ackc any more).
+func (s *Sender) readAcks(c *websocket.Conn, ackc chan<- uint64, errc chan<- error, done <-chan struct{}) {
 	c.SetReadDeadline(time.Now().Add(readWait))
 	c.SetPingHandler(func(data string) error {
 		c.SetReadDeadline(time.Now().Add(readWait))
@@ -344,7 +348,11 @@ func (s *Sender) readAcks(c *websocket.Conn, ackc chan<- uint64, errc chan<- err
 			errc <- fmt.Errorf("unexpected message from the hub: %.80q", data)
 			return
 		}
-		ackc <- a.Seq
+		select {
+		case ackc <- a.Seq:
+		case <-done:
+			return
+		}
 	}
 }
 

@@ -127,12 +127,13 @@ func (x *Index) lookup(want *Field) (v any, found bool) {
 			return nil, false
 		}
 		p = p[1:]
-		val, n, ok := decodeValue(f, p)
+		if f == want {
+			val, _, ok := decodeValue(f, p)
+			return val, ok
+		}
+		n, ok := skipValue(f, p)
 		if !ok {
 			return nil, false
-		}
-		if f == want {
-			return val, true
 		}
 		p = p[n:]
 	}
@@ -235,6 +236,48 @@ func decodeValue(f *Field, p []byte) (any, int, bool) {
 		return ep, off, true
 	}
 	return nil, 0, false
+}
+
+// skipValue says how many bytes the value of f's kind at the front of p
+// takes, without decoding it.
+func skipValue(f *Field, p []byte) (int, bool) {
+	switch f.Kind {
+	case Bool:
+		return 0, true
+	case Int, Duration, Time:
+		_, w := binary.Varint(p)
+		return w, w > 0
+	case String:
+		return skipString(p)
+	case Endpoint:
+		l, w := binary.Uvarint(p)
+		if w <= 0 || l > 16 || uint64(len(p)-w) < l {
+			return 0, false
+		}
+		off := w + int(l)
+		_, w = binary.Uvarint(p[off:])
+		if w <= 0 {
+			return 0, false
+		}
+		off += w
+		for range 4 {
+			n, ok := skipString(p[off:])
+			if !ok {
+				return 0, false
+			}
+			off += n
+		}
+		return off, true
+	}
+	return 0, false
+}
+
+func skipString(p []byte) (int, bool) {
+	l, w := binary.Uvarint(p)
+	if w <= 0 || uint64(len(p)-w) < l {
+		return 0, false
+	}
+	return w + int(l), true
 }
 
 func readString(p []byte) (string, int, bool) {

@@ -213,7 +213,7 @@ func celValue(k Kind, v any) any {
 	case Time:
 		return types.Timestamp{Time: v.(time.Time)}
 	case Endpoint:
-		return endpointMap(v.(protocols.Endpoint))
+		return endpointVal{v.(protocols.Endpoint)}
 	}
 	return v
 }

@@ -55,6 +55,8 @@ func TestMatch(t *testing.T) {
 		{`gap || unmatched != ""`, []string{"amqpPublish", "redisGet"}},
 		{`error`, []string{"grpcNotFound", "http500"}},
 		{`dst.ip == "fd00::2" && dst.port == 443`, []string{"http200old"}},
+		{`has(src.pod) && "workload" in dst && src.pod != ""`, []string{"http500"}},
+		{`dst == {"ip": "fd00::2", "port": 443, "pod": "", "namespace": "payments", "service": "", "workload": ""}`, []string{"http200old"}},
 		{``, []string{"amqpPublish", "grpcNotFound", "grpcOK", "http200old", "http500", "kafkaProduce", "redisGet"}},
 	}
 	entries := sample()
@@ -165,5 +167,35 @@ func TestReadme(t *testing.T) {
 	}
 	if want != s {
 		t.Errorf("%s is out of date with the field table; run go test ./apiserver/query -update", path)
+	}
+}
+
+// TestIndexHostile: index records come from disk; a corrupt one must not
+// panic or loop, and makes MatchIndex fall back to the entry.
+func TestIndexHostile(t *testing.T) {
+	e := sample()["http500"]
+	good := AppendIndex(nil, e)
+	p, err := Compile(`http && status_code >= 500 && dst.port == 8080 && src.pod.startsWith("frontend")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x Index
+	for cut := 0; cut <= len(good); cut++ {
+		for _, flip := range []int{-1, cut} {
+			rec := append([]byte(nil), good[:cut]...)
+			if flip >= 0 && flip < len(rec) {
+				rec[flip] ^= 0xff
+			}
+			x.Reset(rec)
+			fellBack := false
+			got := p.MatchIndex(&x, func() *protocols.Entry { fellBack = true; return e })
+			if !got && fellBack {
+				t.Errorf("cut %d flip %d: the entry matches but the fallback said no", cut, flip)
+			}
+		}
+	}
+	x.Reset(good)
+	if !p.MatchIndex(&x, func() *protocols.Entry { t.Fatal("decoded the entry for an intact record"); return nil }) {
+		t.Error("intact record does not match")
 	}
 }
