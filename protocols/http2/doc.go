@@ -32,8 +32,12 @@
 // older ones are left out and the entry says "headers not decodable:
 // connection joined mid-stream". Blocks that use only the static table and
 // literals decode in full. After a gap, the frame boundary is recovered by
-// arithmetic when the gap fell inside a frame of known length, and otherwise
-// by looking for two plausible frame headers in a row.
+// arithmetic when the gap fell inside a frame of known length (HPACK state
+// then survives, unless the frame carried a header block); otherwise the
+// bytes right after the gap are tried as a frame header, then two plausible
+// frame headers in a row are looked for. A side joined mid-stream starts the
+// same way. gRPC messages whose boundaries were lost resume at the next DATA
+// frame that holds whole messages exactly.
 //
 // # Bounds
 //
