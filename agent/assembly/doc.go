@@ -40,7 +40,7 @@
 // payload, so the caps bound memory, not just payload), and held segments per
 // connection. At a cap the oldest hole is given up as a Gap and what follows
 // it delivered; nothing that arrived is thrown away to make room. A million
-// unanswered SYNs keep the heap at about 50 MiB with the default 65536
+// unanswered SYNs keep the heap at about 40 MiB with the default 65536
 // connections (TestMillionHalfOpen).
 //
 // # Concurrency and buffers
@@ -78,7 +78,7 @@
 // assemblers can share them) and builds no scatter-gather for in-order data.
 // The bounds decided it, though: gopacket's StreamPool has no limit on
 // connections (750 000 unanswered SYNs grew its heap to 600 MiB, where this
-// package stays at 50 MiB for a million), its FlushCloseOlderThan copies and
+// package stays at 40 MiB for a million), its FlushCloseOlderThan copies and
 // walks every connection on each call (about a second per call at 500 000
 // connections), its buffer limits count pages rather than bytes, and a gap is
 // a field to read in each ScatterGather rather than a call the dissector
