@@ -56,7 +56,10 @@
 // # Concurrency and buffers
 //
 // The Dissector is safe for concurrent use; its Conns share its counters,
-// its pools of decompressors and its cache of how to read kmsg's types. A
+// its pools of decompressors, its cache of how to read kmsg's types and the
+// topic names it learnt by topic ID (up to 16384), so that Produce and Fetch
+// calls that name topics by ID only (v13 and later) show names learnt from
+// Metadata responses on other connections of the same client. A
 // Conn is not safe for concurrent use. It consumes every byte Feed hands it
 // (except while looking for a frame after a loss, when it may leave fewer
 // than 64 KiB): a frame that arrives whole is decoded in place, one that
