@@ -20,7 +20,7 @@
 //
 // Loss is counted, never silent: Stats reconciles kernel and user space so
 // that every packet the filter selected is either delivered or counted as
-// lost (see Stats). Lost TCP segments need no marker of their own: the
+// lost (see Stats), and Collector exports the counters to Prometheus. Lost TCP segments need no marker of their own: the
 // segments that follow carry sequence numbers past the hole, and the
 // assembly turns the hole into a gap on exactly the connection and
 // direction that lost bytes.
