@@ -20,16 +20,19 @@
 //
 // Loss is counted, never silent: Stats reconciles kernel and user space so
 // that every packet the filter selected is either delivered or counted as
-// lost (see Stats), and Collector exports the counters to Prometheus. Lost TCP segments need no marker of their own: the
-// segments that follow carry sequence numbers past the hole, and the
-// assembly turns the hole into a gap on exactly the connection and
-// direction that lost bytes.
+// lost, and Collector exports the counters to Prometheus. Lost TCP segments
+// need no marker of their own: the segments that follow carry sequence
+// numbers past the hole, and the assembly turns the hole into a gap on
+// exactly the connection and direction that lost bytes (TestRingBufferLoss
+// checks both, down to the entries' gap markers).
 //
 // A connection between two pods of the same node is captured twice: leaving
 // the client's veth and entering the server's. Through a service IP the two
 // copies differ (service address before DNAT, pod address after) but carry
-// the same TCP sequence numbers; Frame.Ifindex and Frame.Dir let the
-// pipeline tell the copies apart.
+// the same TCP sequence numbers (TestServiceIP); Frame.Ifindex and
+// Frame.Dir let the pipeline tell the copies apart. Between pod addresses
+// the copies are identical and the assembly drops the second as a
+// retransmission.
 //
 // Concurrency and buffers: Run calls deliver from a single goroutine. The
 // Frame and its Data are valid only until deliver returns (they point into
