@@ -71,7 +71,10 @@ type conn struct {
 	// State that the server's replies confirm.
 	resp3   bool // HELLO 3 succeeded: pub/sub messages come as pushes
 	monitor bool // MONITOR succeeded: the server streams what it runs
-	subs    subscriptions
+	// replication: PSYNC succeeded, the server (a master) streams the
+	// commands it runs and the client (a replica) acknowledges them.
+	replication bool
+	subs        subscriptions
 
 	unsure    unsure
 	orphanRun int
@@ -145,6 +148,10 @@ func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
 	}
 	d.reset()
 	d.resync, d.lineStart = true, true
+	if d.rdb != rdbNone {
+		// The snapshot's end is lost: what follows is commands.
+		d.rdb, d.rdbMark, d.rdbTail, d.client = rdbNone, nil, nil, true
+	}
 	// Replies may have been lost, or commands whose replies will now seem
 	// to answer later ones: what waits cannot be paired reliably.
 	c.flushQueue(func(e *protocols.Entry) {
@@ -220,7 +227,14 @@ func (c *conn) request(m *message) {
 	if cmd.name == "CLIENT" && cmd.sub == "REPLY" && !c.multi {
 		replyMode = cmd.arg(2)
 	}
+	if !c.replication && c.unsure == unsureMidStream && cmd.name == "REPLCONF" && cmd.arg(1) == "ACK" {
+		// Only a replica acknowledges, and only once it is in sync.
+		c.replication, c.dec[protocols.ServerToClient].client = true, true
+	}
 	switch {
+	case c.replication:
+		// REPLCONF ACK and the like: a master does not answer.
+		x.noReply = true
 	case replyMode == "ON":
 		c.replyOff, c.skipNext = false, false
 	case replyMode == "OFF":
@@ -290,6 +304,15 @@ func (c *conn) drainNoReply() {
 // subscription, or a push.
 func (c *conn) reply(m *message, ts time.Time) {
 	v := m.v
+	if !c.replication && c.unsure == unsureMidStream && c.head() == nil && isCommand(v) {
+		// Commands from the server on a connection joined mid-stream: a
+		// master's replication stream.
+		c.replication, c.dec[protocols.ServerToClient].client = true, true
+	}
+	if c.replication && c.dec[protocols.ServerToClient].client || v.kind == 'R' {
+		c.replicated(m)
+		return
+	}
 	kind := pushKind(v)
 	confirmation := isConfirmation(v, kind)
 	for {
@@ -364,12 +387,44 @@ func (c *conn) pair(x *exchange, m *message, ts time.Time) {
 		case "RESET":
 			c.resp3, c.monitor = false, false
 			c.subs.reset()
+		case "PSYNC":
+			c.startReplication(v)
 		}
 		if x.inMulti && v.kind == '+' && string(v.text) == "QUEUED" {
 			x.e.Redis.Queued = true
 		}
 	}
 	c.finish(x)
+}
+
+// startReplication follows a replica's PSYNC: after +FULLRESYNC a
+// snapshot, then commands; after +CONTINUE, commands at once.
+func (c *conn) startReplication(v *value) {
+	d := &c.dec[protocols.ServerToClient]
+	switch {
+	case v.kind != '+':
+	case bytes.HasPrefix(v.text, []byte("FULLRESYNC")):
+		c.replication, d.rdb = true, rdbHeader
+	case bytes.HasPrefix(v.text, []byte("CONTINUE")):
+		c.replication, d.client = true, true
+	}
+}
+
+// replicated emits what a master streams to its replica: the snapshot,
+// then each command, as one-way entries.
+func (c *conn) replicated(m *message) {
+	if m.v.kind == 'R' {
+		rec := &protocols.RedisRecord{PushKind: "rdb", ReplyType: "rdb", Reply: fmt.Sprintf("snapshot of %d bytes", m.v.size)}
+		e := &protocols.Entry{Protocol: protocols.Redis, Start: m.start, ResponseSize: m.wire, Redis: rec, Gap: m.gap}
+		e.Summary.Method = "rdb"
+		c.emit(e)
+		return
+	}
+	_, e := parseCommand(m, c.opts.Redact)
+	e.RequestSize, e.ResponseSize = 0, m.wire
+	e.Gap = m.gap
+	e.Redis.PushKind, e.Redis.NoReply = "replication", true
+	c.emit(e)
 }
 
 // confirm gives a SUBSCRIBE-like command one of its confirmations.
@@ -533,6 +588,19 @@ func pushKind(v *value) string {
 		return ""
 	}
 	return string(bytes.ToLower([]byte(s)))
+}
+
+// isCommand: an array of bulk strings whose first names a command.
+func isCommand(v *value) bool {
+	if v.kind != '*' || len(v.elems) == 0 || int64(len(v.elems)) != v.n {
+		return false
+	}
+	for _, e := range v.elems {
+		if e.kind != '$' || e.size < 0 {
+			return false
+		}
+	}
+	return isCommandName(v.elems[0].text, false)
 }
 
 // isConfirmation: [subscribe, channel, count] and the like.

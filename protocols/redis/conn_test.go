@@ -17,6 +17,9 @@ func describeEntry(e *protocols.Entry) string {
 	var b strings.Builder
 	if r.PushKind != "" {
 		fmt.Fprintf(&b, "push %s", r.PushKind)
+		if r.Command != "" {
+			fmt.Fprintf(&b, " %s %q", r.Command, r.Args)
+		}
 		if r.Pattern != "" {
 			fmt.Fprintf(&b, " pattern=%s", r.Pattern)
 		}
@@ -26,7 +29,9 @@ func describeEntry(e *protocols.Entry) string {
 		if r.Key != "" {
 			fmt.Fprintf(&b, " key=%s", r.Key)
 		}
-		fmt.Fprintf(&b, " %s %s", r.ReplyType, r.Reply)
+		if r.ReplyType != "" {
+			fmt.Fprintf(&b, " %s %s", r.ReplyType, r.Reply)
+		}
 		return b.String()
 	}
 	if e.Summary.Method != "" {
@@ -106,6 +111,9 @@ func replay(t *testing.T, info protocols.ConnInfo, chunks []protocolstest.Chunk)
 	}
 	return res
 }
+
+// rdbMarkTest is a diskless snapshot's end mark.
+const rdbMarkTest = "0123456789abcdef0123456789abcdef01234567"
 
 func TestConn(t *testing.T) {
 	tests := []struct {
@@ -316,6 +324,36 @@ func TestConn(t *testing.T) {
 			},
 		},
 		{
+			name: "a replica's diskless full sync, then the command stream",
+			chunks: protocolstest.Stream(
+				"*1\r\n$4\r\nPING\r\n*3\r\n$8\r\nREPLCONF\r\n$14\r\nlistening-port\r\n$4\r\n6380\r\n*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n",
+				"+PONG\r\n+OK\r\n+FULLRESYNC 8de1 0\r\n\n\n$EOF:"+rdbMarkTest+"\r\nREDIS0010\xfa\tredis-ver"+rdbMarkTest[:39]+"x\xff"+rdbMarkTest+
+					"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+				"*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$2\r\n42\r\n",
+			),
+			want: []string{
+				`PING -> OK simple_string PONG`,
+				`REPLCONF ["listening-port" "6380"] -> OK simple_string OK`,
+				`PSYNC ["?" "-1"] -> OK simple_string FULLRESYNC 8de1 0`,
+				`push rdb rdb snapshot of 148 bytes`,
+				`push replication SELECT ["0"]`,
+				`push replication SET ["k" "v"] key=k`,
+				`REPLCONF ["ACK" "42"] -> noreply`,
+			},
+		},
+		{
+			name: "a replica's full sync from a file",
+			chunks: protocolstest.Stream(
+				"*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n",
+				"+FULLRESYNC 8de1 0\r\n$12\r\nREDIS0010\r\n\xff*1\r\n$4\r\nPING\r\n",
+			),
+			want: []string{
+				`PSYNC ["?" "-1"] -> OK simple_string FULLRESYNC 8de1 0`,
+				`push rdb rdb snapshot of 17 bytes`,
+				`push replication PING []`,
+			},
+		},
+		{
 			name:   "a reply whose command was not seen",
 			chunks: protocolstest.Stream("", "+OK\r\n", "*3\r\n$3\r\nSET\r\n$5\r\nhello\r\n$5\r\nthere\r\n", "+OK\r\n"),
 			want: []string{
@@ -329,6 +367,27 @@ func TestConn(t *testing.T) {
 			chunks: protocolstest.Stream("lue\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", "xx\r\n$1\r\nv\r\n"),
 			want: []string{
 				`GET k ["k"] -> OK bulk_string "v"`,
+			},
+		},
+		{
+			name:   "a replication link joined mid-stream",
+			midway: true,
+			chunks: protocolstest.Stream(
+				"$2\r\n42\r\n*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$2\r\n42\r\n",
+				"\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+			),
+			want: []string{
+				`REPLCONF ["ACK" "42"] -> noreply`,
+				`push replication SET ["k" "v"] key=k`,
+			},
+		},
+		{
+			name:   "a master's stream joined mid-stream",
+			midway: true,
+			chunks: protocolstest.Stream("", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n"),
+			want: []string{
+				`push replication SET ["k" "v"] key=k`,
+				`push replication PING []`,
 			},
 		},
 		{

@@ -40,6 +40,11 @@ func (dissector) Detect(p []byte, ports protocols.Ports) protocols.Detection {
 		case protocols.NeedMore:
 			return protocols.Detection{Verdict: protocols.NeedMore}
 		case protocols.Match:
+			// Commands sent from a Redis port: a master streaming to its
+			// replica, caught mid-stream.
+			if isRedisPort(ports.Src) && !isRedisPort(ports.Dst) {
+				return fromServer
+			}
 			return fromClient
 		}
 		if v := replyStart(p); v != protocols.Match {

@@ -23,6 +23,7 @@ func TestDetect(t *testing.T) {
 		{"lower-case command", "*2\r\n$3\r\nget\r\n$1\r\nk\r\n", other, protocols.Match, true},
 		{"module command", "*2\r\n$8\r\nJSON.GET\r\n$1\r\nk\r\n", other, protocols.Match, true},
 		{"command array cut", "*1\r\n$4\r\nPI", other, protocols.NeedMore, false},
+		{"a master's replication stream", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", server, protocols.Match, false},
 		{"array reply", "*2\r\n$1\r\na\r\n$1\r\nb\r\n", server, protocols.Match, false},
 		{"array of unknown names sent to the Redis port", "*2\r\n$1\r\na\r\n$1\r\nb\r\n", client, protocols.Match, true},
 		{"null array", "*-1\r\n", other, protocols.Match, false},

@@ -22,6 +22,10 @@
 //     reply holds the results.
 //   - Beyond Options.MaxPending waiting commands, the oldest is emitted as
 //     unmatched and its reply, when it comes, is skipped.
+//   - After a replica's PSYNC, the master sends a snapshot (one "rdb"
+//     entry) and then streams the commands it runs: one-way "replication"
+//     entries; the replica's REPLCONF ACKs get no reply. A replication link
+//     joined mid-stream is recognised by those commands.
 //
 // Secrets (AUTH, HELLO ... AUTH, MIGRATE ... AUTH/AUTH2, ACL SETUSER
 // passwords, CONFIG SET requirepass/masterauth) are replaced with

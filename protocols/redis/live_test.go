@@ -24,6 +24,14 @@ import (
 // persistence, for the length of the test, and returns its address.
 func startServer(t *testing.T, extra ...string) string {
 	t.Helper()
+	addr, _ := startStoppable(t, extra...)
+	return addr
+}
+
+// startStoppable is startServer that also returns a function to stop the
+// server before the test ends.
+func startStoppable(t *testing.T, extra ...string) (string, func()) {
+	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server is not installed: the live Redis tests need Debian's redis-server package (apt-get install -y redis-server)")
@@ -66,11 +74,15 @@ func startServer(t *testing.T, extra ...string) string {
 		select {
 		case ok := <-ready:
 			if ok {
-				t.Cleanup(func() {
-					cmd.Process.Kill()
-					cmd.Wait()
-				})
-				return net.JoinHostPort("127.0.0.1", port)
+				var once sync.Once
+				stop := func() {
+					once.Do(func() {
+						cmd.Process.Kill()
+						cmd.Wait()
+					})
+				}
+				t.Cleanup(stop)
+				return net.JoinHostPort("127.0.0.1", port), stop
 			}
 			cmd.Wait()
 			t.Logf("redis-server did not start (attempt %d):\n%s", attempt+1, log.String())
@@ -81,7 +93,7 @@ func startServer(t *testing.T, extra ...string) string {
 		}
 	}
 	t.Fatal("redis-server did not start on any port")
-	return ""
+	return "", nil
 }
 
 // issued records, through go-redis hooks, every command a client sent and
@@ -770,5 +782,66 @@ func TestLiveMonitor(t *testing.T) {
 	}
 	if got != lines {
 		t.Errorf("%d monitor pushes, want %d", got, lines)
+	}
+}
+
+func TestLiveReplication(t *testing.T) {
+	for _, diskless := range []string{"yes", "no"} {
+		t.Run("diskless sync "+diskless, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			master := startServer(t, "--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "0")
+			rec := protocolstest.NewRecorder(t, master)
+			c := goredis.NewClient(&goredis.Options{Addr: master, Protocol: 2})
+			defer c.Close()
+			must(t, c.Set(ctx, "before", "the snapshot", 0).Err())
+			host, port, _ := net.SplitHostPort(rec.Addr)
+			_, stopReplica := startStoppable(t, "--replicaof", host, port)
+			// WAIT returns once the replica has acknowledged every write.
+			if n, err := c.Do(ctx, "WAIT", 1, 20000).Int(); err != nil || n != 1 {
+				t.Fatalf("WAIT for the replica: %d, %v", n, err)
+			}
+			for i := range 5 {
+				must(t, c.Set(ctx, "after", i, 0).Err())
+			}
+			if n, err := c.Do(ctx, "WAIT", 1, 20000).Int(); err != nil || n != 1 {
+				t.Fatalf("WAIT for the replica: %d, %v", n, err)
+			}
+			stopReplica()
+			rec.Close()
+			conns := rec.Conns()
+			if len(conns) != 1 {
+				t.Fatalf("%d connections recorded, want the replica's", len(conns))
+			}
+			res := replay(t, protocols.ConnInfo{}, conns[0])
+			if res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			got := map[string]int{}
+			for _, e := range res.Entries {
+				r := e.Redis
+				if e.Unmatched != "" || e.Gap || len(e.Warnings) > 0 {
+					t.Errorf("entry %s: unmatched %q gap %v warnings %q", describeEntry(e), e.Unmatched, e.Gap, e.Warnings)
+				}
+				switch {
+				case r.PushKind == "rdb":
+					got["rdb"]++
+				case r.PushKind == "replication" && r.Command == "SET":
+					got["replicated SET "+r.Key]++
+				case r.PushKind == "replication":
+					got["replicated"]++
+				case r.Command == "PSYNC":
+					if !strings.HasPrefix(r.Reply, "FULLRESYNC") {
+						t.Errorf("PSYNC reply %q", r.Reply)
+					}
+					got["PSYNC"]++
+				case r.Command == "REPLCONF" && r.NoReply:
+					got["acknowledgements"]++
+				}
+			}
+			if got["rdb"] != 1 || got["PSYNC"] != 1 || got["replicated SET after"] != 5 || got["replicated SET before"] != 0 || got["acknowledgements"] < 1 {
+				t.Errorf("replication entries %v, want one snapshot, one PSYNC, 5 SETs of after and acknowledgements", got)
+			}
+		})
 	}
 }

@@ -154,6 +154,11 @@ type decoder struct {
 	arena    []byte
 	out      message
 
+	// rdb follows a replica's snapshot transfer (see replication.go).
+	rdb              rdbState
+	rdbLeft          int64
+	rdbMark, rdbTail []byte
+
 	bulk     *value // the string whose payload is being read
 	bulkLeft int64
 	gap      bool   // bytes of the current message were lost
@@ -180,6 +185,12 @@ func (d *decoder) reset() {
 // payload being read: the stream stays in step, only the payload is
 // incomplete. It reports whether it could.
 func (d *decoder) skip(n int) bool {
+	if d.rdb == rdbSized && n >= 0 && int64(n) < d.rdbLeft {
+		d.rdbLeft -= int64(n)
+		d.wire += int64(n)
+		d.gap = true
+		return true
+	}
 	if d.bulk == nil || n < 0 || int64(n) > d.bulkLeft {
 		return false
 	}
@@ -203,6 +214,10 @@ func (d *decoder) next(p []byte, ts time.Time) (int, *message, error) {
 				return n, nil, nil
 			}
 			d.resync = false
+		}
+		if d.rdb != rdbNone {
+			k, m, err := d.rdbNext(p[n:], ts)
+			return n + k, m, err
 		}
 		if !d.busy {
 			d.busy, d.start = true, ts
