@@ -106,6 +106,8 @@ var fuzzSeeds = [][2]string{
 	{"*2\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n*1\r\n$11\r\nUNSUBSCRIBE\r\n", "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nm\r\n*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n"},
 	{"MULTI\r\nINCR x\r\nEXEC\r\nMONITOR\r\n", "+OK\r\n+QUEUED\r\n*1\r\n:1\r\n+OK\r\n+1700000000.1 [0 1.2.3.4:5] \"GET\"\r\n"},
 	{"AUTH a b\r\n*6\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$1\r\np\r\n$1\r\nx\r\n", "-WRONGPASS no\r\n-ERR syntax\r\n"},
+	{"*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$1\r\n0\r\n", "+FULLRESYNC a 0\r\n\n$EOF:0123456789abcdef0123456789abcdef01234567\r\nRDB0123456789abcdef0123456789abcdef01234567*1\r\n$4\r\nPING\r\n"},
+	{"*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n", "+FULLRESYNC a 0\r\n$3\r\nRDB*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n"},
 	{"*1\r\n$4\r\nPING\r\n", "*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n"},
 }
 
