@@ -31,7 +31,8 @@ type RedisRecord struct {
 
 	// ReplyType is the RESP type of the reply: simple_string, error,
 	// integer, bulk_string, array, null, boolean, double, big_number,
-	// bulk_error, verbatim_string, map, set or push.
+	// bulk_error, verbatim_string, map, set or push; rdb for the snapshot a
+	// master sends its replica.
 	ReplyType string `json:"reply_type,omitempty"`
 	// Reply is the reply rendered on one line ("OK", "42", "\"value\"",
 	// "[\"a\", 1]", "{\"k\": \"v\"}", "(nil)"), cut to a cap; empty for errors.
@@ -48,7 +49,9 @@ type RedisRecord struct {
 	Error string `json:"error,omitempty"`
 
 	// PushKind is set on one-way messages: "message", "pmessage",
-	// "smessage", "invalidate", "monitor", or the kind a RESP3 push names.
+	// "smessage", "invalidate", "monitor", the kind a RESP3 push names, or,
+	// on a replication link, "rdb" for the snapshot and "replication" for
+	// each command the master streams (Command, Key and Args are set).
 	PushKind string `json:"push_kind,omitempty"`
 	// Channel is the pub/sub channel of a message, or the first channel of a
 	// SUBSCRIBE, PUBLISH and the like; Pattern the pattern a pmessage matched.

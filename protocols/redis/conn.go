@@ -117,7 +117,7 @@ func (c *conn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int, er
 		k, m, err := d.next(data[n:], ts)
 		n += k
 		if err != nil {
-			c.fail(err, ts)
+			c.fail(err)
 			return n, err
 		}
 		if m == nil {
@@ -198,7 +198,7 @@ func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
 
 // fail makes the connection opaque after a protocol error, emitting first
 // what it still holds.
-func (c *conn) fail(err error, ts time.Time) {
+func (c *conn) fail(err error) {
 	c.endConfirmations()
 	c.flushQueue(func(e *protocols.Entry) { e.Warn("no reply readable: " + err.Error()) })
 	c.flushFolded()
@@ -304,11 +304,6 @@ func (c *conn) drainNoReply() {
 // subscription, or a push.
 func (c *conn) reply(m *message, ts time.Time) {
 	v := m.v
-	if !c.replication && c.unsure == unsureMidStream && c.head() == nil && isCommand(v) {
-		// Commands from the server on a connection joined mid-stream: a
-		// master's replication stream.
-		c.replication, c.dec[protocols.ServerToClient].client = true, true
-	}
 	if c.replication && c.dec[protocols.ServerToClient].client || v.kind == 'R' {
 		c.replicated(m)
 		return
@@ -320,7 +315,7 @@ func (c *conn) reply(m *message, ts time.Time) {
 		if head == nil || head.confirms == "" || c.owed > 0 {
 			break
 		}
-		if confirmation && kind == head.confirms && !(head.expect < 0 && head.got > 0 && isNil(v.elems[1])) {
+		if confirmation && kind == head.confirms && !(head.expect < 0 && head.got > 0 && v.elems[1].isNull()) {
 			c.confirm(head, m, ts)
 			return
 		}
@@ -590,19 +585,6 @@ func pushKind(v *value) string {
 	return string(bytes.ToLower([]byte(s)))
 }
 
-// isCommand: an array of bulk strings whose first names a command.
-func isCommand(v *value) bool {
-	if v.kind != '*' || len(v.elems) == 0 || int64(len(v.elems)) != v.n {
-		return false
-	}
-	for _, e := range v.elems {
-		if e.kind != '$' || e.size < 0 {
-			return false
-		}
-	}
-	return isCommandName(v.elems[0].text, false)
-}
-
 // isConfirmation: [subscribe, channel, count] and the like.
 func isConfirmation(v *value, kind string) bool {
 	switch kind {
@@ -623,8 +605,6 @@ func isMessage(v *value, kind string) bool {
 	}
 	return false
 }
-
-func isNil(v *value) bool { return v.isNull() }
 
 func isUnsubscribe(kind string) bool { return strings.Contains(kind, "unsubscribe") }
 

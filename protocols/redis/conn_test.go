@@ -382,11 +382,15 @@ func TestConn(t *testing.T) {
 			},
 		},
 		{
-			name:   "a master's stream joined mid-stream",
+			name:   "a master's stream joined mid-stream, before the replica acknowledges",
 			midway: true,
-			chunks: protocolstest.Stream("", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n"),
+			chunks: protocolstest.Stream(
+				"", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+				"*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$2\r\n42\r\n", "*1\r\n$4\r\nPING\r\n",
+			),
 			want: []string{
-				`push replication SET ["k" "v"] key=k`,
+				`-> OK array ["SET", "k", "v"] unmatched-request`,
+				`REPLCONF ["ACK" "42"] -> noreply`,
 				`push replication PING []`,
 			},
 		},

@@ -25,7 +25,7 @@
 //   - After a replica's PSYNC, the master sends a snapshot (one "rdb"
 //     entry) and then streams the commands it runs: one-way "replication"
 //     entries; the replica's REPLCONF ACKs get no reply. A replication link
-//     joined mid-stream is recognised by those commands.
+//     joined mid-stream is recognised by the replica's next REPLCONF ACK.
 //
 // Secrets (AUTH, HELLO ... AUTH, MIGRATE ... AUTH/AUTH2, ACL SETUSER
 // passwords, CONFIG SET requirepass/masterauth) are replaced with
