@@ -155,3 +155,11 @@ type Conn interface {
 	// (requests without responses as unmatched) and is not used again.
 	Close(reason CloseReason, ts time.Time)
 }
+
+// Counters is implemented by a Conn or a Dissector that counts caps hit and
+// problems it recovered from, under stable names ("kafka_frame_skipped",
+// "amqp_heartbeats"). The pipeline adds a Conn's counters up when the
+// connection closes, and reports a Dissector's as they stand.
+type Counters interface {
+	Counters() map[string]uint64
+}

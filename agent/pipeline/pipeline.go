@@ -62,6 +62,7 @@ func New(cfg Config, emit protocols.EmitFunc) *Pipeline {
 	p := &Pipeline{cfg: cfg, emit: emit}
 	p.stats.ParseErrors = map[string]uint64{}
 	p.stats.Entries = map[protocols.Protocol]uint64{}
+	p.stats.Protocol = map[string]uint64{}
 	p.asm = assembly.New(cfg.Assembly, (*factory)(p))
 	return p
 }
@@ -95,6 +96,17 @@ func (p *Pipeline) Stats() Stats {
 	s.Entries = make(map[protocols.Protocol]uint64, len(p.stats.Entries))
 	for k, v := range p.stats.Entries {
 		s.Entries[k] = v
+	}
+	s.Protocol = make(map[string]uint64, len(p.stats.Protocol))
+	for k, v := range p.stats.Protocol {
+		s.Protocol[k] = v
+	}
+	for _, d := range p.cfg.Dissectors {
+		if c, ok := d.(protocols.Counters); ok {
+			for k, v := range c.Counters() {
+				s.Protocol[k] += v
+			}
+		}
 	}
 	return s
 }
@@ -192,9 +204,19 @@ func (s *stream) Close(reason protocols.CloseReason, ts time.Time) {
 		}
 		s.held = nil
 	case parsing:
-		s.conn.Close(reason, ts)
+		s.closeConn(reason, ts)
 	}
 	s.state = opaque
+}
+
+// closeConn closes the parser and adds up its counters.
+func (s *stream) closeConn(reason protocols.CloseReason, ts time.Time) {
+	s.conn.Close(reason, ts)
+	if c, ok := s.conn.(protocols.Counters); ok {
+		for k, v := range c.Counters() {
+			s.p.stats.Protocol[k] += v
+		}
+	}
 }
 
 func (s *stream) dir(side assembly.Side) protocols.Direction {
@@ -312,7 +334,7 @@ func (s *stream) fail(err error, d protocols.Direction, rest []byte, ts time.Tim
 	var up *protocols.UpgradeError
 	if errors.As(err, &up) {
 		s.p.stats.Upgrades++
-		s.conn.Close(protocols.ClosedEnd, ts)
+		s.closeConn(protocols.ClosedEnd, ts)
 		// What the old parser did not consume, in both directions, belongs
 		// to the new protocol.
 		s.held = s.held[:0]
@@ -355,7 +377,7 @@ func (s *stream) fail(err error, d protocols.Direction, rest []byte, ts time.Tim
 	s.p.stats.OpaqueBytes += uint64(len(rest))
 	s.leftover = [2][]byte{}
 	s.state = opaque
-	s.conn.Close(protocols.ClosedEnd, ts)
+	s.closeConn(protocols.ClosedEnd, ts)
 }
 
 func (s *stream) sideOf(d protocols.Direction) assembly.Side {

@@ -28,6 +28,8 @@ type Stats struct {
 	Upgrades uint64 `json:"upgrades"`
 	// ParseErrors counts connections made opaque, by the parser's error code.
 	ParseErrors map[string]uint64 `json:"parse_errors"`
+	// Protocol holds the dissectors' own counters (see protocols.Counters).
+	Protocol map[string]uint64 `json:"protocol"`
 	// LeftoverOverflows counts parsers that held more than MaxLeftover unconsumed.
 	LeftoverOverflows uint64         `json:"leftover_overflows"`
 	Assembly          assembly.Stats `json:"assembly"`

@@ -167,9 +167,9 @@ func newDissector() *Dissector {
 // Protocol implements protocols.Dissector.
 func (d *Dissector) Protocol() protocols.Protocol { return protocols.Kafka }
 
-// Counts returns how often each cap and each recoverable problem was hit,
+// Counters returns how often each cap and each recoverable problem was hit,
 // by stable name, since the dissector was made.
-func (d *Dissector) Counts() map[string]uint64 {
+func (d *Dissector) Counters() map[string]uint64 {
 	m := make(map[string]uint64, len(counterNames))
 	for i, name := range counterNames {
 		m[name] = d.counts[i].Load()

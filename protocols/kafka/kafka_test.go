@@ -307,7 +307,7 @@ func TestConn(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := New().(*Dissector)
-			before := d.Counts()
+			before := d.Counters()
 			res, err := protocolstest.Replay(d, tt.info, tt.chunks, protocols.ClosedFIN)
 			if err != nil {
 				t.Fatal(err)
@@ -326,7 +326,7 @@ func TestConn(t *testing.T) {
 			if got := lines(res.Entries); !slices.Equal(got, tt.want) {
 				t.Errorf("entries:\n got %q\nwant %q", got, tt.want)
 			}
-			if tt.wantCount != "" && d.Counts()[tt.wantCount] == before[tt.wantCount] {
+			if tt.wantCount != "" && d.Counters()[tt.wantCount] == before[tt.wantCount] {
 				t.Errorf("counter %s did not move", tt.wantCount)
 			}
 		})
@@ -403,8 +403,8 @@ func TestDecompressionBomb(t *testing.T) {
 			if e.Kafka.RecordCount != 1 || len(e.Kafka.Batches[0].Records) != 0 {
 				t.Errorf("records: %+v", e.Kafka.Batches)
 			}
-			if d.Counts()[CountDecodedCap] != 1 {
-				t.Errorf("counts: %v", d.Counts())
+			if d.Counters()[CountDecodedCap] != 1 {
+				t.Errorf("counts: %v", d.Counters())
 			}
 			if !strings.Contains(strings.Join(e.Warnings, "\n"), "cap") {
 				t.Errorf("warnings: %q", e.Warnings)
@@ -548,8 +548,8 @@ func TestMessageCaps(t *testing.T) {
 				t.Fatalf("%v %v %d entries", err, res.Err, len(res.Entries))
 			}
 			e := res.Entries[0]
-			if !strings.Contains(strings.Join(e.Warnings, "\n"), tt.wantWarn) || d.Counts()[tt.wantCount] != 1 {
-				t.Errorf("warnings %q, counts %v", e.Warnings, d.Counts())
+			if !strings.Contains(strings.Join(e.Warnings, "\n"), tt.wantWarn) || d.Counters()[tt.wantCount] != 1 {
+				t.Errorf("warnings %q, counts %v", e.Warnings, d.Counters())
 			}
 			if e.Unmatched != "" || e.Kafka.CorrelationID != 5 {
 				t.Errorf("entry %s", line(e))
