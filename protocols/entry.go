@@ -72,6 +72,10 @@ type Entry struct {
 	// Src is the client (the side that sent the request), Dst the server.
 	Src Endpoint `json:"src"`
 	Dst Endpoint `json:"dst"`
+	// Via is the address the client dialled when NAT sent the connection
+	// elsewhere: a Kubernetes service IP before kube-proxy's DNAT. Dst is
+	// then the pod it reached.
+	Via *Endpoint `json:"via,omitempty"`
 
 	Summary Summary `json:"summary"`
 	// RequestSize and ResponseSize count the bytes each message took on the

@@ -49,7 +49,19 @@ type Pipeline struct {
 	seq        uint64
 	lastExpire time.Time
 	stats      Stats
+	// byClient finds the open connection a client address started, to
+	// recognise the same connection seen again after NAT (see twinWindow).
+	byClient map[netip.AddrPort]*stream
 }
+
+// twinWindow is how soon after a connection's SYN another SYN from the same
+// client address and port, to a different server, is taken for the same
+// connection seen on a second interface after DNAT: a pod dialling a service
+// IP is captured on its own veth with the service address and on the
+// server pod's veth with the pod address. A client port cannot open two
+// connections at once, so within an open connection's life the match is
+// safe; the window only guards against long-lived stale state.
+const twinWindow = 2 * time.Second
 
 // New returns a pipeline that hands every entry to emit.
 func New(cfg Config, emit protocols.EmitFunc) *Pipeline {
@@ -59,7 +71,7 @@ func New(cfg Config, emit protocols.EmitFunc) *Pipeline {
 	if cfg.MaxLeftover <= 0 {
 		cfg.MaxLeftover = 1 << 20
 	}
-	p := &Pipeline{cfg: cfg, emit: emit}
+	p := &Pipeline{cfg: cfg, emit: emit, byClient: map[netip.AddrPort]*stream{}}
 	p.stats.ParseErrors = map[string]uint64{}
 	p.stats.Entries = map[protocols.Protocol]uint64{}
 	p.stats.Protocol = map[string]uint64{}
@@ -115,9 +127,32 @@ type factory Pipeline
 
 func (f *factory) NewStream(key assembly.Key, sawSYN bool, ts time.Time) assembly.Stream {
 	p := (*Pipeline)(f)
+	if sawSYN {
+		if first := p.byClient[key.A]; first != nil && first.key.B != key.B && ts.Sub(first.opened) < twinWindow && !first.realServer.IsValid() {
+			// The same connection after DNAT: the first copy, from the
+			// client's side, is kept and learns where it really went.
+			first.realServer = key.B
+			p.stats.NATTwins++
+			return twin{p}
+		}
+	}
 	p.stats.Connections++
-	return &stream{p: p, key: key, midStream: !sawSYN}
+	s := &stream{p: p, key: key, midStream: !sawSYN, opened: ts}
+	if sawSYN {
+		p.byClient[key.A] = s
+	}
+	return s
 }
+
+// twin swallows the second copy of a connection seen after NAT, counting
+// its bytes.
+type twin struct{ p *Pipeline }
+
+func (t twin) Data(_ assembly.Side, data []byte, _ time.Time) {
+	t.p.stats.NATTwinBytes += uint64(len(data))
+}
+func (twin) Gap(assembly.Side, int, time.Time)      {}
+func (twin) Close(protocols.CloseReason, time.Time) {}
 
 // chunk is bytes held while a connection's protocol is being detected.
 type chunk struct {
@@ -140,7 +175,11 @@ type stream struct {
 	p         *Pipeline
 	key       assembly.Key
 	midStream bool
+	opened    time.Time
 	state     state
+	// realServer is where DNAT sent the connection (key.B is what the
+	// client dialled), when a second copy showed it.
+	realServer netip.AddrPort
 
 	held     []chunk // while detecting
 	heldSize [2]int
@@ -195,6 +234,9 @@ func (s *stream) Gap(side assembly.Side, n int, ts time.Time) {
 }
 
 func (s *stream) Close(reason protocols.CloseReason, ts time.Time) {
+	if s.p.byClient[s.key.A] == s {
+		delete(s.p.byClient, s.key.A)
+	}
 	switch s.state {
 	case detecting:
 		if s.heldSize[0]+s.heldSize[1] > 0 {
@@ -398,6 +440,10 @@ func (s *stream) stamp(e *protocols.Entry) {
 	}
 	if !e.Dst.IP.IsValid() {
 		e.Dst.IP, e.Dst.Port = s.server.Addr(), s.server.Port()
+		if s.realServer.IsValid() && s.server == s.key.B {
+			e.Via = &protocols.Endpoint{IP: s.server.Addr(), Port: s.server.Port()}
+			e.Dst.IP, e.Dst.Port = s.realServer.Addr(), s.realServer.Port()
+		}
 	}
 	p.stats.Entries[e.Protocol]++
 	if e.Gap {

@@ -186,3 +186,36 @@ func TestUpgradeToUnknownRedetects(t *testing.T) {
 		t.Errorf("upgrades %d undetected %d; want 1, 1 (what followed is no known protocol)", st.Upgrades, st.Undetected)
 	}
 }
+
+// TestNATTwinAppearsOnce: a pod dialling a service IP is captured on its own
+// interface (to the service address) and on the server's (to the pod
+// address, after DNAT). The exchange appears once, to the pod, via the service.
+func TestNATTwinAppearsOnce(t *testing.T) {
+	service := netip.MustParseAddrPort("10.96.0.10:80")
+	pod := netip.MustParseAddrPort("10.244.0.7:8080")
+	t0 := time.Unix(1_700_000_000, 0)
+	var segs []packet.Segment
+	add := func(src, dst netip.AddrPort, seq uint32, flags packet.Flags, payload string) {
+		segs = append(segs, packet.Segment{Time: t0.Add(time.Duration(len(segs)) * time.Microsecond),
+			Src: src, Dst: dst, Seq: seq, Flags: flags, Payload: []byte(payload)})
+	}
+	for _, server := range []netip.AddrPort{service, pod} {
+		add(client, server, 100, packet.SYN, "")
+		add(server, client, 900, packet.SYN|packet.ACK, "")
+	}
+	for _, server := range []netip.AddrPort{service, pod} {
+		add(client, server, 101, packet.ACK, "REQ a\n")
+		add(server, client, 901, packet.ACK, "RSP a\n")
+	}
+	got, st := runSegments(DefaultConfig([]protocols.Dissector{fakeDissector{}}), segs)
+	if len(got) != 1 {
+		t.Fatalf("got %d entries, want 1", len(got))
+	}
+	e := got[0]
+	if e.Dst.IP != pod.Addr() || e.Dst.Port != pod.Port() || e.Via == nil || e.Via.IP != service.Addr() || e.Via.Port != service.Port() {
+		t.Errorf("dst %v via %v; want the pod via the service", e.Dst, e.Via)
+	}
+	if st.NATTwins != 1 || st.NATTwinBytes != 12 || st.Connections != 1 {
+		t.Errorf("twins %d, twin bytes %d, connections %d; want 1, 12, 1", st.NATTwins, st.NATTwinBytes, st.Connections)
+	}
+}

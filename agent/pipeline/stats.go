@@ -23,6 +23,11 @@ type Stats struct {
 	OpaqueConns uint64 `json:"opaque_connections"`
 	OpaqueBytes uint64 `json:"opaque_bytes"`
 	Undetected  uint64 `json:"undetected"`
+	// NATTwins counts connections seen a second time on another interface
+	// after DNAT (a service IP); their entries appear once, with Via set, and
+	// NATTwinBytes are the second copy's bytes, not dissected again.
+	NATTwins     uint64 `json:"nat_twins"`
+	NATTwinBytes uint64 `json:"nat_twin_bytes"`
 	// Upgrades counts connections that switched protocols (h2c, websocket,
 	// CONNECT tunnels); what follows is detected afresh.
 	Upgrades uint64 `json:"upgrades"`
