@@ -430,3 +430,22 @@ func TestConn(t *testing.T) {
 		})
 	}
 }
+
+func TestTimesAndSizes(t *testing.T) {
+	req, resp := "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", "$5\r\nvalue\r\n"
+	chunks := protocolstest.Stream(req, resp)
+	res := replay(t, protocols.ConnInfo{}, chunks)
+	if len(res.Entries) != 1 {
+		t.Fatalf("%d entries", len(res.Entries))
+	}
+	e := res.Entries[0]
+	if !e.Start.Equal(chunks[0].Time) || e.Duration != chunks[1].Time.Sub(chunks[0].Time) {
+		t.Errorf("start %v duration %v, want %v and %v", e.Start, e.Duration, chunks[0].Time, chunks[1].Time.Sub(chunks[0].Time))
+	}
+	if e.RequestSize != int64(len(req)) || e.ResponseSize != int64(len(resp)) {
+		t.Errorf("sizes %d/%d, want %d/%d", e.RequestSize, e.ResponseSize, len(req), len(resp))
+	}
+	if e.Protocol != protocols.Redis || e.Summary != (protocols.Summary{Method: "GET", Target: "k", Status: "OK"}) {
+		t.Errorf("protocol %q summary %+v", e.Protocol, e.Summary)
+	}
+}

@@ -25,9 +25,9 @@ const (
 	// client whose query buffer passes 1 GiB (client-query-buffer-limit),
 	// and every element takes at least 6 bytes ("$0\r\n\r\n").
 	maxRequestCount = (1 << 30) / 6
-	// maxReplyCount bounds the element count of a reply: Redis counts
-	// elements in a C int.
-	maxReplyCount = 1<<31 - 1
+	// maxReplyCount bounds the element count of a reply: hiredis, Redis's
+	// own C client, refuses more (REDIS_READER_MAX_ARRAY_ELEMENTS).
+	maxReplyCount = 1<<32 - 1
 	// maxKeptNodes and maxScalar bound what one message keeps in memory for
 	// display; the rest is read and counted, not kept.
 	maxKeptNodes = 1024
