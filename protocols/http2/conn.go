@@ -32,6 +32,10 @@ const (
 // connection's history is incomplete (otherwise stream IDs tell).
 const recentDone = 256
 
+// resetLinger bounds, in capture time, how long a stream reset by one side
+// waits for frames the other side sent before the reset reached it.
+const resetLinger = time.Second
+
 // retainFrameBuf is the largest frame buffer a direction keeps between frames.
 const retainFrameBuf = 64 << 10
 
@@ -109,7 +113,11 @@ type conn struct {
 	// was last lost; lower ones may have opened unseen.
 	firstSeen, firstPush uint32
 	maxClient, maxPush   uint32
-	err                  error
+	// lingering counts the reset streams still waiting, by the side that
+	// reset them; lingerUntil is when the first of them stops waiting.
+	lingering   [2]int
+	lingerUntil time.Time
+	err         error
 }
 
 func (dissector) NewConn(info protocols.ConnInfo, emit protocols.EmitFunc) protocols.Conn {
@@ -154,6 +162,9 @@ func (dissector) NewConn(info protocols.ConnInfo, emit protocols.EmitFunc) proto
 func (c *conn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int, error) {
 	if c.err != nil {
 		return 0, c.err
+	}
+	if c.lingering[0]+c.lingering[1] > 0 && !ts.Before(c.lingerUntil) {
+		c.settleResets(func(s *stream) bool { return !ts.Before(s.resetAt.Add(resetLinger)) })
 	}
 	d := c.dirs[dir]
 	off := 0
@@ -296,6 +307,9 @@ func tooLarge(code, detail string) error {
 
 // frame handles one valid frame of size bytes (header included).
 func (c *conn) frame(d *direction, f http2.Frame, size int64, ts time.Time) error {
+	if id := f.Header().StreamID; id != 0 {
+		c.movedOn(d.dir, id)
+	}
 	switch f := f.(type) {
 	case *http2.DataFrame:
 		if s := c.streamFor(f.StreamID, d.dir, false, ts); s != nil {
@@ -319,15 +333,7 @@ func (c *conn) frame(d *direction, f http2.Frame, size int64, ts time.Time) erro
 		return c.fragment(d, f.HeaderBlockFragment(), f.HeadersEnded(), size, ts)
 	case *http2.RSTStreamFrame:
 		if s := c.streams[f.StreamID]; s != nil {
-			s.touch(ts)
-			s.sizes[d.dir] += size
-			s.reset = f.ErrCode.String()
-			// A reset answers the request; only a request never seen is missing.
-			u := protocols.Matched
-			if s.missing() == protocols.MissingRequest {
-				u = protocols.MissingRequest
-			}
-			c.finish(s, u)
+			c.resetStream(s, d.dir, f.ErrCode, size, ts)
 		}
 	case *http2.SettingsFrame:
 		if f.IsAck() {
@@ -414,11 +420,76 @@ func (c *conn) headerBlock(dir protocols.Direction, blk blockState, db decodedBl
 	}
 }
 
+// resetStream handles a RST_STREAM that dir sent on s. RFC 9113 §5.4.2:
+// the other side may have sent frames before the reset reached it, and
+// those show what it answered, so s waits for them unless that side's half
+// is over already. It stops waiting when that side ends its half or resets
+// too, sends on another stream, or resetLinger has passed; frames the
+// resetting side sends on s after the reset are ignored.
+func (c *conn) resetStream(s *stream, dir protocols.Direction, code http2.ErrCode, size int64, ts time.Time) {
+	if s.lingers && dir == s.resetBy {
+		return
+	}
+	s.touch(ts)
+	s.sizes[dir] += size
+	if s.lingers || s.ended[dir.Reverse()] {
+		if s.reset == "" {
+			s.reset = code.String()
+		}
+		c.finish(s, s.missing())
+		return
+	}
+	s.reset, s.resetBy, s.resetAt, s.lingers = code.String(), dir, ts, true
+	until := ts.Add(resetLinger)
+	if c.lingering[0]+c.lingering[1] == 0 || until.Before(c.lingerUntil) {
+		c.lingerUntil = until
+	}
+	c.lingering[dir]++
+}
+
+// movedOn ends the wait of the streams that the side other than dir reset,
+// except stream id: dir, sending on another stream, is past what was in
+// flight for them. Most often nothing waits.
+func (c *conn) movedOn(dir protocols.Direction, id uint32) {
+	resetter := dir.Reverse()
+	n := c.lingering[resetter]
+	if n == 0 {
+		return
+	}
+	if s := c.streams[id]; n == 1 && s != nil && s.lingers && s.resetBy == resetter {
+		return
+	}
+	c.settleResets(func(s *stream) bool { return s.resetBy == resetter && s.id != id })
+}
+
+// settleResets emits the waiting reset streams that done says are done, in
+// the order they opened.
+func (c *conn) settleResets(done func(*stream) bool) {
+	var next time.Time
+	for _, s := range c.sortedStreams() {
+		if !s.lingers {
+			continue
+		}
+		if done(s) {
+			c.finish(s, s.missing())
+			continue
+		}
+		if until := s.resetAt.Add(resetLinger); next.IsZero() || until.Before(next) {
+			next = until
+		}
+	}
+	c.lingerUntil = next
+}
+
 // streamFor finds the stream a frame belongs to, opening it when the frame
 // can start one. It returns nil for frames of streams that are over or that
 // Sonde has no business showing.
 func (c *conn) streamFor(id uint32, dir protocols.Direction, headers bool, ts time.Time) *stream {
 	if s, ok := c.streams[id]; ok {
+		if s.lingers && dir == s.resetBy {
+			// RFC 9113 §6.4: nothing more after a RST_STREAM.
+			return nil
+		}
 		return s
 	}
 	if c.done.has(id) {
@@ -481,12 +552,16 @@ func (c *conn) ended(s *stream, dir protocols.Direction) {
 	s.ended[dir] = true
 	// A stream that opened unseen may never show its request's end.
 	unseenRequest := s.joined && !s.half[protocols.ClientToServer].seen && dir == protocols.ServerToClient
-	if s.ended[0] && s.ended[1] || unseenRequest {
+	if s.ended[0] && s.ended[1] || unseenRequest || s.lingers {
 		c.finish(s, s.missing())
 	}
 }
 
 func (c *conn) finish(s *stream, u protocols.Unmatched) {
+	if s.lingers {
+		s.lingers = false
+		c.lingering[s.resetBy]--
+	}
 	delete(c.streams, s.id)
 	c.done.add(s.id)
 	c.emit(s.entry(u, &c.opts))
@@ -583,7 +658,7 @@ func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
 	}
 	for _, s := range c.sortedStreams() {
 		u := s.missing()
-		if u == protocols.Matched {
+		if u == protocols.Matched && s.reset == "" {
 			s.warn(warnOpenAtClose + " (" + reason.String() + ")")
 		}
 		c.finish(s, u)

@@ -155,15 +155,56 @@ func TestConn(t *testing.T) {
 			build: func(c *conv) {
 				c.start().get(1, "/slow")
 				c.write(c2s, func(fr *http2.Framer) error { return fr.WriteRSTStream(1, http2.ErrCodeCancel) })
-				c.headers(s2c, 1, true, ":status", "200") // in flight: ignored
 				c.get(3, "/next").ok(3, "")
+				c.headers(s2c, 1, true, ":status", "200") // the server had moved on: ignored
 			},
 			want: []string{"http2 GET /slow CANCEL #1", "http2 GET /next 200 #3"},
 			check: func(t *testing.T, es []*protocols.Entry) {
-				if es[0].HTTP.ResetCode != "CANCEL" || es[0].HTTP.Response != nil {
+				if es[0].HTTP.ResetCode != "CANCEL" || es[0].HTTP.Response != nil || es[0].Unmatched != "" {
 					t.Errorf("reset entry = %+v", es[0].HTTP)
 				}
 			},
+		},
+		{
+			name: "reset stream shows the response that was in flight",
+			build: func(c *conv) {
+				c.start().get(1, "/slow")
+				c.write(c2s, func(fr *http2.Framer) error { return fr.WriteRSTStream(1, http2.ErrCodeCancel) })
+				c.data(c2s, 1, true, []byte("after the reset")) // from the side that reset: ignored
+				c.headers(s2c, 1, false, ":status", "200")
+				c.data(s2c, 1, true, []byte("answer"))
+				c.get(3, "/next").ok(3, "")
+			},
+			want: []string{"http2 GET /slow 200 #1", "http2 GET /next 200 #3"},
+			check: func(t *testing.T, es []*protocols.Entry) {
+				h := es[0].HTTP
+				if h.ResetCode != "CANCEL" || string(h.Response.Body.Data) != "answer" || h.Request.Body.Size != 0 {
+					t.Errorf("reset entry = %+v, response %+v", h, h.Response)
+				}
+			},
+		},
+		{
+			name: "reset stream waits a bounded time",
+			build: func(c *conv) {
+				c.start().get(1, "/slow")
+				c.write(c2s, func(fr *http2.Framer) error { return fr.WriteRSTStream(1, http2.ErrCodeCancel) })
+				c.now = c.now.Add(resetLinger)
+				c.write(c2s, func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{}) })
+				c.headers(s2c, 1, true, ":status", "200") // too late: ignored
+			},
+			want: []string{"http2 GET /slow CANCEL #1"},
+		},
+		{
+			name: "resets from both sides",
+			build: func(c *conv) {
+				c.start()
+				c.grpcRequest(1, "/s.S/Bidi", false, pb("a", 1))
+				c.write(c2s, func(fr *http2.Framer) error { return fr.WriteRSTStream(1, http2.ErrCodeCancel) })
+				c.headers(s2c, 1, false, ":status", "200", "content-type", "application/grpc")
+				c.data(s2c, 1, false, grpcFrame(pb("b", 2), false))
+				c.write(s2c, func(fr *http2.Framer) error { return fr.WriteRSTStream(1, http2.ErrCodeStreamClosed) })
+			},
+			want: []string{"grpc /s.S/Bidi svc:50051 CANCEL #1 req=1 resp=1"},
 		},
 		{
 			name: "informational response",

@@ -39,6 +39,17 @@
 // same way. gRPC messages whose boundaries were lost resume at the next DATA
 // frame that holds whole messages exactly.
 //
+// # Resets
+//
+// A RST_STREAM answers the request: the entry carries its code and is not
+// "unmatched". Frames the other side sent before the reset reached it are
+// still on their way (RFC 9113 §5.4.2), and often hold what it answered, so
+// the stream waits for them, unless that side's half is over already. It
+// stops waiting when that side ends its half or resets too, when it sends a
+// frame on another stream, or once a second of capture time has passed (seen
+// at the next bytes of the connection, or at Close). What the resetting side
+// sends on the stream afterwards is ignored.
+//
 // # Bounds
 //
 // Streams open at once are bounded by Options.MaxPending (the oldest is

@@ -15,12 +15,18 @@ import (
 )
 
 // Fuzz inputs for a connection are chunks: a flags byte (bit 0: server to
-// client, bit 1: a gap of the given length, 0xffff for unknown), a 2-byte
-// length, and the data.
+// client, bit 1: a gap of the given length, 0xffff for unknown; bit 2: a
+// second passes before the chunk, which otherwise comes a millisecond after
+// the one before), a 2-byte length, and the data.
 func encodeChunks(chunks []protocolstest.Chunk) []byte {
 	var out []byte
+	var last time.Time
 	for _, ch := range chunks {
 		flags := byte(ch.Dir)
+		if !last.IsZero() && ch.Time.Sub(last) >= time.Second {
+			flags |= 4
+		}
+		last = ch.Time
 		n := len(ch.Data)
 		if ch.Gap != 0 {
 			flags |= 2
@@ -44,6 +50,9 @@ func decodeChunks(p []byte) []protocolstest.Chunk {
 		flags, n := p[0], int(p[1])<<8|int(p[2])
 		p = p[3:]
 		t = t.Add(time.Millisecond)
+		if flags&4 != 0 {
+			t = t.Add(time.Second)
+		}
 		ch := protocolstest.Chunk{Dir: protocols.Direction(flags & 1), Time: t}
 		if flags&2 != 0 {
 			ch.Gap = n
@@ -75,6 +84,13 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		"content-type", "application/grpc", "grpc-encoding", "gzip")
 	c.data(c2s, 3, true, grpcFrame(gzipped(t, pb("zipped", 1)), true))
 	c.write(s2c, func(fr *http2.Framer) error { return fr.WriteRSTStream(3, http2.ErrCodeCancel) })
+	// A reset with the response still in flight, and one left waiting.
+	c.get(5, "/cancelled").get(7, "/abandoned")
+	c.write(c2s, func(fr *http2.Framer) error { return fr.WriteRSTStream(5, http2.ErrCodeCancel) })
+	c.write(c2s, func(fr *http2.Framer) error { return fr.WriteRSTStream(7, http2.ErrCodeCancel) })
+	c.ok(5, "late")
+	c.now = c.now.Add(resetLinger)
+	c.write(s2c, func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{}) })
 	seeds = append(seeds, encodeChunks(c.chunks))
 
 	c = newConv(t).start().get(1, "/index.html")

@@ -23,9 +23,16 @@ type stream struct {
 	half   [2]half
 	sizes  [2]int64
 	ended  [2]bool
-	reset  string
-	gap    bool
-	grpc   bool
+	// reset is the RST_STREAM error code's name once a side reset the
+	// stream; resetBy is that side and resetAt when.
+	reset   string
+	resetBy protocols.Direction
+	resetAt time.Time
+	// lingers is true while a reset stream waits for frames the other side
+	// sent before the reset reached it.
+	lingers bool
+	gap     bool
+	grpc    bool
 	// informational lists the 1xx statuses before the final response.
 	informational []int
 	warnings      []string
@@ -191,10 +198,11 @@ func (s *stream) lost(dir protocols.Direction) {
 	}
 }
 
-// missing says which half of the exchange was never seen.
+// missing says which half of the exchange was never seen. A reset answers
+// the request: only a request never seen is missing then.
 func (s *stream) missing() protocols.Unmatched {
 	switch {
-	case !s.half[protocols.ServerToClient].seen && s.sizes[protocols.ServerToClient] == 0:
+	case !s.half[protocols.ServerToClient].seen && s.sizes[protocols.ServerToClient] == 0 && s.reset == "":
 		return protocols.MissingResponse
 	case !s.half[protocols.ClientToServer].seen:
 		return protocols.MissingRequest
