@@ -76,6 +76,8 @@ type Program struct {
 	prg cel.Program
 	// full: the query reads a field that index records do not keep.
 	full bool
+	// required are constants every matching index record contains.
+	required [][]byte
 }
 
 // Compile compiles a query once; evaluate it per entry with Match or
@@ -98,7 +100,7 @@ func Compile(q string) (*Program, error) {
 	if err != nil {
 		return nil, &Error{Message: err.Error()}
 	}
-	p := &Program{src: q, prg: prg}
+	p := &Program{src: q, prg: prg, required: requiredStrings(ast.NativeRep().Expr())}
 	for _, r := range ast.NativeRep().ReferenceMap() {
 		if f := byName[r.Name]; f != nil && !f.Kind.indexed() {
 			p.full = true
@@ -148,6 +150,9 @@ func (p *Program) Match(e *protocols.Entry) bool {
 func (p *Program) MatchIndex(x *Index, entry func() *protocols.Entry) bool {
 	if p == nil {
 		return true
+	}
+	if p.ruledOut(x) {
+		return false
 	}
 	a := &indexActivation{x: x, entry: entry}
 	return p.eval(a)

@@ -56,6 +56,9 @@ func TestMatch(t *testing.T) {
 		{`error`, []string{"grpcNotFound", "http500"}},
 		{`dst.ip == "fd00::2" && dst.port == 443`, []string{"http200old"}},
 		{`has(src.pod) && "workload" in dst && src.pod != ""`, []string{"http500"}},
+		{`"payments" == dst.namespace && (path.endsWith("z") || true)`, []string{"http200old"}},
+		{`redis_command == "GET" || redis_command == "SET"`, []string{"redisGet"}},
+		{`!(dst.namespace == "shop") && http`, []string{"http200old"}},
 		{`dst == {"ip": "fd00::2", "port": 443, "pod": "", "namespace": "payments", "service": "", "workload": ""}`, []string{"http200old"}},
 		{``, []string{"amqpPublish", "grpcNotFound", "grpcOK", "http200old", "http500", "kafkaProduce", "redisGet"}},
 	}
@@ -84,6 +87,35 @@ func TestMatch(t *testing.T) {
 				t.Errorf("MatchIndex = %s, want %s", g, w)
 			}
 		})
+	}
+}
+
+func TestRequiredStrings(t *testing.T) {
+	tests := []struct {
+		q    string
+		want string
+	}{
+		{`dst.namespace == "audit"`, "audit"},
+		{`http && method == "POST" && path.startsWith("/api")`, "POST,/api"},
+		{`"x" == src.pod && target.contains("orders")`, "x,orders"},
+		{`method == "POST" || path == "/a"`, ""},
+		{`!(method == "POST")`, ""},
+		{`dst.ip == "10.0.0.1"`, ""},
+		{`method == ""`, ""},
+		{`request.headers["content-type"] == "json"`, ""},
+	}
+	for _, tt := range tests {
+		p, err := Compile(tt.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range p.required {
+			got = append(got, string(r))
+		}
+		if g := strings.Join(got, ","); g != tt.want {
+			t.Errorf("%s: required %q, want %q", tt.q, g, tt.want)
+		}
 	}
 }
 
