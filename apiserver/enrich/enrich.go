@@ -36,6 +36,10 @@ func Entry(r Resolver, e *protocols.Entry) bool {
 	}
 	a := endpoint(r, &e.Src, e.Start)
 	b := endpoint(r, &e.Dst, e.Start)
+	// Via is the service address a client dialled before DNAT.
+	if e.Via != nil && endpoint(r, e.Via, e.Start) {
+		b = true
+	}
 	return a || b
 }
 
