@@ -1,0 +1,26 @@
+// Package web holds Sonde's browser UI and serves it.
+//
+// The UI is a single-page application (Preact and TypeScript, bundled with
+// esbuild) whose sources live in web/src. Its built files in web/dist are
+// committed and embedded with go:embed, so building Sonde needs no Node:
+// `make web` rebuilds them and `make check-web` fails when the committed
+// build differs from a rebuild of the sources.
+//
+// Handler serves the embedded files: the hashed files under /assets/ with a
+// year-long immutable cache, and index.html, with no-cache, for every other
+// path that is not a file (the app routes in the browser with ?q=&view=&id=).
+// The hub mounts it through apiserver.Config.UI, behind its /api routes.
+//
+// The UI talks only to the hub that served it (REST under /api/v1 and the
+// /api/v1/stream websocket) and loads nothing from elsewhere, so it works
+// offline and behind `kubectl port-forward`.
+//
+// Handler's files are read once from the embedded tree; it is safe for
+// concurrent use and holds no other state.
+//
+// The browser tests (e2e_test.go, driving e2e/run.mjs with playwright-core
+// in Debian's Chromium) start a real hub on loopback, fill it from capture
+// files through the agent's pipeline, stream more entries in over the
+// agents' websocket, and check the views; they skip, saying why, when
+// Chromium or Node is missing.
+package web
