@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sondehq/sonde/agent/capture/pcapfile"
 	"github.com/sondehq/sonde/agent/pipeline"
+	"github.com/sondehq/sonde/apiserver"
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/all"
 )
@@ -25,6 +27,8 @@ func newReadCmd() *cobra.Command {
 		asJSON   bool
 		noRedact bool
 		bodyCap  int
+		serve    bool
+		hub      hubFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "read FILE",
@@ -40,6 +44,9 @@ it read and every counter of data it could not read.`,
 			cfg := pipeline.DefaultConfig(all.Dissectors())
 			cfg.Options.Redact = !noRedact
 			cfg.Options.BodyCap = bodyCap
+			if serve {
+				return readAndServe(cmd, args[0], cfg, &hub)
+			}
 			out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 			var emit protocols.EmitFunc
 			var table *tableWriter
@@ -69,7 +76,43 @@ it read and every counter of data it could not read.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON entry per line")
 	cmd.Flags().BoolVar(&noRedact, "no-redact", false, "show credentials, cookies and tokens instead of [REDACTED]")
 	cmd.Flags().IntVar(&bodyCap, "body-cap", protocols.DefaultOptions().BodyCap, "bytes of each body to keep")
+	cmd.Flags().BoolVar(&serve, "serve", false, "load the entries into a hub and serve the UI until Ctrl-C")
+	hub.register(cmd, "127.0.0.1:8899")
 	return cmd
+}
+
+// readAndServe loads a capture into an in-process hub with a temporary store
+// and serves it.
+func readAndServe(cmd *cobra.Command, path string, cfg pipeline.Config, f *hubFlags) error {
+	hubCfg, err := f.hubConfig(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	load := func(srv *apiserver.Server) error {
+		var batch []*protocols.Entry
+		var ingestErr error
+		st, err := pipeline.RunFile(path, cfg, func(e *protocols.Entry) {
+			if batch = append(batch, e); len(batch) == 1000 && ingestErr == nil {
+				ingestErr = srv.Ingest(batch...)
+				batch = batch[:0]
+			}
+		})
+		if err != nil && !errors.Is(err, pcapfile.ErrTruncated) {
+			return readError(path, err)
+		}
+		if ingestErr == nil {
+			ingestErr = srv.Ingest(batch...)
+		}
+		if ingestErr != nil {
+			return fmt.Errorf("loading entries into the hub: %w", ingestErr)
+		}
+		printStats(cmd.ErrOrStderr(), st)
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "sonde: %v\n", readError(path, err))
+		}
+		return nil
+	}
+	return serveHub(cmd.Context(), hubCfg, f.listen, load, cmd.ErrOrStderr())
 }
 
 // readError turns a capture error into one sentence for the user.

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/sondehq/sonde/agent/capture/live"
+	"github.com/sondehq/sonde/agent/emit"
+	"github.com/sondehq/sonde/agent/packet"
+	"github.com/sondehq/sonde/agent/pipeline"
+	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/all"
+)
+
+type agentFlags struct {
+	ifaces      []string
+	allIfaces   bool
+	podIPs      []string
+	ports       []uint
+	source      string
+	ringSize    int
+	snapLen     int
+	asJSON      bool
+	hubURL      string
+	tokenFile   string
+	node        string
+	metricsAddr string
+	noRedact    bool
+}
+
+func newAgentCmd() *cobra.Command {
+	var f agentFlags
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Capture live traffic with eBPF (or AF_PACKET) and print or send its entries",
+		Long: `agent attaches traffic-control eBPF programs to network interfaces, runs what
+they capture through TCP reassembly and the dissectors, and prints each entry as a
+JSON line (--json) or sends it to a hub (--hub). It needs root (CAP_BPF and
+CAP_NET_ADMIN). Where eBPF cannot load it falls back to AF_PACKET and says so.
+Counters go to stderr at exit and on SIGUSR1, and to Prometheus with --metrics.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.ifaces, "iface", nil, "interfaces to capture (comma-separated)")
+	fl.BoolVar(&f.allIfaces, "all-ifaces", false, "capture every interface but loopback")
+	fl.StringSliceVar(&f.podIPs, "pod-ip", nil, "capture only traffic of these addresses, on the interfaces that route to them")
+	fl.UintSliceVar(&f.ports, "port", nil, "capture only these TCP ports")
+	fl.StringVar(&f.source, "source", "", `force the capture source: "ebpf" or "afpacket"`)
+	fl.IntVar(&f.ringSize, "ring-size", 0, "ring buffer bytes (a power of two; default 16 MiB)")
+	fl.IntVar(&f.snapLen, "snap-len", 0, "bytes captured per packet (default: the program's)")
+	fl.BoolVar(&f.asJSON, "json", false, "print one JSON entry per line on stdout")
+	fl.StringVar(&f.hubURL, "hub", "", "send entries to this hub (http://host:8898)")
+	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the hub's ingest token")
+	fl.StringVar(&f.node, "node", "", "node name stamped on entries (default: the host name)")
+	fl.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics and /healthz on this address (e.g. :9101)")
+	fl.BoolVar(&f.noRedact, "no-redact", false, "keep credentials, cookies and tokens in entries")
+	return cmd
+}
+
+func runAgent(cmd *cobra.Command, f agentFlags) error {
+	if len(f.ifaces) == 0 && !f.allIfaces && len(f.podIPs) == 0 {
+		return errors.New("say what to capture: --iface NAME, --all-ifaces or --pod-ip ADDR")
+	}
+	if !f.asJSON && f.hubURL == "" {
+		return errors.New("say where entries go: --json (stdout) or --hub URL")
+	}
+	if f.hubURL != "" && f.tokenFile == "" {
+		return errors.New("--hub needs --token-file with the hub's ingest token")
+	}
+	var ports []uint16
+	for _, p := range f.ports {
+		if p == 0 || p > 65535 {
+			return fmt.Errorf("--port %d is not a TCP port", p)
+		}
+		ports = append(ports, uint16(p))
+	}
+	var pods []netip.Addr
+	for _, s := range f.podIPs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return fmt.Errorf("--pod-ip %q is not an IP address", s)
+		}
+		pods = append(pods, a)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("sonde agent needs root (CAP_BPF and CAP_NET_ADMIN) to attach to interfaces")
+	}
+	node := f.node
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+	ctx := cmd.Context()
+
+	src, err := live.Open(live.Config{
+		Pods: pods, Ifaces: f.ifaces, AllIfaces: f.allIfaces, Ports: ports,
+		Source: f.source, RingSize: f.ringSize, SnapLen: f.snapLen, Log: log,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the capture: %w", err)
+	}
+
+	var sinks []protocols.EmitFunc
+	var out *bufio.Writer
+	var outMu sync.Mutex
+	if f.asJSON {
+		out = bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+		enc := json.NewEncoder(out)
+		enc.SetEscapeHTML(false)
+		sinks = append(sinks, func(e *protocols.Entry) {
+			outMu.Lock()
+			enc.Encode(e)
+			outMu.Unlock()
+		})
+	}
+	var sender *emit.Sender
+	var p *pipeline.Pipeline
+	var mu sync.Mutex // guards p: frames arrive on the capture's goroutine, expiry on a ticker
+	stats := func() map[string]uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return agentCounters(src.Stats(), p.Stats())
+	}
+	if f.hubURL != "" {
+		token, err := readToken(f.tokenFile)
+		if err != nil {
+			return err
+		}
+		sender = emit.New(emit.Config{HubURL: f.hubURL, Token: token, Node: node, Version: version,
+			Source: src.Stats().Source, Logger: log, Counters: stats})
+		sinks = append(sinks, sender.Send)
+	}
+	cfg := pipeline.DefaultConfig(all.Dissectors())
+	cfg.Options.Redact = !f.noRedact
+	cfg.Node, cfg.Source, cfg.IDPrefix = node, src.Stats().Source, node+"-"
+	p = pipeline.New(cfg, func(e *protocols.Entry) {
+		for _, s := range sinks {
+			s(e)
+		}
+	})
+	frames := pipeline.NewFrames(p)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	if sender != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); sender.Run(ctx) }()
+	}
+	if f.metricsAddr != "" {
+		if err := serveAgentMetrics(ctx, f.metricsAddr, src, stats, &wg); err != nil {
+			return err
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-usr1:
+				printCounters(cmd.ErrOrStderr(), stats())
+			case now := <-tick.C:
+				mu.Lock()
+				p.Expire(now)
+				mu.Unlock()
+				if out != nil {
+					outMu.Lock()
+					out.Flush()
+					outMu.Unlock()
+				}
+			}
+		}
+	}()
+	runErr := src.Run(ctx, func(fr *live.Frame) {
+		mu.Lock()
+		frames.Frame(fr.Data, fr.WireLen, fr.Time, packet.LinkEthernet)
+		mu.Unlock()
+	})
+	mu.Lock()
+	p.Close(time.Now())
+	mu.Unlock()
+	if sender != nil {
+		flushCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := sender.Flush(flushCtx); err != nil {
+			log.Warn("entries not acknowledged by the hub at exit", "err", err)
+		}
+		done()
+	}
+	cancel()
+	wg.Wait()
+	if out != nil {
+		out.Flush()
+	}
+	printCounters(cmd.ErrOrStderr(), stats())
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return fmt.Errorf("capture: %w", runErr)
+	}
+	return nil
+}
+
+func readToken(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the token: %w", err)
+	}
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("the token file %s is empty", path)
+	}
+	return b, nil
+}
+
+// agentCounters flattens the capture's and the pipeline's counters under
+// stable names, as the hub and the metrics show them.
+func agentCounters(c live.Stats, p pipeline.Stats) map[string]uint64 {
+	m := map[string]uint64{
+		"capture_seen":           c.Seen,
+		"capture_filtered":       c.Filtered,
+		"capture_captured":       c.Captured,
+		"capture_lost":           c.Lost,
+		"capture_lost_bytes":     c.LostBytes,
+		"capture_truncated":      c.Truncated,
+		"capture_delivered":      c.Delivered,
+		"capture_malformed":      c.Malformed,
+		"connections":            p.Connections,
+		"gaps":                   p.Gaps,
+		"gap_bytes":              p.Assembly.GapBytes,
+		"entries_with_gap":       p.EntriesWithGap,
+		"unmatched":              p.Unmatched,
+		"opaque_connections":     p.OpaqueConns,
+		"undetected":             p.Undetected,
+		"conns_evicted":          p.Assembly.ConnsEvicted,
+		"reassembly_buffer_full": p.Assembly.ConnBufferFull + p.Assembly.SegmentsFull + p.Assembly.TotalBufferFull,
+		"leftover_overflows":     p.LeftoverOverflows,
+		"nat_twins":              p.NATTwins,
+	}
+	var entries uint64
+	for _, n := range p.Entries {
+		entries += n
+	}
+	m["entries"] = entries
+	for code, n := range p.ParseErrors {
+		m["parse_error_"+code] = n
+	}
+	for k, n := range p.Protocol {
+		m[k] = n
+	}
+	return m
+}
+
+func printCounters(w io.Writer, m map[string]uint64) {
+	b, _ := json.Marshal(m) // sorted keys, one line
+	fmt.Fprintf(w, "counters %s\n", b)
+}
+
+func serveAgentMetrics(ctx context.Context, addr string, src live.Source, stats func() map[string]uint64, wg *sync.WaitGroup) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(live.NewCollector(src), counterCollector{stats})
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	wg.Add(2)
+	go func() { defer wg.Done(); srv.Serve(ln) }()
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		shut, done := context.WithTimeout(context.Background(), 2*time.Second)
+		srv.Shutdown(shut)
+		done()
+	}()
+	return nil
+}
+
+// counterCollector exports the agent's counters as sonde_agent_<name>_total.
+type counterCollector struct{ stats func() map[string]uint64 }
+
+var agentCounterDesc = prometheus.NewDesc("sonde_agent_events_total",
+	"What the agent's pipeline counted, by counter name (loss counters included).", []string{"counter"}, nil)
+
+func (counterCollector) Describe(ch chan<- *prometheus.Desc) { ch <- agentCounterDesc }
+
+func (c counterCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, n := range c.stats() {
+		ch <- prometheus.MustNewConstMetric(agentCounterDesc, prometheus.CounterValue, float64(n), name)
+	}
+}

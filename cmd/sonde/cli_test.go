@@ -1,0 +1,38 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestCommandsRefuseBadFlags: each command says in one sentence what is
+// missing or wrong, before touching anything.
+func TestCommandsRefuseBadFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"agent without a target", []string{"agent", "--json"}, "say what to capture"},
+		{"agent without a destination", []string{"agent", "--iface", "lo"}, "say where entries go"},
+		{"agent hub without token", []string{"agent", "--iface", "lo", "--hub", "http://x"}, "--hub needs --token-file"},
+		{"agent bad port", []string{"agent", "--iface", "lo", "--json", "--port", "70000"}, "is not a TCP port"},
+		{"agent bad address", []string{"agent", "--pod-ip", "nope", "--json"}, `--pod-ip "nope" is not an IP address`},
+		{"hub without data", []string{"hub", "--token-file", "t"}, "--data DIR is required"},
+		{"hub without token", []string{"hub", "--data", t.TempDir()}, "--token-file is required"},
+		{"hub missing token file", []string{"hub", "--data", t.TempDir(), "--token-file", "/nonexistent/t"}, "reading the token"},
+		{"bad storage limit", []string{"read", "--serve", "--storage-limit", "lots", "testdata/sample.pcapng"}, "--storage-limit"},
+		{"bad name line", []string{"read", "--serve", "--name", "not-an-ip pod=x", "testdata/sample.pcapng"}, "not-an-ip"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := run(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is more than one line: %q", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sondehq/sonde/apiserver"
+	"github.com/sondehq/sonde/apiserver/enrich"
+	"github.com/sondehq/sonde/web"
+)
+
+type hubFlags struct {
+	listen       string
+	dataDir      string
+	storageLimit string
+	tokenFile    string
+	namesFile    string
+	names        []string
+	origins      []string
+}
+
+func (f *hubFlags) register(cmd *cobra.Command, listen string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", listen, "address to serve the UI and API on")
+	fl.StringVar(&f.storageLimit, "storage-limit", "1GiB", "most bytes the store may hold; the oldest entries go first")
+	fl.StringVar(&f.namesFile, "names", "", "file of 'ADDRESS pod=NAME namespace=NS service=SVC workload=W' lines naming addresses")
+	fl.StringSliceVar(&f.names, "name", nil, `name one address: "10.0.0.7 pod=web-1 namespace=shop" (repeatable)`)
+	fl.StringSliceVar(&f.origins, "allow-origin", nil, "other browser origins allowed to open websockets")
+}
+
+// hubConfig turns the flags into the hub's configuration.
+func (f *hubFlags) hubConfig(log *slog.Logger) (apiserver.Config, error) {
+	limit, err := apiserver.ParseSize(f.storageLimit)
+	if err != nil {
+		return apiserver.Config{}, fmt.Errorf("--storage-limit: %w", err)
+	}
+	cfg := apiserver.Config{DataDir: f.dataDir, StorageLimit: limit, Logger: log, Version: version,
+		UI: web.Handler(), AllowedOrigins: f.origins}
+	if f.namesFile != "" || len(f.names) > 0 {
+		names, err := enrich.LoadStatic(f.namesFile, f.names)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Resolver = names
+	}
+	if f.tokenFile != "" {
+		if cfg.Token, err = readToken(f.tokenFile); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
+func newHubCmd() *cobra.Command {
+	var f hubFlags
+	cmd := &cobra.Command{
+		Use:   "hub",
+		Short: "Run the hub: receive entries from agents, store them, serve the UI and API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.dataDir == "" {
+				return errors.New("--data DIR is required: the hub keeps its store there across restarts")
+			}
+			if f.tokenFile == "" {
+				return errors.New("--token-file is required: agents prove themselves with that token")
+			}
+			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+			cfg, err := f.hubConfig(log)
+			if err != nil {
+				return err
+			}
+			return serveHub(cmd.Context(), cfg, f.listen, nil, cmd.ErrOrStderr())
+		},
+	}
+	f.register(cmd, "0.0.0.0:8898")
+	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory of the store")
+	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding the token agents must present")
+	return cmd
+}
+
+// serveHub runs a hub on listen until ctx ends; load, when set, fills it
+// first (sonde read --serve).
+func serveHub(ctx context.Context, cfg apiserver.Config, listen string, load func(*apiserver.Server) error, msg io.Writer) error {
+	srv, err := apiserver.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if load != nil {
+		if err := load(srv); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", listen, err)
+	}
+	fmt.Fprintf(msg, "serving Sonde on http://%s (Ctrl-C to stop)\n", browsable(ln.Addr()))
+	return srv.Serve(ctx, ln)
+}
+
+// browsable turns a listening address into one a browser can open.
+func browsable(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return fmt.Sprintf("localhost:%d", tcp.Port)
+}
