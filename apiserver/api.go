@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -149,6 +152,24 @@ func (s *Server) entries(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
+// scanShards is how many ranges of the store one page scans at once: a
+// selective query over a large store is CPU-bound, and shards let it use
+// every core.
+var scanShards = min(runtime.GOMAXPROCS(0), 4)
+
+// minShard is the smallest range worth a goroutine of its own.
+var minShard uint64 = 50_000
+
+// shard is one range of a page scan, newest first.
+type shard struct {
+	from, before uint64
+	hits         []uint64 // sequence numbers of matches, newest first
+	scanned      uint64
+	last         uint64 // the oldest sequence number scanned
+	done         bool   // scanned down to from
+	err          error
+}
+
 func (s *Server) page(ctx context.Context, p *query.Program, before uint64, limit int) (*page, error) {
 	st := s.store.Stats()
 	res := &page{Entries: []json.RawMessage{}}
@@ -157,51 +178,106 @@ func (s *Server) page(ctx context.Context, p *query.Program, before uint64, limi
 	}
 	ctx, cancel := context.WithTimeout(ctx, scanBudget)
 	defer cancel()
-	m := matcher{p: p}
-	var matched, last uint64
-	full := false
-	var readErr error
-	err := s.store.Scan(ctx, before, func(it *store.Item) bool {
-		res.Scanned++
-		last = it.Seq
-		if !m.match(it) {
-			return true
+
+	upper := st.Last + 1
+	if before > 0 && before < upper {
+		upper = before
+	}
+	lower := min(s.store.First(), upper)
+	n := 1
+	if p != nil {
+		n = int(min(uint64(scanShards), max((upper-lower)/minShard, 1)))
+	}
+	shards := make([]*shard, n)
+	step := (upper - lower) / uint64(n)
+	for i := range shards {
+		sh := &shard{before: upper - uint64(i)*step, from: upper - uint64(i+1)*step}
+		if i == n-1 {
+			sh.from = lower
 		}
-		matched++
-		if len(res.Entries) == limit {
-			full = true
-			return false
-		}
-		b, err := it.Full()
-		if err != nil {
-			// Evicted between the index and the entry: skip it.
-			if !errors.Is(err, store.ErrNotFound) {
-				readErr = err
-				return false
+		shards[i] = sh
+	}
+	// found counts matches per shard, so that an older shard stops once the
+	// newer ones hold a page.
+	found := make([]atomic.Int64, n)
+	var wg sync.WaitGroup
+	for i, sh := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := matcher{p: p}
+			sh.done = true
+			sh.err = s.store.ScanRange(ctx, sh.from, sh.before, func(it *store.Item) bool {
+				sh.scanned++
+				sh.last = it.Seq
+				if sh.scanned%1024 == 0 {
+					newer := int64(0)
+					for k := range i {
+						newer += found[k].Load()
+					}
+					if newer > int64(limit) {
+						sh.done = false
+						return false
+					}
+				}
+				if !m.match(it) {
+					return true
+				}
+				sh.hits = append(sh.hits, it.Seq)
+				found[i].Add(1)
+				if len(sh.hits) > limit {
+					sh.done = false
+					return false
+				}
+				return true
+			})
+			if sh.err != nil {
+				sh.done = false
 			}
-			return true
+		}()
+	}
+	wg.Wait()
+
+	var hits []uint64
+	complete := true
+	for _, sh := range shards {
+		res.Scanned += sh.scanned
+		if len(hits) > limit {
+			continue
+		}
+		hits = append(hits, sh.hits...)
+		if len(hits) > limit {
+			complete = false
+			continue
+		}
+		if !sh.done {
+			complete = false
+			if sh.err != nil && !errors.Is(sh.err, context.DeadlineExceeded) {
+				return nil, sh.err
+			}
+			res.Partial = true
+			res.Next = strconv.FormatUint(sh.last, 10)
+			hits = hits[:len(hits):len(hits)]
+			break
+		}
+	}
+	if len(hits) > limit {
+		hits = hits[:limit]
+		res.Next = strconv.FormatUint(hits[limit-1], 10)
+	}
+	for _, seq := range hits {
+		b, err := s.store.Get(seq)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // evicted since it was scanned
+		}
+		if err != nil {
+			return nil, err
 		}
 		res.Entries = append(res.Entries, b)
-		return true
-	})
-	if readErr != nil {
-		return nil, readErr
 	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		res.Partial = true
-		res.Next = strconv.FormatUint(last, 10)
-	case err != nil:
-		return nil, err
-	case full:
-		// The page is full and at least one more entry matches.
-		var id struct{ ID string }
-		json.Unmarshal(res.Entries[len(res.Entries)-1], &id)
-		res.Next = id.ID
-	default:
-		if before == 0 {
-			res.Total = &matched
-		}
+	if complete && before == 0 {
+		total := uint64(len(hits))
+		res.Total = &total
 	}
 	if p == nil && before == 0 {
 		res.Total = &st.Count

@@ -307,6 +307,15 @@ func (it *Item) Full() ([]byte, error) { return it.s.Get(it.Seq) }
 // Scan calls fn for the entries with sequence numbers below before (0: no
 // bound), newest first, until fn returns false or ctx ends.
 func (s *Store) Scan(ctx context.Context, before uint64, fn func(*Item) bool) error {
+	return s.ScanRange(ctx, 0, before, fn)
+}
+
+// First returns the oldest sequence number held (Last+1 when empty).
+func (s *Store) First() uint64 { return s.first.Load() }
+
+// ScanRange is Scan limited to sequence numbers from from (inclusive) up to
+// before (exclusive; 0: no bound). Ranges may be scanned concurrently.
+func (s *Store) ScanRange(ctx context.Context, from, before uint64, fn func(*Item) bool) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -314,7 +323,7 @@ func (s *Store) Scan(ctx context.Context, before uint64, fn func(*Item) bool) er
 	if before > 0 {
 		upper = key(prefixIndex, before)
 	}
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixIndex}, UpperBound: upper})
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: key(prefixIndex, from), UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("scanning: %w", err)
 	}
