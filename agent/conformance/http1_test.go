@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,24 +42,35 @@ func TestHTTP1Conformance(t *testing.T) {
 			entries, _ := dissect(t, f)
 			gotReq, gotResp := sequences{}, sequences{}
 			for _, e := range entries {
-				h := e.HTTP
-				if h == nil {
-					continue
-				}
-				// An h2c upgrade's first request is HTTP/1.1 on the wire
-				// even though HTTP/2 carries its response.
-				if h.Request != nil && (e.Protocol == protocols.HTTP1 || strings.HasPrefix(h.Request.Version, "HTTP/1")) {
-					gotReq.add(entryConn(e), h.Request.Method+" "+h.Request.Target)
-				}
-				if h.Response != nil && strings.HasPrefix(h.Response.Version, "HTTP/1") {
-					for _, code := range h.Response.Informational {
-						gotResp.add(entryConn(e), strconv.Itoa(code))
-					}
-					gotResp.add(entryConn(e), strconv.Itoa(h.Response.StatusCode))
-				}
+				http1Items(e, gotReq, gotResp)
 			}
 			compare(t, f, merge(wantReq, wantResp), merge(gotReq, gotResp), http1Known)
 		})
+	}
+}
+
+// http1Items adds the HTTP/1 requests and responses an entry stands for.
+func http1Items(e *protocols.Entry, req, resp sequences) {
+	h := e.HTTP
+	if h == nil {
+		return
+	}
+	// An h2c upgrade's first request is HTTP/1.1 on the wire, and so is the
+	// 101 that answered it, though HTTP/2 carries the entry and its response:
+	// the 101 is first among the response's informational statuses.
+	upgraded := e.Protocol != protocols.HTTP1 && h.Request != nil && strings.HasPrefix(h.Request.Version, "HTTP/1")
+	if h.Request != nil && (e.Protocol == protocols.HTTP1 || upgraded) {
+		req.add(entryConn(e), h.Request.Method+" "+h.Request.Target)
+	}
+	switch r := h.Response; {
+	case r == nil:
+	case strings.HasPrefix(r.Version, "HTTP/1"):
+		for _, code := range r.Informational {
+			resp.add(entryConn(e), strconv.Itoa(code))
+		}
+		resp.add(entryConn(e), strconv.Itoa(r.StatusCode))
+	case upgraded && len(r.Informational) > 0 && r.Informational[0] == http.StatusSwitchingProtocols:
+		resp.add(entryConn(e), strconv.Itoa(http.StatusSwitchingProtocols))
 	}
 }
 

@@ -1,10 +1,14 @@
 package conformance
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/sondehq/sonde/protocols"
@@ -174,4 +178,87 @@ func h2Message(sid, dir string, size int64, compressed bool) string {
 		c = " compressed"
 	}
 	return fmt.Sprintf("s%s %s message %d%s", sid, dir, size, c)
+}
+
+// TestHTTP1InHTTP2Captures: the HTTP/1 messages in the HTTP/2 and gRPC captures
+// (h2c upgrades, whose request and 101 are HTTP/1.1 on the wire; CONNECT
+// tunnels; plain HTTP/1 connections beside HTTP/2 ones) are what tshark
+// shows as HTTP/1, read the way the HTTP/1 conformance test reads entries.
+// The corpus has no HTTP/1 table for these captures, so tshark runs here.
+func TestHTTP1InHTTP2Captures(t *testing.T) {
+	var files []corpusFile
+	for _, proto := range []string{"http2", "grpc"} {
+		files = append(files, inventory(t, proto)...)
+	}
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark is not installed (Debian package tshark): HTTP/1 in the HTTP/2 captures not checked")
+	}
+	upgrades := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f.Pcap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(raw, []byte("HTTP/1.")) {
+			// No request or status line can be in the capture.
+			continue
+		}
+		t.Run(f.Name, func(t *testing.T) {
+			wantReq, wantResp := sequences{}, sequences{}
+			for _, r := range tsharkHTTP1(t, tshark, f.Pcap) {
+				switch {
+				case r["method"] != "":
+					wantReq.add(rowConn(t, r), r["method"]+" "+r["uri"])
+				case r["status"] != "":
+					wantResp.add(rowConn(t, r), r["status"])
+					if r["status"] == "101" {
+						upgrades++
+					}
+				}
+			}
+			entries, _ := dissect(t, f)
+			gotReq, gotResp := sequences{}, sequences{}
+			for _, e := range entries {
+				http1Items(e, gotReq, gotResp)
+			}
+			compare(t, f, merge(wantReq, wantResp), merge(gotReq, gotResp), nil)
+		})
+	}
+	if upgrades == 0 {
+		t.Error("tshark shows no 101 in the HTTP/2 captures: the h2c upgrades were not checked")
+	}
+}
+
+// tsharkHTTP1 lists the HTTP/1 requests and responses tshark finds in a
+// capture, with the columns of the corpus tables. The inventory's
+// decode-as rules are left out: they map ports to HTTP/2, which would hide
+// the HTTP/1 that came first on them.
+func tsharkHTTP1(t *testing.T, tshark, pcap string) []map[string]string {
+	t.Helper()
+	fields := []string{"ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport",
+		"http.request.method", "http.request.uri", "http.response.code"}
+	args := []string{"-r", pcap, "-2", "-Y", "http.request or http.response", "-T", "fields", "-E", "occurrence=f"}
+	for _, f := range fields {
+		args = append(args, "-e", f)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(tshark, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v: %s", err, stderr.Bytes())
+	}
+	var rows []map[string]string
+	for line := range strings.Lines(string(out)) {
+		c := strings.Split(strings.TrimRight(line, "\n"), "\t")
+		if len(c) != len(fields) {
+			t.Fatalf("tshark row %q: %d columns, want %d", line, len(c), len(fields))
+		}
+		rows = append(rows, map[string]string{
+			"src": c[0] + c[1], "sport": c[2], "dst": c[3] + c[4], "dport": c[5],
+			"method": c[6], "uri": c[7], "status": c[8],
+		})
+	}
+	return rows
 }
