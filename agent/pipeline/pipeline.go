@@ -326,6 +326,11 @@ func (s *stream) start(d protocols.Dissector, side assembly.Side, fromClient boo
 	if !fromClient {
 		s.clientSide = 1 - side
 	}
+	if !s.midStream && upgrade == nil {
+		// The SYN was captured: its sender is the client, whatever the
+		// first bytes look like (a client may send reply-shaped garbage).
+		s.clientSide = assembly.SideA
+	}
 	s.client, s.server = s.addr(s.clientSide), s.addr(1-s.clientSide)
 	info := protocols.ConnInfo{
 		Client:    s.client,
