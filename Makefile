@@ -7,9 +7,12 @@ BIN      := bin/sonde
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 # Debian packages the tests drive for real: tshark (conformance reference and
-# benchmarks), redis-server, rabbitmq-server, iperf3 and wrk (capture load),
-# clang/llvm/libbpf-dev (rebuilding the eBPF object), iproute2/iptables (network lab).
-APT_PACKAGES := tshark redis-server rabbitmq-server iperf3 wrk clang llvm libbpf-dev iproute2 iptables
+# benchmarks), redis-server/redis-tools, rabbitmq-server and kcat (protocol
+# peers), iperf3 and wrk (capture load), clang/llvm/libbpf-dev (rebuilding the
+# eBPF object), iproute2/iptables (network lab), chromium and nodejs (the
+# browser tests).
+APT_PACKAGES := tshark redis-server redis-tools rabbitmq-server kcat iperf3 wrk clang llvm libbpf-dev \
+	iproute2 iptables chromium nodejs
 FUZZTIME ?= 60s
 TEST_TIMEOUT ?= 75m
 
@@ -38,6 +41,9 @@ deps: ## install what the tests need (Debian packages, Go modules); quick when a
 	@# rabbitmq-server's package starts a node; the tests start their own on other ports.
 	@if command -v systemctl >/dev/null && systemctl is-active -q rabbitmq-server 2>/dev/null; then systemctl stop rabbitmq-server; fi
 	$(GO) mod download
+	@# The browser tests drive Chromium with playwright-core from web/node_modules.
+	@if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then \
+		cd web && npm ci --no-audit --no-fund >/dev/null; fi
 
 .PHONY: test
 test: deps ## run every test (installs what they need first)
