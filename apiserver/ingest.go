@@ -110,6 +110,11 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	// One goroutine reads and decodes the next batch while this one stores
+	// and acknowledges the previous: decoding and storing use a core each.
+	in := make(chan inbound, 1)
+	go s.readIngest(c, in, done)
+
 	var a *agentState
 	defer func() {
 		if a != nil {
@@ -117,65 +122,26 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 			s.metrics.agentConnected.Dec()
 		}
 	}()
-	for {
-		typ, data, err := c.ReadMessage()
-		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
+	for msg := range in {
+		switch {
+		case msg.readErr != nil:
+			if errors.Is(msg.readErr, websocket.ErrReadLimit) {
 				// gorilla has already sent "message too big" (1009).
 				s.metrics.rejected.WithLabelValues(rejectTooLarge).Inc()
 				s.log.Warn("ingest message over the size limit", "remote", r.RemoteAddr, "limit", s.cfg.MaxMessageBytes)
 			}
 			return
-		}
-		c.SetReadDeadline(time.Now().Add(ingestPongWait))
-		if typ != websocket.TextMessage {
-			s.refuse(c, r, rejectMalformed, websocket.CloseUnsupportedData, "expected JSON text messages")
+		case msg.bad != nil:
+			s.refuse(c, r, msg.bad.reason, msg.bad.code, msg.bad.text)
 			return
-		}
-		var m message
-		if err := json.Unmarshal(data, &m); err != nil {
-			s.refuse(c, r, rejectMalformed, websocket.CloseUnsupportedData, "malformed message: "+err.Error())
-			return
-		}
-		switch {
-		case a == nil && m.Type != wire.TypeHello:
-			s.refuse(c, r, rejectProtocol, websocket.ClosePolicyViolation, errNoHello.Error())
-			return
-		case m.Type == wire.TypeHello:
-			if a != nil || m.AgentID == "" {
-				s.refuse(c, r, rejectProtocol, websocket.ClosePolicyViolation, "one hello with an agent_id, first")
-				return
-			}
+		case msg.m.Type == wire.TypeHello:
+			m := msg.m
 			a = s.agents.connected(wire.Hello{Type: m.Type, AgentID: m.AgentID, Node: m.Node, Version: m.Version, Source: m.Source}, r.RemoteAddr)
 			s.metrics.agentConnected.Inc()
 			s.log.Info("agent connected", "agent", m.AgentID, "node", m.Node, "version", m.Version, "remote", r.RemoteAddr)
-		case m.Type == wire.TypeBatch:
-			if m.Seq == 0 {
-				s.refuse(c, r, rejectProtocol, websocket.ClosePolicyViolation, "batch numbers start at 1")
-				return
-			}
-			entries := make([]*protocols.Entry, len(m.Entries))
-			for i, raw := range m.Entries {
-				if bytes.Equal(raw, []byte("null")) {
-					s.refuse(c, r, rejectMalformed, websocket.CloseUnsupportedData, fmt.Sprintf("null entry in batch %d", m.Seq))
-					return
-				}
-				e := new(protocols.Entry)
-				if err := json.Unmarshal(raw, e); err != nil {
-					s.refuse(c, r, rejectMalformed, websocket.CloseUnsupportedData, fmt.Sprintf("malformed message: entry %d of batch %d: %v", i, m.Seq, err))
-					return
-				}
-				if e.Node == "" && a.hello.Node != "" {
-					e.Node = a.hello.Node
-					m.Entries[i] = nil // changed: encode again
-				}
-				if e.Source == "" && a.hello.Source != "" {
-					e.Source = a.hello.Source
-					m.Entries[i] = nil
-				}
-				entries[i] = e
-			}
-			stored, dup, err := s.storeBatch(a.hello.AgentID, m.Seq, entries, m.Entries)
+		default: // a batch
+			m := msg.m
+			stored, dup, err := s.storeBatch(a.hello.AgentID, m.Seq, msg.entries, m.Entries)
 			if err != nil {
 				s.log.Error("storing a batch", "agent", a.hello.AgentID, "err", err)
 				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "store failed"), time.Now().Add(ingestWriteWait))
@@ -188,8 +154,103 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 			if err := c.WriteJSON(wire.Ack{Type: wire.TypeAck, Seq: m.Seq, Stored: stored}); err != nil {
 				return
 			}
+		}
+	}
+}
+
+// inbound is one message from an agent, decoded and checked, or the reason
+// the connection ends.
+type inbound struct {
+	m       message
+	entries []*protocols.Entry
+	bad     *refusal
+	readErr error
+}
+
+// refusal says why a message ends its connection.
+type refusal struct {
+	reason string
+	code   int
+	text   string
+}
+
+// readIngest reads, decodes and checks an agent's messages in order, until
+// the connection fails, a message is refused (the last thing sent), or done
+// is closed.
+func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan struct{}) {
+	defer close(out)
+	send := func(msg inbound) bool {
+		select {
+		case out <- msg:
+			return msg.readErr == nil && msg.bad == nil
+		case <-done:
+			return false
+		}
+	}
+	refuse := func(reason string, code int, text string) {
+		send(inbound{bad: &refusal{reason: reason, code: code, text: text}})
+	}
+	var hello *message
+	for {
+		typ, data, err := c.ReadMessage()
+		if err != nil {
+			send(inbound{readErr: err})
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(ingestPongWait))
+		if typ != websocket.TextMessage {
+			refuse(rejectMalformed, websocket.CloseUnsupportedData, "expected JSON text messages")
+			return
+		}
+		var m message
+		if err := json.Unmarshal(data, &m); err != nil {
+			refuse(rejectMalformed, websocket.CloseUnsupportedData, "malformed message: "+err.Error())
+			return
+		}
+		switch {
+		case hello == nil && m.Type != wire.TypeHello:
+			refuse(rejectProtocol, websocket.ClosePolicyViolation, errNoHello.Error())
+			return
+		case m.Type == wire.TypeHello:
+			if hello != nil || m.AgentID == "" {
+				refuse(rejectProtocol, websocket.ClosePolicyViolation, "one hello with an agent_id, first")
+				return
+			}
+			hello = &m
+			if !send(inbound{m: m}) {
+				return
+			}
+		case m.Type == wire.TypeBatch:
+			if m.Seq == 0 {
+				refuse(rejectProtocol, websocket.ClosePolicyViolation, "batch numbers start at 1")
+				return
+			}
+			entries := make([]*protocols.Entry, len(m.Entries))
+			for i, raw := range m.Entries {
+				if bytes.Equal(raw, []byte("null")) {
+					refuse(rejectMalformed, websocket.CloseUnsupportedData, fmt.Sprintf("null entry in batch %d", m.Seq))
+					return
+				}
+				e := new(protocols.Entry)
+				if err := json.Unmarshal(raw, e); err != nil {
+					refuse(rejectMalformed, websocket.CloseUnsupportedData, fmt.Sprintf("malformed message: entry %d of batch %d: %v", i, m.Seq, err))
+					return
+				}
+				if e.Node == "" && hello.Node != "" {
+					e.Node = hello.Node
+					m.Entries[i] = nil // changed: encode again
+				}
+				if e.Source == "" && hello.Source != "" {
+					e.Source = hello.Source
+					m.Entries[i] = nil
+				}
+				entries[i] = e
+			}
+			if !send(inbound{m: m, entries: entries}) {
+				return
+			}
 		default:
-			s.refuse(c, r, rejectProtocol, websocket.ClosePolicyViolation, fmt.Sprintf("unknown message type %q", m.Type))
+			refuse(rejectProtocol, websocket.ClosePolicyViolation, fmt.Sprintf("unknown message type %q", m.Type))
 			return
 		}
 	}

@@ -35,15 +35,16 @@
 // # Eviction
 //
 // A background goroutine compares pebble's disk usage (WAL, tables, manifest:
-// everything in the directory) with the limit. Above 75% it deletes the oldest
-// entries (a range deletion of both prefixes) and compacts that range so the
-// space comes back, until usage is near 60%; when a burst of appends outruns
-// it, Append itself evicts first once usage may have passed 85%. The headroom
-// is for what the estimate cannot see: a compaction's output exists beside its
-// input until it finishes, and pebble keeps the WAL of the memtable being
-// flushed. Tables and memtables are sized from the limit so that both stay
-// small against it. The oldest remaining entry's start
-// is "history starts at T".
+// everything in the directory) with the limit. Above the high-water mark it
+// deletes the oldest entries (a range deletion of both prefixes) and compacts
+// that range so the space comes back, down to the low-water mark; when a
+// burst of appends outruns it, Append itself evicts first. The marks leave
+// headroom below the limit, a fifth of it and at least 6 MiB (high water at
+// 80% of 1 GiB, 10 MiB of the 16 MiB minimum), for what the usage figure
+// cannot see coming: a compaction's output exists beside its input until it
+// finishes, and pebble keeps the WAL of the memtable being flushed. Tables
+// and memtables are sized from the limit so that both stay small against it.
+// The oldest remaining entry's start is "history starts at T".
 //
 // # Concurrency
 //

@@ -19,13 +19,9 @@ const (
 	prefixIndex = 'm'
 	prefixAgent = 'a'
 
-	// highWater and lowWater are the fractions of the limit at which eviction
-	// starts and where it aims to end.
-	highWater = 0.75
-	lowWater  = 0.60
-	// syncWater is where Append itself evicts before writing more: a burst
-	// has outrun the evictor, and compactions need headroom below the limit.
-	syncWater = 0.85
+	// minHeadroom is the least room eviction keeps below the limit for what
+	// it cannot see coming: compaction output beside its input, WAL files.
+	minHeadroom = 6 << 20
 
 	// checkEvery is how often the evictor looks at disk usage even when
 	// nothing was appended.
@@ -88,6 +84,7 @@ type Store struct {
 	appnds atomic.Uint64
 	// estimate is the disk usage last measured plus what was appended since.
 	estimate atomic.Int64
+	marks    marks
 	kick     chan struct{}
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -130,7 +127,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening store in %s: %w", cfg.Dir, err)
 	}
-	s := &Store{db: db, cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Store{db: db, cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}), marks: marksFor(cfg.Limit)}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -142,6 +139,17 @@ func Open(cfg Config) (*Store, error) {
 }
 
 func clamp(v, lo, hi int64) int64 { return min(max(v, lo), hi) }
+
+// marks are the disk usages, in bytes, that drive eviction: above high the
+// evictor removes the oldest entries down to low; above sync, Append evicts
+// before writing (a burst has outrun the evictor).
+type marks struct{ low, high, sync int64 }
+
+func marksFor(limit int64) marks {
+	headroom := max(limit/5, minHeadroom)
+	high := limit - headroom
+	return marks{low: high - limit/10, high: high, sync: limit - headroom/2}
+}
 
 // load finds the sequence range held and forgets agents long silent.
 func (s *Store) load() error {
@@ -222,7 +230,7 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 			return 0, false, fmt.Errorf("reading agent state: %w", err)
 		}
 	}
-	if float64(s.estimate.Load()) > float64(s.cfg.Limit)*syncWater {
+	if s.estimate.Load() > s.marks.sync {
 		// A burst outran the evictor: make room before writing more.
 		if err := s.evictLocked(context.Background()); err != nil {
 			return 0, false, err
@@ -389,7 +397,7 @@ func (s *Store) evictLoop(ctx context.Context) {
 		case <-s.kick:
 			// Appends only grow the estimate; measuring is for when it
 			// says eviction may be due, or the ticker.
-			if float64(s.estimate.Load()) <= float64(s.cfg.Limit)*highWater {
+			if s.estimate.Load() <= s.marks.high {
 				continue
 			}
 		}
@@ -408,11 +416,10 @@ func (s *Store) evict(ctx context.Context) error {
 
 // evictLocked is evict with s.wmu held.
 func (s *Store) evictLocked(ctx context.Context) error {
-	limit := float64(s.cfg.Limit)
 	for round := 0; ; round++ {
 		usage := float64(s.db.Metrics().DiskSpaceUsage())
 		s.estimate.Store(int64(usage))
-		if usage <= limit*highWater || ctx.Err() != nil || round == 8 {
+		if usage <= float64(s.marks.high) || ctx.Err() != nil || round == 8 {
 			return nil
 		}
 		first, last := s.first.Load(), s.last.Load()
@@ -421,7 +428,7 @@ func (s *Store) evictLocked(ctx context.Context) error {
 			return s.db.Compact(ctx, []byte{0}, []byte{0xff}, false)
 		}
 		count := last - first + 1
-		n := uint64(float64(count) * (usage - limit*lowWater) / usage)
+		n := uint64(float64(count) * (usage - float64(s.marks.low)) / usage)
 		n = min(max(n, 1, count/100), count)
 		end := first + n
 		b := s.db.NewBatch()
