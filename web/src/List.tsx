@@ -157,7 +157,8 @@ export function List({ selected }: { selected: number }) {
   const slots = [];
   for (let i = 0; i < count; i++) {
     const p = lo + first + i;
-    slots.push(<RowView key={i} r={rows.get(p)} selected={p === selected} />);
+    // Keyed by position: rows still in view keep their DOM nodes as it scrolls.
+    slots.push(<RowView key={p} r={rows.get(p)} selected={p === selected} />);
   }
   return (
     <div class="list" role="grid" aria-rowcount={n}>
