@@ -23,7 +23,7 @@ const liveWait = 20 * time.Second
 // message the broker sent, appears once with the right fields and status.
 func TestRabbitMQ(t *testing.T) {
 	b := rabbitMQ(t)
-	rec := protocolstest.NewRecorder(t, b.addr)
+	rec := protocolstest.NewRecorder(t, b.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*liveWait)
 	defer cancel()
 
@@ -321,7 +321,7 @@ func checkLiveFields(t *testing.T, es []*protocols.Entry) {
 // handshake.
 func TestRabbitMQPlain(t *testing.T) {
 	b := rabbitMQ(t)
-	rec := protocolstest.NewRecorder(t, b.addr)
+	rec := protocolstest.NewRecorder(t, b.Addr)
 	conn, err := amqp091.Dial("amqp://guest:guest@" + rec.Addr + "/")
 	if err != nil {
 		t.Fatalf("dial: %v", err)
