@@ -49,19 +49,34 @@ type Pipeline struct {
 	seq        uint64
 	lastExpire time.Time
 	stats      Stats
-	// byClient finds the open connection a client address started, to
-	// recognise the same connection seen again after NAT (see twinWindow).
-	byClient map[netip.AddrPort]*stream
+	// byClient finds the open connection a client started, by its address
+	// and initial sequence number, to recognise the same connection seen
+	// again after NAT (see twinWindow).
+	byClient map[clientSYN]*stream
+	// adding is the segment being added; the assembly calls NewStream for it.
+	adding *packet.Segment
 }
 
 // twinWindow is how soon after a connection's SYN another SYN from the same
-// client address and port, to a different server, is taken for the same
-// connection seen on a second interface after DNAT: a pod dialling a service
-// IP is captured on its own veth with the service address and on the
-// server pod's veth with the pod address. A client port cannot open two
-// connections at once, so within an open connection's life the match is
-// safe; the window only guards against long-lived stale state.
+// client address with the same initial sequence number, to a different
+// server, is taken for the same connection seen on a second interface after
+// DNAT: a pod dialling a service IP is captured on its own veth with the
+// service address and on the server pod's veth with the pod address.
+//
+// NAT leaves sequence numbers alone, and they are what tells a copy from
+// another connection; the client port is not enough. The kernel lets one
+// port connect to several destinations at once (only the 4-tuple must be
+// unique), so a pod with a connection open to a pod may dial a service from
+// the same port; and when that service leads to the pod already connected
+// to, conntrack gives the connection after DNAT another client port. The
+// window only guards against long-lived stale state.
 const twinWindow = 2 * time.Second
+
+// clientSYN names a connection by what its copies on every interface share.
+type clientSYN struct {
+	client netip.Addr
+	isn    uint32
+}
 
 // New returns a pipeline that hands every entry to emit.
 func New(cfg Config, emit protocols.EmitFunc) *Pipeline {
@@ -71,7 +86,7 @@ func New(cfg Config, emit protocols.EmitFunc) *Pipeline {
 	if cfg.MaxLeftover <= 0 {
 		cfg.MaxLeftover = 1 << 20
 	}
-	p := &Pipeline{cfg: cfg, emit: emit, byClient: map[netip.AddrPort]*stream{}}
+	p := &Pipeline{cfg: cfg, emit: emit, byClient: map[clientSYN]*stream{}}
 	p.stats.ParseErrors = map[string]uint64{}
 	p.stats.Entries = map[protocols.Protocol]uint64{}
 	p.stats.Protocol = map[string]uint64{}
@@ -81,7 +96,9 @@ func New(cfg Config, emit protocols.EmitFunc) *Pipeline {
 
 // Segment processes one TCP segment.
 func (p *Pipeline) Segment(seg *packet.Segment) {
+	p.adding = seg
 	p.asm.Add(seg)
+	p.adding = nil
 	if seg.Time.Sub(p.lastExpire) >= expireEvery {
 		p.lastExpire = seg.Time
 		p.asm.Expire(seg.Time)
@@ -127,8 +144,11 @@ type factory Pipeline
 
 func (f *factory) NewStream(key assembly.Key, sawSYN bool, ts time.Time) assembly.Stream {
 	p := (*Pipeline)(f)
+	var syn clientSYN
 	if sawSYN {
-		if first := p.byClient[key.A]; first != nil && first.key.B != key.B && ts.Sub(first.opened) < twinWindow && !first.realServer.IsValid() {
+		syn = clientSYN{key.A.Addr(), clientISN(p.adding)}
+		if first := p.byClient[syn]; first != nil && first.key.B != key.B &&
+			ts.Sub(first.opened) < twinWindow && !first.realServer.IsValid() {
 			// The same connection after DNAT: the first copy, from the
 			// client's side, is kept and learns where it really went.
 			first.realServer = key.B
@@ -137,11 +157,20 @@ func (f *factory) NewStream(key assembly.Key, sawSYN bool, ts time.Time) assembl
 		}
 	}
 	p.stats.Connections++
-	s := &stream{p: p, key: key, midStream: !sawSYN, opened: ts}
+	s := &stream{p: p, key: key, midStream: !sawSYN, opened: ts, syn: syn}
 	if sawSYN {
-		p.byClient[key.A] = s
+		p.byClient[syn] = s
 	}
 	return s
+}
+
+// clientISN is the client's initial sequence number, from the SYN or, when
+// only the SYN-ACK was captured, from what it acknowledges.
+func clientISN(seg *packet.Segment) uint32 {
+	if seg.Flags&packet.ACK != 0 {
+		return seg.Ack - 1
+	}
+	return seg.Seq
 }
 
 // twin swallows the second copy of a connection seen after NAT, counting
@@ -176,6 +205,7 @@ type stream struct {
 	key       assembly.Key
 	midStream bool
 	opened    time.Time
+	syn       clientSYN // when the SYN was seen
 	state     state
 	// realServer is where DNAT sent the connection (key.B is what the
 	// client dialled), when a second copy showed it.
@@ -234,8 +264,8 @@ func (s *stream) Gap(side assembly.Side, n int, ts time.Time) {
 }
 
 func (s *stream) Close(reason protocols.CloseReason, ts time.Time) {
-	if s.p.byClient[s.key.A] == s {
-		delete(s.p.byClient, s.key.A)
+	if s.p.byClient[s.syn] == s {
+		delete(s.p.byClient, s.syn)
 	}
 	switch s.state {
 	case detecting:
