@@ -122,6 +122,17 @@ try {
     await shot('traffic.png');
   });
 
+  await check('pause holds the list still while entries keep arriving; resume shows them', async () => {
+    const before = await rowsHeld();
+    await page.click('button:has-text("Pause")');
+    await ctl('live?n=5');
+    await waitRows(before + 5);
+    const shown = await page.evaluate(() => window.__sonde.model.shownHi - window.__sonde.model.rows.lo);
+    assert.equal(shown, before);
+    await page.click('button:has-text("Resume (+5)")');
+    await page.waitForFunction((n) => window.__sonde.model.shownHi - window.__sonde.model.rows.lo === n, before + 5, wait);
+  });
+
   await check('a query narrows the list', async () => {
     const all = await rowsHeld();
     await applyQuery('redis');
@@ -155,6 +166,14 @@ try {
     const statuses = await page.$$eval('.list-scroll .c-status', (els) => [...new Set(els.map((e) => e.textContent))]);
     assert.deepEqual(statuses, ['404']);
     assert.equal(await page.inputValue('.q-input'), 'http1 && status == "404"');
+  });
+
+  await check('the HAR export holds the current query', async () => {
+    const href = await page.getAttribute('a:has-text("Export HAR")', 'href');
+    assert.equal(new URL(href, hub).searchParams.get('q'), 'http1 && status == "404"');
+    const har = await getJSON(new URL(href, hub).href);
+    assert.equal(har.log.entries.length, await hubCount('http1 && status == "404"'));
+    assert.ok(har.log.entries.every((e) => e.response.status === 404));
   });
 
   await check('shift-click excludes a value', async () => {
@@ -280,6 +299,26 @@ try {
       return n;
     });
     assert.equal(marked, lost, 'the list marks where entries were lost');
+  });
+
+  await check('scrolling up loads older entries', async () => {
+    await page.goto(hub);
+    await page.waitForFunction(() => window.__sonde.model.streamState === 'live', null, wait);
+    const total = await hubCount('');
+    const held = await rowsHeld();
+    assert.ok(held < total, `the history already holds all ${total} entries`);
+    await page.evaluate(() => (window.__sonde.model.follow = false));
+    for (let i = 0; i < 10 && (await rowsHeld()) < total; i++) {
+      await page.evaluate(() => (document.querySelector('.list-scroll').scrollTop = 0));
+      await page.waitForFunction(() => !window.__sonde.model.loadingOlder, null, wait);
+    }
+    assert.equal(await rowsHeld(), total);
+    const ids = await page.evaluate(() => {
+      const r = window.__sonde.model.rows;
+      for (let p = r.lo + 1; p < r.hi; p++) if (!(r.flagsAt(p) & 64) && r.idAt(p) <= r.idAt(p - 1)) return `out of order at ${p}`;
+      return 'ascending';
+    });
+    assert.equal(ids, 'ascending');
   });
 
   await check('the dark theme', async () => {

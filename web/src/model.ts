@@ -8,8 +8,10 @@ import type { Agent, Entry, HubStats } from './types';
 
 /** Most rows the browser keeps; older ones are dropped from the head. */
 export const MAX_ROWS = 2_000_000;
-/** Entries the stream sends first (the hub allows up to 10,000). */
-export const HISTORY = 2000;
+/** Entries the stream sends first (the hub allows up to 10,000). The
+ * newest come last, so a longer history only delays the view; scrolling up
+ * fetches the rest a page at a time. */
+export const HISTORY = 1000;
 /** Entries per page when loading older ones on scroll up. */
 export const OLDER_PAGE = 1000;
 
