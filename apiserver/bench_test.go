@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -71,6 +72,62 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkIngestHub: the hub's side of ingest alone. The batches (1,000
+// entries each, as agent/emit makes them) are encoded before the clock
+// starts, as agents encode on their own nodes; eight are in flight at once.
+func BenchmarkIngestHub(b *testing.B) {
+	h := startHub(b, apiserver.Config{DataDir: b.TempDir(), StorageLimit: 8 << 30}, "127.0.0.1:0")
+	pool := entryPool(10_000)
+	for _, e := range pool {
+		e.Node, e.Source = "n", "ebpf" // as agent/emit fills them in
+	}
+	const batch, window = 1000, 8
+	var msgs [][]byte
+	for i := 0; i < len(pool); i += batch {
+		msg, err := json.Marshal(wire.Batch{Type: wire.TypeBatch, Entries: pool[i : i+batch]})
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs = append(msgs, msg)
+	}
+	hdr := http.Header{"Authorization": {"Bearer " + string(testToken)}}
+	c, _, err := websocket.DefaultDialer.Dial(h.wsURL(wire.Path), hdr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	c.WriteJSON(wire.Hello{Type: wire.TypeHello, AgentID: "bench", Node: "n"})
+	n := (b.N + batch - 1) / batch
+	acked := make(chan struct{}, window)
+	go func() {
+		for range n {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+			acked <- struct{}{}
+		}
+	}()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := range n {
+		if i >= window {
+			<-acked
+		}
+		// The sequence number is the only difference between batches.
+		msg := msgs[i%len(msgs)]
+		seq := fmt.Sprintf(`{"type":"batch","seq":%d,`, i+1)
+		if err := c.WriteMessage(websocket.TextMessage, append([]byte(seq), msg[len(`{"type":"batch","seq":0,`):]...)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range min(n, window) {
+		<-acked
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n*batch)/b.Elapsed().Seconds(), "entries/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n*batch)/1e3, "cpu-µs/entry")
 }
 
 // BenchmarkIngestInProcess: the hub's own cost per entry (encode, index,
