@@ -35,7 +35,14 @@ import (
 // Dst = the pod and Via = the service, and the second copy is counted as a
 // NAT twin. Between pod addresses both veths carry the same 4-tuple: the
 // assembly keeps one stream and counts the second copy as retransmitted.
+// Both sources must give the same entries.
 func TestServiceEntries(t *testing.T) {
+	for _, source := range []string{"ebpf", "afpacket"} {
+		t.Run(source, func(t *testing.T) { testServiceEntries(t, source) })
+	}
+}
+
+func testServiceEntries(t *testing.T, source string) {
 	l := newLab(t)
 	server, client := addPod(t, l, "server"), addPod(t, l, "client")
 	sizedServer(t, server, 8080)
@@ -58,7 +65,7 @@ func TestServiceEntries(t *testing.T) {
 	}
 	httpPod, grpcPod := netip.AddrPortFrom(server.IP, 8080), netip.AddrPortFrom(server.IP, 9090)
 
-	src, err := NewEBPF(Config{Pods: []netip.Addr{server.IP, client.IP}, Netns: l.Node.Handle})
+	src, err := Open(Config{Source: source, Pods: []netip.Addr{server.IP, client.IP}, Netns: l.Node.Handle})
 	if err != nil {
 		t.Fatal(err)
 	}
