@@ -44,6 +44,6 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(newReadCmd(), newAgentCmd(), newHubCmd())
+	root.AddCommand(newReadCmd(), newAgentCmd(), newHubCmd(), newDemoCmd())
 	return root
 }
