@@ -74,11 +74,12 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkIngestHub: the hub's side of ingest alone. The batches (1,000
-// entries each, as agent/emit makes them) are encoded before the clock
-// starts, as agents encode on their own nodes; eight are in flight at once.
+// BenchmarkIngestHub: the hub's side of ingest alone, from one agent and
+// from four at once (a cluster has an agent per node; each connection is
+// decoded on its own goroutine). The batches (1,000 entries each, as
+// agent/emit makes them) are encoded before the clock starts, as agents
+// encode on their own nodes; each agent keeps eight in flight.
 func BenchmarkIngestHub(b *testing.B) {
-	h := startHub(b, apiserver.Config{DataDir: b.TempDir(), StorageLimit: 8 << 30}, "127.0.0.1:0")
 	pool := entryPool(10_000)
 	for _, e := range pool {
 		e.Node, e.Source = "n", "ebpf" // as agent/emit fills them in
@@ -90,44 +91,59 @@ func BenchmarkIngestHub(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		msgs = append(msgs, msg)
+		msgs = append(msgs, msg[len(`{"type":"batch","seq":0,`):])
 	}
-	hdr := http.Header{"Authorization": {"Bearer " + string(testToken)}}
-	c, _, err := websocket.DefaultDialer.Dial(h.wsURL(wire.Path), hdr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	c.WriteJSON(wire.Hello{Type: wire.TypeHello, AgentID: "bench", Node: "n"})
-	n := (b.N + batch - 1) / batch
-	acked := make(chan struct{}, window)
-	go func() {
-		for range n {
-			if _, _, err := c.ReadMessage(); err != nil {
-				return
+	for _, agents := range []int{1, 4} {
+		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
+			h := startHub(b, apiserver.Config{DataDir: b.TempDir(), StorageLimit: 8 << 30}, "127.0.0.1:0")
+			n := (b.N + batch*agents - 1) / (batch * agents) // batches per agent
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for a := range agents {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					hdr := http.Header{"Authorization": {"Bearer " + string(testToken)}}
+					c, _, err := websocket.DefaultDialer.Dial(h.wsURL(wire.Path), hdr)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					defer c.Close()
+					c.WriteJSON(wire.Hello{Type: wire.TypeHello, AgentID: fmt.Sprint("bench-", a), Node: "n"})
+					acked := make(chan struct{}, window)
+					go func() {
+						for range n {
+							if _, _, err := c.ReadMessage(); err != nil {
+								return
+							}
+							acked <- struct{}{}
+						}
+					}()
+					for i := range n {
+						if i >= window {
+							<-acked
+						}
+						// The sequence number is all that differs between batches.
+						msg := append([]byte(fmt.Sprintf(`{"type":"batch","seq":%d,`, i+1)), msgs[(i+a)%len(msgs)]...)
+						if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+					for range min(n, window) {
+						<-acked
+					}
+				}()
 			}
-			acked <- struct{}{}
-		}
-	}()
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	for i := range n {
-		if i >= window {
-			<-acked
-		}
-		// The sequence number is the only difference between batches.
-		msg := msgs[i%len(msgs)]
-		seq := fmt.Sprintf(`{"type":"batch","seq":%d,`, i+1)
-		if err := c.WriteMessage(websocket.TextMessage, append([]byte(seq), msg[len(`{"type":"batch","seq":0,`):]...)); err != nil {
-			b.Fatal(err)
-		}
+			wg.Wait()
+			b.StopTimer()
+			total := n * batch * agents
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "entries/s")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(total)/1e3, "cpu-µs/entry")
+		})
 	}
-	for range min(n, window) {
-		<-acked
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(n*batch)/b.Elapsed().Seconds(), "entries/s")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n*batch)/1e3, "cpu-µs/entry")
 }
 
 // BenchmarkIngestInProcess: the hub's own cost per entry (encode, index,
