@@ -34,6 +34,8 @@ var files embed.FS
 const (
 	DefaultNamespace = "sonde"
 	HubName          = "sonde-hub"
+	// DefaultStorageLimit is the hub's --storage-limit in hub.yaml.
+	DefaultStorageLimit = 1 << 30
 	AgentName        = "sonde-agent"
 	TokenSecret      = "sonde-token"
 	TokenKey         = "token"
@@ -81,9 +83,10 @@ type Options struct {
 	// Secret, which the cluster's token controller fills at install.
 	Token string
 
-	// StorageLimit bounds the hub's store; zero keeps the files' limit.
-	// The volume gets a quarter more room than the store may use.
-	StorageLimit resource.Quantity
+	// StorageLimit bounds the hub's store, in bytes; zero keeps the files'
+	// limit (DefaultStorageLimit). The volume gets a quarter more room than
+	// the store may use.
+	StorageLimit int64
 	// Storage picks the hub's volume; empty means StorageEmptyDir.
 	Storage Storage
 	// StorageClass of the claim with StoragePVC; empty means the
@@ -137,8 +140,8 @@ func (o *Options) check() error {
 	default:
 		return fmt.Errorf("%w: storage %q: want %q or %q", ErrOptions, o.Storage, StorageEmptyDir, StoragePVC)
 	}
-	if o.StorageLimit.Sign() < 0 {
-		return fmt.Errorf("%w: negative storage limit %s", ErrOptions, o.StorageLimit.String())
+	if o.StorageLimit < 0 {
+		return fmt.Errorf("%w: negative storage limit %d", ErrOptions, o.StorageLimit)
 	}
 	return nil
 }
@@ -286,17 +289,10 @@ func (o *Options) editHub(spec *corev1.PodSpec) error {
 		return err
 	}
 	o.setImage(c)
-	limit := o.StorageLimit
-	if limit.IsZero() {
-		v, ok := argValue(c.Args, "--storage-limit")
-		if !ok {
-			return fmt.Errorf("%w: the hub has no --storage-limit", errFiles)
-		}
-		if limit, err = resource.ParseQuantity(v); err != nil {
-			return fmt.Errorf("%w: the hub's --storage-limit: %w", errFiles, err)
-		}
+	limit := o.storageLimit()
+	if o.StorageLimit > 0 {
+		c.Args = setArg(c.Args, "--storage-limit", formatSize(limit))
 	}
-	c.Args = setArg(c.Args, "--storage-limit", limit.String())
 	room := volumeRoom(limit)
 	for i := range spec.Volumes {
 		v := &spec.Volumes[i]
@@ -313,24 +309,40 @@ func (o *Options) editHub(spec *corev1.PodSpec) error {
 	return fmt.Errorf("%w: the hub has no volume %q", errFiles, hubDataVolume)
 }
 
+func (o *Options) storageLimit() int64 {
+	if o.StorageLimit > 0 {
+		return o.StorageLimit
+	}
+	return DefaultStorageLimit
+}
+
+// formatSize writes bytes the way `sonde hub --storage-limit` reads them.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n%u.size == 0 {
+			return fmt.Sprintf("%d%s", n/u.size, u.suffix)
+		}
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
 // volumeRoom leaves a quarter more than the store's limit, for the
 // files a compaction writes before it removes the ones it replaces.
-func volumeRoom(limit resource.Quantity) resource.Quantity {
-	return *resource.NewQuantity(limit.Value()+limit.Value()/4, resource.BinarySI)
+func volumeRoom(limit int64) resource.Quantity {
+	return *resource.NewQuantity(limit+limit/4, resource.BinarySI)
 }
 
 func (o *Options) claim(ns string) *corev1.PersistentVolumeClaim {
-	limit := o.StorageLimit
-	if limit.IsZero() {
-		limit = resource.MustParse("1Gi")
-	}
 	pvc := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Name: hubDataClaim, Namespace: ns, Labels: map[string]string{
 			LabelName: HubName, "app.kubernetes.io/component": "hub",
 		}},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: volumeRoom(limit)}},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: volumeRoom(o.storageLimit())}},
 		},
 	}
 	if o.StorageClass != "" {
@@ -349,7 +361,9 @@ func (o *Options) editAgent(spec *corev1.PodSpec, ns string) error {
 	exclude := slices.Concat([]string{ns}, o.ExcludeNamespaces)
 	slices.Sort(exclude)
 	c.Args = setArg(c.Args, "--hub", fmt.Sprintf("http://%s.%s.svc:%d", HubName, ns, HubPort))
-	c.Args = setArg(c.Args, "--redact", fmt.Sprint(!o.NoRedact))
+	if o.NoRedact {
+		c.Args = setArg(c.Args, "--no-redact", "true")
+	}
 	c.Args = setArg(c.Args, "--pods", o.Pods)
 	c.Args = setArg(c.Args, "--namespaces", strings.Join(o.Namespaces, ","))
 	c.Args = setArg(c.Args, "--exclude-namespaces", strings.Join(slices.Compact(exclude), ","))
@@ -382,15 +396,6 @@ func setArg(args []string, name, value string) []string {
 		}
 	}
 	return append(args, arg)
-}
-
-func argValue(args []string, name string) (string, bool) {
-	for i := len(args) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(args[i], name+"="); ok {
-			return v, true
-		}
-	}
-	return "", false
 }
 
 func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {

@@ -10,7 +10,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -123,12 +122,15 @@ func TestRenderDefaults(t *testing.T) {
 		t.Errorf("agent: readiness probe %v, resources %v", c.ReadinessProbe, c.Resources)
 	}
 	args := agentArgs(t, objs)
-	if args["--hub"] != "http://sonde-hub.sonde.svc:8898" || args["--exclude-namespaces"] != "sonde" || args["--redact"] != "true" {
+	if _, ok := args["--no-redact"]; ok || args["--hub"] != "http://sonde-hub.sonde.svc:8898" || args["--exclude-namespaces"] != "sonde" {
 		t.Errorf("agent args %v", args)
 	}
 
 	hub := typed(t, objs, "Deployment", HubName, &appsv1.Deployment{})
 	hs := hub.Spec.Template.Spec
+	if want := "--storage-limit=" + formatSize(DefaultStorageLimit); !slices.Contains(hs.Containers[0].Args, want) {
+		t.Errorf("hub args %v lack %s, the limit Render assumes", hs.Containers[0].Args, want)
+	}
 	if hs.SecurityContext.RunAsNonRoot == nil || !*hs.SecurityContext.RunAsNonRoot {
 		t.Error("hub may run as root")
 	}
@@ -152,7 +154,7 @@ func TestRenderOptions(t *testing.T) {
 		Namespace:         "traffic",
 		Image:             "registry.example/sonde:v9",
 		Token:             "s3cret",
-		StorageLimit:      resource.MustParse("4Gi"),
+		StorageLimit:      4 << 30,
 		Storage:           StoragePVC,
 		StorageClass:      "fast",
 		NoRedact:          true,
@@ -193,7 +195,7 @@ func TestRenderOptions(t *testing.T) {
 	}
 	args := agentArgs(t, objs)
 	wantArgs := map[string]string{
-		"--hub": "http://sonde-hub.traffic.svc:8898", "--redact": "false", "--pods": "^web-",
+		"--hub": "http://sonde-hub.traffic.svc:8898", "--no-redact": "true", "--pods": "^web-",
 		"--namespaces": "shop,payments", "--exclude-namespaces": "kube-system,traffic",
 	}
 	for k, v := range wantArgs {
@@ -208,7 +210,7 @@ func TestRenderOptions(t *testing.T) {
 			t.Errorf("%s image %q", c.Name, c.Image)
 		}
 	}
-	if !slices.Contains(hub.Spec.Template.Spec.Containers[0].Args, "--storage-limit=4Gi") {
+	if !slices.Contains(hub.Spec.Template.Spec.Containers[0].Args, "--storage-limit=4GiB") {
 		t.Errorf("hub args %v", hub.Spec.Template.Spec.Containers[0].Args)
 	}
 	pvc := typed(t, objs, "PersistentVolumeClaim", hubDataClaim, &corev1.PersistentVolumeClaim{})
@@ -231,7 +233,7 @@ func TestRenderErrors(t *testing.T) {
 		{"pattern", Options{Pods: "web-("}},
 		{"capture namespace", Options{Namespaces: []string{"a b"}}},
 		{"storage", Options{Storage: "tmpfs"}},
-		{"limit", Options{StorageLimit: resource.MustParse("-1Gi")}},
+		{"limit", Options{StorageLimit: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
