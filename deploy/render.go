@@ -36,9 +36,9 @@ const (
 	HubName          = "sonde-hub"
 	// DefaultStorageLimit is the hub's --storage-limit in hub.yaml.
 	DefaultStorageLimit = 1 << 30
-	AgentName        = "sonde-agent"
-	TokenSecret      = "sonde-token"
-	TokenKey         = "token"
+	AgentName           = "sonde-agent"
+	TokenSecret         = "sonde-token"
+	TokenKey            = "token"
 	// HubPort serves ingest, the API and the UI.
 	HubPort = 8898
 	// LabelPartOf marks every object Sonde installs; `sonde clean` deletes
