@@ -85,13 +85,9 @@ func BenchmarkIngestHub(b *testing.B) {
 		e.Node, e.Source = "n", "ebpf" // as agent/emit fills them in
 	}
 	const batch, window = 1000, 8
-	var msgs [][]byte
-	for i := 0; i < len(pool); i += batch {
-		msg, err := json.Marshal(wire.Batch{Type: wire.TypeBatch, Entries: pool[i : i+batch]})
-		if err != nil {
-			b.Fatal(err)
-		}
-		msgs = append(msgs, msg[len(`{"type":"batch","seq":0,`):])
+	lines := make([][]byte, len(pool))
+	for i, e := range pool {
+		lines[i], _ = json.Marshal(e)
 	}
 	for _, agents := range []int{1, 4} {
 		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
@@ -125,8 +121,8 @@ func BenchmarkIngestHub(b *testing.B) {
 						if i >= window {
 							<-acked
 						}
-						// The sequence number is all that differs between batches.
-						msg := append([]byte(fmt.Sprintf(`{"type":"batch","seq":%d,`, i+1)), msgs[(i+a)%len(msgs)]...)
+						from := (i + a) * batch % len(lines)
+						msg, _ := wire.AppendBatch(nil, uint64(i+1), nil, lines[from:from+batch]...)
 						if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
 							b.Error(err)
 							return
@@ -359,7 +355,8 @@ func BenchmarkStreamLatency(b *testing.B) {
 		<-tick.C
 		e := *pool[i%len(pool)]
 		e.Summary.Method = "m-" + strconv.Itoa(i)
-		msg, _ := json.Marshal(wire.Batch{Type: wire.TypeBatch, Seq: uint64(i + 1), Entries: []*protocols.Entry{&e}})
+		line, _ := json.Marshal(&e)
+		msg, _ := wire.AppendBatch(nil, uint64(i+1), nil, line)
 		sent[i] = time.Now()
 		if err := ag.WriteMessage(websocket.TextMessage, msg); err != nil {
 			b.Fatal(err)

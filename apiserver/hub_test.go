@@ -219,7 +219,15 @@ func rawAgent(t *testing.T, h *hub, token string) (*websocket.Conn, *http.Respon
 }
 
 func batchJSON(t *testing.T, seq uint64, es ...*protocols.Entry) []byte {
-	b, err := json.Marshal(wire.Batch{Type: wire.TypeBatch, Seq: seq, Entries: es})
+	var lines [][]byte
+	for _, e := range es {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, b)
+	}
+	b, err := wire.AppendBatch(nil, seq, nil, lines...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,11 +306,14 @@ func TestIngestRefusesBadMessages(t *testing.T) {
 		wantMetric string
 	}{
 		{name: "oversized", msgs: [][]byte{hello, nil}, wantCode: websocket.CloseMessageTooBig, wantMetric: "too_large"},
-		{name: "not JSON", msgs: [][]byte{hello, []byte(`{"type":"batch","seq":1,"entries":[{]}`)}, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
-		{name: "wrong field type", msgs: [][]byte{hello, []byte(`{"type":"batch","seq":1,"entries":[{"start":5}]}`)}, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
-		{name: "null entry", msgs: [][]byte{hello, []byte(`{"type":"batch","seq":1,"entries":[null]}`)}, wantCode: websocket.CloseUnsupportedData, wantReason: "null entry", wantMetric: "malformed"},
+		{name: "header not JSON", msgs: [][]byte{hello, []byte(`{"type":"batch","seq":1`)}, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
+		{name: "entry not JSON", msgs: [][]byte{hello, []byte("{\"type\":\"batch\",\"seq\":1}\n{]")}, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
+		{name: "entry over two lines", msgs: [][]byte{hello, []byte("{\"type\":\"batch\",\"seq\":1}\n{\"id\":\n\"x\"}")}, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
+		{name: "wrong field type", msgs: [][]byte{hello, []byte("{\"type\":\"batch\",\"seq\":1}\n{\"start\":5}")}, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
+		{name: "null entry", msgs: [][]byte{hello, []byte("{\"type\":\"batch\",\"seq\":1}\nnull")}, wantCode: websocket.CloseUnsupportedData, wantReason: "null entry", wantMetric: "malformed"},
+		{name: "hello with lines", msgs: [][]byte{[]byte("{\"type\":\"hello\",\"agent_id\":\"a\"}\n{}")}, wantCode: websocket.ClosePolicyViolation, wantReason: "only a batch", wantMetric: "protocol"},
 		{name: "binary", msgs: [][]byte{hello, []byte{1, 2, 3}}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "JSON text", wantMetric: "malformed"},
-		{name: "batch before hello", msgs: [][]byte{[]byte(`{"type":"batch","seq":1,"entries":[]}`)}, wantCode: websocket.ClosePolicyViolation, wantReason: "hello", wantMetric: "protocol"},
+		{name: "batch before hello", msgs: [][]byte{[]byte(`{"type":"batch","seq":1}`)}, wantCode: websocket.ClosePolicyViolation, wantReason: "hello", wantMetric: "protocol"},
 		{name: "unknown type", msgs: [][]byte{hello, []byte(`{"type":"gossip"}`)}, wantCode: websocket.ClosePolicyViolation, wantReason: "unknown message type", wantMetric: "protocol"},
 	}
 	for _, tt := range tests {

@@ -64,8 +64,9 @@ type message struct {
 	Version  string            `json:"version"`
 	Source   string            `json:"source"`
 	Seq      uint64            `json:"seq"`
-	Entries  []json.RawMessage `json:"entries"`
 	Counters map[string]uint64 `json:"counters"`
+	// Entries are a batch's lines after the header (see wire).
+	Entries []json.RawMessage `json:"-"`
 }
 
 // ingest serves one agent connection: hello, then batches, each stored and
@@ -202,10 +203,19 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 			refuse(rejectMalformed, websocket.CloseUnsupportedData, "expected JSON text messages")
 			return
 		}
+		header, lines := wire.SplitMessage(data)
 		var m message
-		if err := json.Unmarshal(data, &m); err != nil {
+		if err := json.Unmarshal(header, &m); err != nil {
 			refuse(rejectMalformed, websocket.CloseUnsupportedData, "malformed message: "+err.Error())
 			return
+		}
+		if len(lines) > 0 && m.Type != wire.TypeBatch {
+			refuse(rejectProtocol, websocket.ClosePolicyViolation, "only a batch has lines after the first")
+			return
+		}
+		m.Entries = make([]json.RawMessage, len(lines))
+		for i, l := range lines {
+			m.Entries[i] = l
 		}
 		switch {
 		case hello == nil && m.Type != wire.TypeHello:

@@ -1,7 +1,6 @@
 package emit
 
 import (
-	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -441,14 +439,11 @@ func (s *Sender) nextBatch() *batch {
 // how many entries it consumed, of which how many were too large to send at
 // all (those are dropped); b is nil when none went in.
 func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *batch, used, oversize int) {
-	var buf bytes.Buffer
-	buf.WriteString(`{"type":"batch","seq":`)
-	buf.WriteString(strconv.FormatUint(s.nextSeq, 10))
-	c, _ := json.Marshal(counters)
-	buf.WriteString(`,"counters":`)
-	buf.Write(c)
-	buf.WriteString(`,"entries":[`)
-	head := buf.Len()
+	buf, err := wire.AppendBatch(nil, s.nextSeq, counters)
+	if err != nil {
+		return nil, len(es), len(es)
+	}
+	head := len(buf)
 	n := 0
 	for _, e := range es {
 		// The hub would fill these in from the hello, at the cost of
@@ -459,27 +454,23 @@ func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *b
 		if e.Source == "" {
 			e.Source = s.cfg.Source
 		}
-		j, err := json.Marshal(e)
-		if err != nil || len(j)+head+2 > s.cfg.MaxBatchBytes {
+		j, err := json.Marshal(e) // one line: Marshal escapes newlines
+		if err != nil || len(j)+head+1 > s.cfg.MaxBatchBytes {
 			used++
 			oversize++
 			continue
 		}
-		if buf.Len()+len(j)+3 > s.cfg.MaxBatchBytes {
+		if len(buf)+len(j)+1 > s.cfg.MaxBatchBytes {
 			break
 		}
-		if n > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(j)
+		buf = append(append(buf, '\n'), j...)
 		n++
 		used++
 	}
-	buf.WriteString("]}")
 	if n == 0 {
 		return nil, used, oversize
 	}
-	b = &batch{seq: s.nextSeq, n: n, payload: buf.Bytes()}
+	b = &batch{seq: s.nextSeq, n: n, payload: buf}
 	s.nextSeq++
 	return b, used, oversize
 }

@@ -7,11 +7,17 @@
 //
 // The agent opens GET /api/v1/ingest as a websocket, with
 // "Authorization: Bearer TOKEN". A wrong or missing token gets 401 before the
-// upgrade. Every message is one JSON text frame:
+// upgrade. Every message is one text frame:
 //
-//	agent → hub  {"type":"hello", "agent_id":..., "node":..., "version":..., "source":...}   first, once
-//	agent → hub  {"type":"batch", "seq":N, "entries":[Entry...], "counters":{...}}
-//	hub → agent  {"type":"ack", "seq":N, "stored":K}
+//	agent → hub  {"type":"hello","agent_id":...,"node":...,"version":...,"source":...}
+//	agent → hub  {"type":"batch","seq":N,"counters":{...}}\n<entry JSON>\n<entry JSON>...
+//	hub → agent  {"type":"ack","seq":N,"stored":K}
+//
+// The hello comes first, once. A batch is a JSON header line followed by one
+// line per entry, each an Entry in its JSON form (encoding/json never writes
+// a raw newline inside a value). Lines let the hub find the entries without
+// parsing the batch as a whole before parsing each entry, which was a third
+// of its work per entry; each line is still checked as JSON on its own.
 //
 // Batch sequence numbers start at 1 and grow by one per batch for the life of
 // one agent_id. The hub acknowledges a batch only once it is durably stored,
