@@ -153,6 +153,32 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// TestDemoRefusesBadFlags: bad flags are refused in one sentence, before
+// any namespace is made.
+func TestDemoRefusesBadFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"negative duration", []string{"demo", "--duration", "-1s"}, "--duration must not be negative"},
+		{"rate too high", []string{"demo", "--rate", "1000"}, "--rate 1000: the request rate must be between"},
+		{"negative rate", []string{"demo", "--rate", "-2"}, "--rate -2: the request rate must be between"},
+		{"argument", []string{"demo", "now"}, `unknown command "now"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := run(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is more than one line: %q", err)
+			}
+		})
+	}
+}
+
 // demoOutput collects what the demo prints and lets the test wait for a
 // line.
 type demoOutput struct {
