@@ -196,10 +196,6 @@ func New(cfg Config) (*Demo, error) {
 // Names lists every lab address with what it stands for.
 func (d *Demo) Names() []Name { return slices.Clone(d.names) }
 
-// Prefix starts the name of every network namespace and interface of the
-// lab.
-func (d *Demo) Prefix() string { return d.lab.Prefix }
-
 // Close removes the lab: the namespaces, their interfaces and iptables
 // rules, and the processes started in pods. Run calls it; call it yourself
 // only when Run is not called. It may be called more than once.
