@@ -29,17 +29,17 @@
 // bytes a row plus interned strings) and renders only the rows in view, with
 // a scaled scrollbar past eight million pixels. TestBench
 // (SONDE_WEB_BENCH=100000,1000000) measured, on a 2-core machine that other
-// work kept at a load average of 16-18:
+// work kept at a load average of 15-18 (two runs of 1,000,000 give the ranges):
 //
-//	entries in the hub          100,000      1,000,000
-//	apply a query (2,000 rows)  2.4-2.6 s    1.4-1.9 s (5.6 s for a query matching 1 in 50)
-//	rows in the browser         100,000      1,000,000
-//	filling them                0.5 s        2.7 s
-//	JS heap                     50 MB        119 MB
-//	scrolling, 3 rows a frame   20 fps       29 fps (p95 frame 117 ms)
-//	a jump anywhere, p50        120 ms       80 ms
+//	entries in the hub                   100,000             1,000,000
+//	apply a query until its 1,000 rows   1.0-1.5 s           0.8-1.1 s
+//	are on screen (5 queries)
+//	rows in the browser's list           100,000             1,000,000
+//	filling them                         0.7 s               2.7-4.5 s
+//	JS heap                              23 MB               87-119 MB
+//	scrolling 3 rows a frame             25 fps, p95 117 ms  22-29 fps, p95 117-167 ms
+//	a jump anywhere, p50                 56 ms               80-92 ms
 //
-// The cost per frame does not grow with the row count; the figures vary with
-// the machine's load more than with the size. The stream's history was 2,000
-// entries then; it is 1,000 now, which halves the time to apply a query.
+// The work per frame does not grow with the row count (32 rows in the DOM
+// either way); the frame rate follows the machine's load more than the size.
 package web

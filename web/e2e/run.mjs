@@ -16,7 +16,8 @@ if (!hub || !control || !shots) {
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
-const wait = { timeout: 20_000 };
+// Generous: CI runs other packages' tests beside this one on two cores.
+const wait = { timeout: 45_000 };
 
 async function getJSON(url, init) {
   const res = await fetch(url, init);

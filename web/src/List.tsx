@@ -10,7 +10,7 @@ import { endpointClause } from './query';
 import { EpKind, Flag, type Row, statusClass } from './rows';
 import { ProtocolBadge, V } from './ui';
 
-export const ROW_H = 24;
+const ROW_H = 24;
 const MAX_SCROLL = 8_000_000;
 /** Rows from the top at which older ones are fetched. */
 const OLDER_AT = 40;

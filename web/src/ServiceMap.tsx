@@ -16,14 +16,14 @@ const colGap = 150;
 const rowGap = 34;
 const pad = 24;
 /** Room above the layers for edges that skip one (they pass over it). */
-const lanePad = 36;
+const lanePad = 64;
 
 interface Placed extends MapNode {
   x: number;
   y: number;
 }
 
-export function layout(nodes: MapNode[], edges: MapEdge[]): { placed: Map<string, Placed>; width: number; height: number; top: (from: number, to: number) => number } {
+function layout(nodes: MapNode[], edges: MapEdge[]): { placed: Map<string, Placed>; width: number; height: number; top: (from: number, to: number) => number } {
   const out = new Map<string, string[]>();
   const inc = new Map<string, string[]>();
   for (const n of nodes) {
@@ -118,7 +118,7 @@ export function layout(nodes: MapNode[], edges: MapEdge[]): { placed: Map<string
 }
 
 /** nodeClause selects a map node's traffic on one side or (side absent) either. */
-export function nodeClause(n: MapNode, side?: 'src' | 'dst'): string {
+function nodeClause(n: MapNode, side?: 'src' | 'dst'): string {
   const one = (s: 'src' | 'dst') => {
     if (n.kind === 'address') {
       const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(n.name);
@@ -163,6 +163,7 @@ export function ServiceMap({ query, window }: { query: string; window: string })
   const maxCount = Math.max(...data.edges.map((e) => e.count));
   // Edges between the same pair fan out by protocol.
   const pairIndex = new Map<string, number>();
+  let skips = 0;
   const filterEdge = (e: MapEdge) => {
     const s = placed.get(e.source)!;
     const t = placed.get(e.target)!;
@@ -212,7 +213,8 @@ export function ServiceMap({ query, window }: { query: string; window: string })
               const y1 = s.y + nodeH / 2 + off - 4;
               const x2 = t.x;
               const y2 = t.y + nodeH / 2 + off - 4;
-              const lane = top(s.x, t.x) - 14 - off;
+              // Each skipping edge gets its own lane, stacked upwards.
+              const lane = top(s.x, t.x) - 14 - off - 16 * skips++;
               d = `M${x1},${y1} C${x1 + 60},${y1} ${x1 + 60},${lane} ${x1 + 120},${lane} L${x2 - 120},${lane} C${x2 - 60},${lane} ${x2 - 60},${y2} ${x2},${y2}`;
               lx = (x1 + x2) / 2;
               ly = lane - 5;

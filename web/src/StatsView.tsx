@@ -16,7 +16,7 @@ interface Data {
 }
 
 /** seconds reads a Go duration such as "15m" or "1h". */
-export function seconds(window: string): number {
+function seconds(window: string): number {
   const m = /^(\d+)(s|m|h)$/.exec(window);
   if (!m) return 900;
   return Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'];

@@ -3,7 +3,7 @@
 // loss. Components subscribe and re-render at most once per animation frame,
 // however many entries arrive in it.
 import { api } from './api';
-import { Flag, Rows } from './rows';
+import { Rows } from './rows';
 import type { Agent, Entry, HubStats } from './types';
 
 /** Most rows the browser keeps; older ones are dropped from the head. */
@@ -227,11 +227,6 @@ export class Model {
       out.push(`This browser let go of the ${this.rows.trimmed.toLocaleString('en-US')} oldest rows to stay under ${this.rows.max.toLocaleString('en-US')}.`);
     }
     return out;
-  }
-
-  /** The row that the stream's marker rows stand for (no entry behind them). */
-  isMarker(p: number): boolean {
-    return (this.rows.flagsAt(p) & Flag.Lost) !== 0;
   }
 }
 

@@ -70,7 +70,7 @@ export interface Row {
 }
 
 /** The label an endpoint gets in the list, and how to query it. */
-export function endpointLabel(ep: Endpoint, server: boolean): [string, EpKind] {
+function endpointLabel(ep: Endpoint, server: boolean): [string, EpKind] {
   if (ep.pod) return [ep.pod, EpKind.Pod];
   if (server && ep.service) return [ep.service, EpKind.Service];
   if (ep.workload) return [ep.workload, EpKind.Workload];
