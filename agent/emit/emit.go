@@ -411,10 +411,10 @@ func (s *Sender) nextBatch() *batch {
 		take := s.pending[:n:n]
 		s.pending = s.pending[n:]
 		s.oldest = time.Now()
-		counters := s.counters()
+		own := s.ownCounters()
 		s.mu.Unlock()
 
-		b, used, oversize := s.encode(take, counters)
+		b, used, oversize := s.encode(take, s.withAgentCounters(own))
 
 		s.mu.Lock()
 		if used < n { // what did not fit goes back to the front
@@ -475,16 +475,29 @@ func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *b
 	return b, used, oversize
 }
 
-// counters merges the pipeline's counters with the sender's own. Call with s.mu held.
-func (s *Sender) counters() map[string]uint64 {
-	m := map[string]uint64{}
-	if s.cfg.Counters != nil {
-		for k, v := range s.cfg.Counters() {
-			m[k] = v
-		}
+// ownCounters are the sender's counters as the hub sees them. Call with s.mu held.
+func (s *Sender) ownCounters() map[string]uint64 {
+	return map[string]uint64{
+		CounterDropped:    s.stats.Dropped,
+		CounterOversize:   s.stats.Oversize,
+		CounterReconnects: s.stats.Reconnects,
 	}
-	m[CounterDropped] = s.stats.Dropped
-	m[CounterOversize] = s.stats.Oversize
-	m[CounterReconnects] = s.stats.Reconnects
-	return m
+}
+
+// withAgentCounters adds the pipeline's counters to own. It must run without
+// s.mu: Config.Counters may take locks of the pipeline, whose goroutine
+// calls Send (which takes s.mu) while holding them.
+func (s *Sender) withAgentCounters(own map[string]uint64) map[string]uint64 {
+	if s.cfg.Counters == nil {
+		return own
+	}
+	m := s.cfg.Counters()
+	out := make(map[string]uint64, len(m)+len(own))
+	for k, v := range m {
+		out[k] = v
+	}
+	for k, v := range own {
+		out[k] = v
+	}
+	return out
 }

@@ -1,6 +1,8 @@
 package emit
 
 import (
+	"bytes"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,5 +75,41 @@ func TestOversizeDropped(t *testing.T) {
 	}
 	if s.nextBatch() != nil {
 		t.Error("a second batch from nothing")
+	}
+}
+
+// TestCountersOutsideLock: the pipeline's counters callback takes the
+// pipeline's lock, and the pipeline calls Send while holding it; the sender
+// must not call the callback while it holds its own lock.
+func TestCountersOutsideLock(t *testing.T) {
+	var pipelineMu sync.Mutex
+	var s *Sender
+	s = New(Config{BatchSize: 1, FlushInterval: time.Nanosecond, Counters: func() map[string]uint64 {
+		pipelineMu.Lock()
+		defer pipelineMu.Unlock()
+		return map[string]uint64{"capture_lost": 3}
+	}})
+	s.Send(&protocols.Entry{Protocol: protocols.Redis})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1000 {
+			pipelineMu.Lock()
+			s.Send(&protocols.Entry{Protocol: protocols.Redis})
+			pipelineMu.Unlock()
+		}
+	}()
+	for range 1000 {
+		if b := s.nextBatch(); b != nil {
+			s.ack(b.seq)
+			if !bytes.Contains(b.payload, []byte(`"capture_lost":3`)) {
+				t.Fatalf("batch lacks the pipeline's counters: %.100s", b.payload)
+			}
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("deadlock between Send and the counters callback")
 	}
 }
