@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -41,6 +42,8 @@ const (
 	// demoStopWait bounds the clean-up after Ctrl-C.
 	demoStopWait = 60 * time.Second
 )
+
+var demoScreenshot = flag.String("demo-screenshot", "", "TestDemo saves a screenshot of the demo's UI to this file (for the README)")
 
 // demoChild makes the test binary run main with the arguments after "--"
 // (the os/exec tests' helper-process pattern): the demo runs in a process
@@ -419,7 +422,15 @@ func checkDemoUI(t *testing.T, hub string, pods []string) {
 	if _, err := os.Stat("../../web/node_modules/playwright-core/package.json"); err != nil {
 		t.Skip("web/node_modules lacks playwright-core: run 'npm ci' in web/ (the web tests do)")
 	}
-	out, err := exec.Command(node, append([]string{"testdata/demo_ui.mjs", hub}, pods...)...).CombinedOutput()
+	ui := exec.Command(node, append([]string{"testdata/demo_ui.mjs", hub}, pods...)...)
+	if *demoScreenshot != "" {
+		path, err := filepath.Abs(*demoScreenshot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ui.Env = append(os.Environ(), "SONDE_DEMO_SCREENSHOT="+path)
+	}
+	out, err := ui.CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
 		t.Errorf("the UI check failed: %v", err)

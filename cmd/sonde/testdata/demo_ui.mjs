@@ -1,6 +1,7 @@
 // node testdata/demo_ui.mjs URL POD...: opens a running `sonde demo` in
 // Debian's Chromium and checks that the list shows entries that name the
-// lab's pods. Prints "ok - what" or "not ok - why" and exits 1.
+// lab's pods. Prints "ok - what" or "not ok - why" and exits 1. With
+// SONDE_DEMO_SCREENSHOT=FILE it also saves what the page shows.
 import { launch } from '../../../web/e2e/browser.mjs';
 
 const [url, ...pods] = process.argv.slice(2);
@@ -25,6 +26,7 @@ try {
   const text = await page.evaluate(() => document.body.innerText);
   const shown = pods.filter((p) => text.includes(p));
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+  if (process.env.SONDE_DEMO_SCREENSHOT) await page.screenshot({ path: process.env.SONDE_DEMO_SCREENSHOT });
   console.log(`ok - the UI lists ${rows} entries naming ${shown.join(', ')}`);
 } catch (err) {
   console.log(`not ok - ${err.message}`);
