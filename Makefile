@@ -50,7 +50,7 @@ test: deps ## run every test (installs what they need first)
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
-	$(MAKE) --no-print-directory check-generate
+	$(MAKE) --no-print-directory check-generate check-web
 
 .PHONY: generate
 generate: ## rebuild generated files (the eBPF object and its Go bindings)
@@ -62,6 +62,15 @@ check-generate: ## fail when committed generated files differ from a rebuild
 		$(MAKE) --no-print-directory generate && git diff --exit-code --stat -- bpf/ \
 		|| { echo "generated files in bpf/ differ from a rebuild: run 'make generate' and commit"; exit 1; }; \
 	fi
+
+.PHONY: web
+web: ## rebuild the browser UI into web/dist (npm ci, then esbuild)
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+.PHONY: check-web
+check-web: web ## fail when the committed web/dist differs from a rebuild of web/src
+	@test -z "$$(git status --porcelain -- web/dist)" || { git status --short -- web/dist; \
+		echo "web/dist differs from a rebuild: run 'make web' and commit"; exit 1; }
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
