@@ -215,7 +215,13 @@ func (f *follower) follow(ctx context.Context) error {
 	done := make(chan struct{})
 	defer close(done)
 	opts := netlink.LinkSubscribeOptions{
-		ErrorCallback: func(err error) { f.cfg.Log.Warn("netlink link updates", "err", err) },
+		ErrorCallback: func(err error) {
+			// Closing done on a normal stop makes the subscription's
+			// pending receive fail; that is not worth a warning.
+			if ctx.Err() == nil {
+				f.cfg.Log.Warn("netlink link updates", "err", err)
+			}
+		},
 	}
 	if f.cfg.Netns > 0 {
 		ns := f.cfg.Netns
