@@ -28,18 +28,29 @@ build: ## build bin/sonde (static, no cgo)
 sample: build ## run `sonde read` on the sample capture the project recorded
 	$(BIN) read cmd/sonde/testdata/sample.pcapng
 
-.PHONY: deps
-deps: ## install what the tests need (Debian packages, Go modules); quick when already there
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+# apt_install installs the Debian packages in $(1) that are missing; quick when none is.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages: $$missing (run 'make deps' as root)"; exit 1; fi; \
-		echo "installing: $$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages: "$$missing" (run as root)"; exit 1; fi; \
+		echo "installing:" $$missing; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections; \
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	@# rabbitmq-server's package starts a node; the tests start their own on other ports.
-	@if command -v systemctl >/dev/null && systemctl is-active -q rabbitmq-server 2>/dev/null; then systemctl stop rabbitmq-server; fi
+endef
+
+# The demo's real servers; without them Redis and AMQP are skipped, one line each.
+DEMO_PACKAGES := redis-server rabbitmq-server iproute2 iptables
+
+.PHONY: demo
+demo: build ## a shop of real services in network namespaces, captured live; UI on localhost:8899 (root)
+	$(call apt_install,$(DEMO_PACKAGES))
+	$(BIN) demo
+
+.PHONY: deps
+deps: ## install what the tests need (Debian packages, Go modules, npm packages); quick when already there
+	$(call apt_install,$(APT_PACKAGES))
 	$(GO) mod download
 	@# The browser tests drive Chromium with playwright-core from web/node_modules.
 	@if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then \
