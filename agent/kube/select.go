@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Selector picks the pods to capture among those of the node.
@@ -27,6 +28,15 @@ func (s *Selector) Match(namespace, name string) bool {
 		return false
 	}
 	return s.Pods == nil || s.Pods.MatchString(name)
+}
+
+// Selects reports whether p is a pod to capture, whatever its node and
+// whether it has an address yet: it must match, run in its own network
+// namespace (a pod on the host's network has the node's address, and
+// capturing it would capture the node) and not have finished.
+func (s *Selector) Selects(p *corev1.Pod) bool {
+	return !p.Spec.HostNetwork && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed &&
+		s.Match(p.Namespace, p.Name)
 }
 
 // AddFlags declares the flags the agent's DaemonSet sets: --pods,

@@ -151,12 +151,9 @@ func (w *Watcher) update(first bool) {
 }
 
 func (w *Watcher) capturable(p *corev1.Pod) bool {
-	if p.Spec.HostNetwork || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-		return false
-	}
 	// The field selector already holds the watch to this node; the check
 	// keeps a misbehaving server from widening it.
-	return p.Spec.NodeName == w.cfg.Node && len(podIPs(p)) > 0 && w.cfg.Selector.Match(p.Namespace, p.Name)
+	return p.Spec.NodeName == w.cfg.Node && len(podIPs(p)) > 0 && w.cfg.Selector.Selects(p)
 }
 
 func podIPs(p *corev1.Pod) []netip.Addr {

@@ -109,12 +109,25 @@ func Start(t testing.TB, o Options) *Env {
 	return e
 }
 
+// Binary returns the path of one of the built binaries (kubectl, say),
+// failing or skipping the test as Start does when it is missing.
+func Binary(t testing.TB, name string) string {
+	t.Helper()
+	require(t, []string{name})
+	return filepath.Join(BinDir(), name)
+}
+
 // requireBinaries fails (in CI) or skips (elsewhere) when a binary is
 // missing.
 func requireBinaries(t testing.TB, o Options) {
 	t.Helper()
+	require(t, o.binaries())
+}
+
+func require(t testing.TB, bins []string) {
+	t.Helper()
 	var missing []string
-	for _, b := range o.binaries() {
+	for _, b := range bins {
 		if _, err := os.Stat(filepath.Join(BinDir(), b)); err != nil {
 			missing = append(missing, b)
 		}
