@@ -52,6 +52,9 @@ demo: build ## a shop of real services in network namespaces, captured live; UI 
 deps: ## install what the tests need (Debian packages, Go modules, npm packages); quick when already there
 	$(call apt_install,$(APT_PACKAGES))
 	$(GO) mod download
+	@# A real kube-apiserver, etcd, scheduler, controller-manager, kubectl and kwok
+	@# for the Kubernetes tests, built once into a cache outside the clone.
+	@bash deploy/testenv/build.sh >/dev/null
 	@# The browser tests drive Chromium with playwright-core from web/node_modules.
 	@if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then \
 		cd web && npm ci --no-audit --no-fund >/dev/null; fi
