@@ -8,7 +8,7 @@
 # and kwok's stage files next to it (…/<version>/kwok-stages). A cold build
 # costs tens of CPU-minutes, so binaries that are already there and were built
 # from the same go.mod, go.sum and this script are kept: a second run only
-# hashes three files. Prints the bin directory on its last line.
+# hashes two files. Prints the bin directory on its last line.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,9 +27,6 @@ bin=$root/bin
 stages=$root/kwok-stages
 mkdir -p "$bin" "$stages"
 
-# What the binaries were built from; a change rebuilds them all.
-stamp=$(cat go.mod go.sum build.sh | sha256sum | cut -c1-16)
-
 # name → package. Order matters for nothing; the build shares one go invocation.
 declare -A pkgs=(
 	[kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
@@ -40,31 +37,35 @@ declare -A pkgs=(
 	[kwok]=sigs.k8s.io/kwok/cmd/kwok
 )
 
+major=${k8s_version#v}; major=${major%%.*}
+minor=${k8s_version#v*.}; minor=${minor%%.*}
+# The version stamps kube-apiserver reports on /version; without them
+# kubectl and client libraries see v0.0.0 and refuse or misbehave.
+ldflags="-s -w"
+for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+	ldflags+=" -X $p.gitVersion=$k8s_version -X $p.gitMajor=$major -X $p.gitMinor=$minor"
+	ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+done
+ldflags+=" -X sigs.k8s.io/kwok/pkg/consts.Version=${kwok_version#v}"
+ldflags+=" -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${k8s_version#v}"
+
+# What a binary is built from: the modules, the flags and its package. A
+# change to any of them rebuilds it; editing this script's prose does not.
+stamp_of() { printf '%s\n%s\n%s\n' "$(cat go.mod go.sum)" "$ldflags" "$1" | sha256sum | cut -c1-16; }
+
 # One builder at a time: `make deps` and a test run may start together.
 exec 9>"$root/.lock"
 flock 9
 
 missing=()
 for name in "${!pkgs[@]}"; do
-	if [[ ! -x $bin/$name || "$(cat "$bin/.$name.stamp" 2>/dev/null)" != "$stamp" ]]; then
+	if [[ ! -x $bin/$name || "$(cat "$bin/.$name.stamp" 2>/dev/null)" != "$(stamp_of "${pkgs[$name]}")" ]]; then
 		missing+=("$name")
 	fi
 done
 
 if ((${#missing[@]} > 0)); then
 	echo "building ${missing[*]} (Kubernetes $k8s_version, kwok $kwok_version) into $bin"
-	major=${k8s_version#v}; major=${major%%.*}
-	minor=${k8s_version#v*.}; minor=${minor%%.*}
-	# The version stamps kube-apiserver reports on /version; without them
-	# kubectl and client libraries see v0.0.0 and refuse or misbehave.
-	ldflags="-s -w"
-	for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-		ldflags+=" -X $p.gitVersion=$k8s_version -X $p.gitMajor=$major -X $p.gitMinor=$minor"
-		ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
-	done
-	ldflags+=" -X sigs.k8s.io/kwok/pkg/consts.Version=${kwok_version#v}"
-	ldflags+=" -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${k8s_version#v}"
-
 	targets=()
 	for name in "${missing[@]}"; do targets+=("${pkgs[$name]}"); done
 	tmp=$(mktemp -d "$root/.build.XXXXXX")
@@ -80,13 +81,14 @@ if ((${#missing[@]} > 0)); then
 		built=${pkgs[$name]%/v[0-9]*}
 		built=$tmp/${built##*/}
 		mv "$built" "$bin/$name"
-		echo "$stamp" >"$bin/.$name.stamp"
+		stamp_of "${pkgs[$name]}" >"$bin/.$name.stamp"
 	done
 	echo "built in $((SECONDS - start)) s"
 fi
 
 # kwok ships no stages in its binary; its module carries the ones that make
 # nodes Ready (with leases) and pods Running with an IP quickly.
+stamp=$(stamp_of kwok-stages)
 if [[ "$(cat "$stages/.stamp" 2>/dev/null)" != "$stamp" ]]; then
 	kwok_dir=$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
 	rm -rf "$stages"/*.yaml
