@@ -148,7 +148,7 @@ type marks struct{ low, high, sync int64 }
 func marksFor(limit int64) marks {
 	headroom := max(limit/5, minHeadroom)
 	high := limit - headroom
-	return marks{low: high - limit/10, high: high, sync: limit - headroom/2}
+	return marks{low: high - limit/10, high: high, sync: limit - headroom*2/3}
 }
 
 // load finds the sequence range held and forgets agents long silent.
@@ -230,16 +230,20 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 			return 0, false, fmt.Errorf("reading agent state: %w", err)
 		}
 	}
-	if s.estimate.Load() > s.marks.sync {
-		// A burst outran the evictor: make room before writing more.
-		if err := s.evictLocked(context.Background()); err != nil {
-			return 0, false, err
-		}
-	}
 	first = s.last.Load() + 1
 	recs, err := build(first)
 	if err != nil {
 		return 0, false, err
+	}
+	incoming := int64(0)
+	for _, r := range recs {
+		incoming += int64(len(r.Full) + len(r.Index))
+	}
+	if s.estimate.Load()+incoming > s.marks.sync {
+		// A burst outran the evictor: make room before writing more.
+		if err := s.evictLocked(context.Background()); err != nil {
+			return 0, false, err
+		}
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
