@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,11 +86,40 @@ func TestOpenRefusesTinyLimit(t *testing.T) {
 	}
 }
 
+// benchEntries makes distinct entries of about 1.3 KiB whose bodies are
+// JSON text built from a small vocabulary with random values, so that
+// compression meets something like real traffic rather than one record
+// repeated.
+func benchEntries(n int) [][]byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	words := []string{"order", "item", "sku", "qty", "price", "customer", "status", "created", "shipping", "address", "note", "total"}
+	out := make([][]byte, n)
+	for i := range out {
+		var body strings.Builder
+		body.WriteString("{")
+		for j := range 24 {
+			if j > 0 {
+				body.WriteString(",")
+			}
+			fmt.Fprintf(&body, `"%s_%d":%d`, words[r.IntN(len(words))], r.IntN(100), r.IntN(1_000_000))
+		}
+		body.WriteString("}")
+		data, _ := json.Marshal([]byte(body.String()))
+		out[i] = fmt.Appendf(nil, `{"id":"","protocol":"http1","start":"2026-11-25T22:00:%02d.%06dZ","duration_ns":%d,`+
+			`"src":{"ip":"10.0.%d.%d","port":%d,"pod":"frontend-7d9f","namespace":"shop"},"dst":{"ip":"10.1.0.7","port":8080,"pod":"orders-5c4b","namespace":"payments"},`+
+			`"summary":{"method":"POST","target":"/api/v1/orders/%d","status":"201"},"http":{"request":{"method":"POST","target":"/api/v1/orders/%d","path":"/api/v1/orders/%d","version":"HTTP/1.1",`+
+			`"headers":[{"name":"Host","value":"orders"},{"name":"Content-Type","value":"application/json"},{"name":"X-Request-Id","value":"%016x"}],"body":{"size":%d,"data":%s}},`+
+			`"response":{"version":"HTTP/1.1","status_code":201,"headers":[{"name":"Content-Type","value":"application/json"}],"body":{"size":2,"data":"e30="}}}}`,
+			i%60, r.IntN(1e6), r.IntN(1e9), r.IntN(4), r.IntN(250), 30000+r.IntN(30000), i, i, i, r.Uint64(), body.Len(), data)
+	}
+	return out
+}
+
 // BenchmarkAppend compares pebble's block compressions on the same entries:
 // the measurement behind the choice in doc.go (bbolt was measured outside
 // the module, to keep it out of go.mod).
 func BenchmarkAppend(b *testing.B) {
-	entry := []byte(`{"id":"","protocol":"http1","start":"2026-11-25T22:00:00Z","duration_ns":1500000,"src":{"ip":"10.0.0.4","port":41234,"pod":"frontend-7d9f","namespace":"shop"},"dst":{"ip":"10.0.1.7","port":8080,"pod":"orders-5c4b","namespace":"payments"},"summary":{"method":"POST","target":"/api/v1/orders","status":"201"},"http":{"request":{"method":"POST","target":"/api/v1/orders","path":"/api/v1/orders","version":"HTTP/1.1","headers":[{"name":"Host","value":"orders"},{"name":"Content-Type","value":"application/json"},{"name":"User-Agent","value":"Go-http-client/1.1"}],"body":{"size":412,"data":"eyJpdGVtcyI6W3sic2t1IjoiQS0xIiwicXR5IjoyfSx7InNrdSI6IkItNyIsInF0eSI6MX1dLCJjdXN0b21lciI6IjQyIiwibm90ZSI6ImxlYXZlIGF0IHRoZSBkb29yIn0="}},"response":{"version":"HTTP/1.1","status_code":201,"headers":[{"name":"Content-Type","value":"application/json"},{"name":"Date","value":"Wed, 25 Nov 2026 22:00:00 GMT"}],"body":{"size":97,"data":"eyJpZCI6Im9yZGVyLTEyMzQ1Iiwic3RhdHVzIjoiY3JlYXRlZCJ9"}}}}`)
+	entries := benchEntries(10_000)
 	for _, c := range []string{"none", "snappy", "zstd"} {
 		b.Run(c, func(b *testing.B) {
 			dir := b.TempDir()
@@ -100,7 +131,8 @@ func BenchmarkAppend(b *testing.B) {
 				_, _, err := s.Append("", 0, func(uint64) ([]Record, error) {
 					recs := make([]Record, n)
 					for j := range recs {
-						recs[j] = Record{Start: time.Now(), Full: entry, Index: entry[:120]}
+						e := entries[(i+j)%len(entries)]
+						recs[j] = Record{Start: time.Now(), Full: e, Index: e[:120]}
 					}
 					return recs, nil
 				}, nil)
@@ -120,6 +152,7 @@ func BenchmarkAppend(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 			b.ReportMetric(float64(size)/float64(b.N), "disk-B/entry")
+			b.ReportMetric(float64(len(entries[0])), "B/entry")
 		})
 	}
 }
