@@ -404,9 +404,12 @@ func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, fmt.Errorf("converting %s: %w", gvk.Kind, err)
 	}
-	// Typed objects carry fields an apply should not send: an empty status
-	// and null creation timestamps.
+	// Typed objects carry fields an apply should not send: an empty status,
+	// an empty spec (a Namespace's) and null creation timestamps.
 	delete(m, "status")
+	if spec, ok := m["spec"].(map[string]any); ok && len(spec) == 0 {
+		delete(m, "spec")
+	}
 	prune(m)
 	u := &unstructured.Unstructured{Object: m}
 	u.SetGroupVersionKind(gvk)

@@ -90,7 +90,7 @@ func New(client kubernetes.Interface, cfg Config) (*Watcher, error) {
 func (w *Watcher) Run(ctx context.Context) error {
 	w.factory.Start(ctx.Done())
 	defer w.factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), w.synced) {
+	if !cache.WaitForCacheSync(ctx.Done(), w.synced) && !w.synced() {
 		return ErrNotSynced
 	}
 	w.update(true)

@@ -120,7 +120,7 @@ func (r *Resolver) Run(ctx context.Context) error {
 	r.factory.Start(ctx.Done())
 	defer r.factory.Shutdown()
 	start := r.now()
-	if !cache.WaitForCacheSync(ctx.Done(), r.synced...) {
+	if !cache.WaitForCacheSync(ctx.Done(), r.synced...) && !r.Synced() {
 		return ErrNotSynced
 	}
 	st := r.Stats()

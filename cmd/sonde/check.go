@@ -113,7 +113,7 @@ func checkAccess(ctx context.Context, k *kube, ns string, out io.Writer) (failed
 		if a.group != "" {
 			name += "." + a.group
 		}
-		where := "in all namespaces"
+		where := "cluster-wide"
 		if a.namespaced {
 			where = "in " + ns
 		}

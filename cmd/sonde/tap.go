@@ -203,13 +203,17 @@ they come and go. Ctrl-C removes what tap created, unless --keep.`,
 		}
 		local := net.JoinHostPort("localhost", strconv.Itoa(port))
 		url := "http://" + local
+		onExit := "remove Sonde"
+		if keep {
+			onExit = "leave Sonde installed"
+		}
 		first := true
 		fw := &forwarder{k: k, ns: kf.install, local: local,
 			status: func(format string, args ...any) { p.status("hub", fmt.Sprintf(format, args...)) },
 			onReady: func(pod string) {
 				if first {
 					first = false
-					p.done("forwarding %s to %s/%s (Ctrl-C to stop%s)", url, kf.install, pod, map[bool]string{true: " and leave Sonde installed", false: " and remove Sonde"}[keep])
+					p.done("forwarding %s to %s/%s (Ctrl-C to stop and %s)", url, kf.install, pod, onExit)
 					if !noBrowser {
 						openBrowser(url, out)
 					}
@@ -312,7 +316,8 @@ func waitReady(ctx context.Context, k *kube, ns string, p *progress, timeout tim
 		}
 	}
 	f.Start(ctx.Done())
-	defer f.Shutdown()
+	// Shutdown waits for the informers, which stop when ctx ends.
+	defer func() { cancel(); f.Shutdown() }()
 	f.WaitForCacheSync(ctx.Done())
 	st := rolloutState{ns: ns, since: since, pods: pods.Lister(), events: events.Lister(), deps: deps.Lister(), dss: dss.Lister()}
 
@@ -370,16 +375,15 @@ func (s *rolloutState) hub() (bool, string) {
 		return false, "waiting for its Deployment"
 	}
 	pods := s.podsOf(deploy.HubName)
-	if d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas >= 1 && d.Status.AvailableReplicas >= 1 {
-		for _, p := range pods {
-			if podReady(p) {
-				return true, fmt.Sprintf("%s on %s", p.Name, p.Spec.NodeName)
-			}
-		}
-	}
+	available := d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas >= 1 && d.Status.AvailableReplicas >= 1
 	for _, p := range pods {
-		if !podReady(p) {
+		switch {
+		case !podReady(p):
 			return false, fmt.Sprintf("%s: %s", p.Name, podReason(p))
+		case available:
+			return true, fmt.Sprintf("%s on %s", p.Name, p.Spec.NodeName)
+		default:
+			return false, fmt.Sprintf("%s is ready; waiting for the Deployment to count it", p.Name)
 		}
 	}
 	if msg := s.failedCreate("ReplicaSet", deploy.HubName+"-"); msg != "" {

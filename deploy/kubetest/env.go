@@ -333,6 +333,9 @@ var controllers = []string{
 	"namespace-controller", "garbage-collector-controller",
 	"daemonset-controller", "deployment-controller", "replicaset-controller",
 	"endpointslice-controller",
+	// Admission taints every new node not-ready; this controller lifts the
+	// taint once kwok reports the node Ready.
+	"node-lifecycle-controller",
 }
 
 // Audit records at the Metadata level, once per request.
