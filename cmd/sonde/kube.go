@@ -363,19 +363,27 @@ var errPodGone = errors.New("the hub pod went away")
 // watchPod ends the forward when its pod is deleted or stops being ready:
 // connections to a gone pod fail only one by one otherwise.
 func (f *forwarder) watchPod(ctx context.Context, pod string, cancel context.CancelCauseFunc) {
-	w, err := f.k.cs.CoreV1().Pods(f.ns).Watch(ctx, metav1.ListOptions{
-		FieldSelector: fields.OneTermEqualSelector("metadata.name", pod).String(),
-	})
-	if err != nil {
-		return
-	}
-	defer w.Stop()
-	for ev := range w.ResultChan() {
-		p, ok := ev.Object.(*corev1.Pod)
-		if ok && (ev.Type == watch.Deleted || !podReady(p)) {
-			cancel(fmt.Errorf("%w: %s", errPodGone, pod))
-			return
+	opts := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", pod).String()}
+	// The API server ends a watch after 30 to 60 minutes; watch again from
+	// where the last one stopped.
+	for ctx.Err() == nil {
+		w, err := f.k.cs.CoreV1().Pods(f.ns).Watch(ctx, opts)
+		if err != nil {
+			return // the forward goes on; a dead pod then fails it
 		}
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			if ev.Type == watch.Deleted || !podReady(p) {
+				w.Stop()
+				cancel(fmt.Errorf("%w: %s", errPodGone, pod))
+				return
+			}
+			opts.ResourceVersion = p.ResourceVersion
+		}
+		w.Stop()
 	}
 }
 

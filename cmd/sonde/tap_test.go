@@ -304,7 +304,7 @@ func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
 // --keep` leaves the install for `sonde proxy` and `sonde clean`.
 func TestTap(t *testing.T) {
 	hubAddr, ingested := hubFixture(t)
-	env := kubetest.Start(t, kubetest.Options{Controllers: true, Kwok: true, PortForwards: []kubetest.PortForward{
+	env := kubetest.Start(t, kubetest.Options{Controllers: true, Kwok: true, Audit: true, PortForwards: []kubetest.PortForward{
 		{Namespace: deploy.DefaultNamespace, Port: deploy.HubPort, Target: hubAddr},
 	}})
 	ctx := t.Context()
@@ -339,6 +339,7 @@ func TestTap(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.waitFor(t, "forwarding http://localhost:"+strconv.Itoa(port), 3*time.Minute)
+	forwarding := time.Now()
 	for _, want := range []string{"capturing 2 pods", "shop       web-1", "hub ready (sonde-hub-", "agents ready (3/3 nodes)", "applied 8 objects"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in the output:\n%s", want, out.String())
@@ -365,6 +366,17 @@ func TestTap(t *testing.T) {
 		t.Errorf("%d entries through the forward, want %d", got, ingested)
 	}
 	streamHistory(t, port)
+	// Once forwarding, tap asks the API server for nothing: the browser's
+	// traffic rides the one port-forward connection.
+	evs, err := env.Audit(forwarding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if strings.HasPrefix(ev.UserAgent, "sonde/") {
+			t.Errorf("tap asked %s %s while forwarding", ev.Verb, ev.URI)
+		}
+	}
 
 	// The hub's pod is replaced: the forward follows to the new one.
 	hubs, err := env.Client.CoreV1().Pods(deploy.DefaultNamespace).List(ctx, metav1.ListOptions{LabelSelector: hubSelector})
