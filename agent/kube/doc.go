@@ -1,7 +1,7 @@
 // Package kube tells a node's agent which pods to capture: it watches the
-// pods scheduled to its own node (one list and one watch, with the field
-// selector spec.nodeName, so that an agent's cost to the API server does not
-// grow with the cluster) and reports the addresses of those that a Selector
+// pods scheduled to its own node (one watch, through which client-go also
+// lists, with the field selector spec.nodeName, so that an agent's cost to
+// the API server does not grow with the cluster) and reports the addresses of those that a Selector
 // picks whenever that set changes. The capture attaches to the interfaces
 // behind those addresses (see agent/capture/live).
 //
@@ -15,6 +15,6 @@
 // node's, and capturing it would capture the node. Neither are pods without
 // an address yet or whose containers have all finished.
 //
-// Concurrency: OnChange is called from one goroutine, never concurrently
-// with itself; Pods is safe for concurrent use.
+// Concurrency: calls of OnChange never overlap, and each sees the set that
+// the one before it was followed by; Pods is safe for concurrent use.
 package kube

@@ -40,7 +40,7 @@ type Config struct {
 	Selector Selector
 	// OnChange receives the selected pods, ordered by namespace and name,
 	// once after the first list and then whenever the set or an address
-	// changes. The slice is the receiver's.
+	// changes; calls never overlap. The slice is the receiver's.
 	OnChange func([]Pod)
 	// Logger receives a line per change; nil discards.
 	Logger *slog.Logger
