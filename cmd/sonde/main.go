@@ -44,6 +44,7 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(newReadCmd(), newAgentCmd(), newHubCmd(), newDemoCmd())
+	root.AddCommand(newReadCmd(), newAgentCmd(), newHubCmd(), newDemoCmd(),
+		newTapCmd(), newCleanCmd(), newProxyCmd(), newManifestsCmd(), newCheckCmd(), newVersionCmd())
 	return root
 }
