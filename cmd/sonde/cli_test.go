@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -8,6 +10,10 @@ import (
 // TestCommandsRefuseBadFlags: each command says in one sentence what is
 // missing or wrong, before touching anything.
 func TestCommandsRefuseBadFlags(t *testing.T) {
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -21,6 +27,7 @@ func TestCommandsRefuseBadFlags(t *testing.T) {
 		{"hub without data", []string{"hub", "--token-file", "t"}, "--data DIR is required"},
 		{"hub without token", []string{"hub", "--data", t.TempDir()}, "--token-file is required"},
 		{"hub missing token file", []string{"hub", "--data", t.TempDir(), "--token-file", "/nonexistent/t"}, "reading the token"},
+		{"hub outside a cluster", []string{"hub", "--data", t.TempDir(), "--token-file", token, "--kubernetes"}, "--kubernetes needs to run inside a cluster"},
 		{"bad storage limit", []string{"read", "--serve", "--storage-limit", "lots", "testdata/sample.pcapng"}, "--storage-limit"},
 		{"bad name line", []string{"read", "--serve", "--name", "not-an-ip pod=x", "testdata/sample.pcapng"}, "not-an-ip"},
 	}

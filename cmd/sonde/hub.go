@@ -9,13 +9,17 @@ import (
 	"net"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/sondehq/sonde/apiserver"
 	"github.com/sondehq/sonde/apiserver/enrich"
+	hubkube "github.com/sondehq/sonde/apiserver/kube"
 	"github.com/sondehq/sonde/web"
 )
 
 type hubFlags struct {
+	kubernetes   bool
 	listen       string
 	dataDir      string
 	storageLimit string
@@ -75,13 +79,44 @@ func newHubCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return serveHub(cmd.Context(), cfg, f.listen, nil, cmd.ErrOrStderr())
+			ctx := cmd.Context()
+			if f.kubernetes {
+				r, err := clusterResolver(log)
+				if err != nil {
+					return err
+				}
+				// The store and API serve at once; names fill in as the
+				// informers sync.
+				go func() {
+					if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+						log.Error("watching pods and services stopped", "err", err)
+					}
+				}()
+				cfg.Resolver = r
+			}
+			return serveHub(ctx, cfg, f.listen, nil, cmd.ErrOrStderr())
 		},
 	}
 	f.register(cmd, "0.0.0.0:8898")
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory of the store")
 	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding the token agents must present")
+	cmd.Flags().BoolVar(&f.kubernetes, "kubernetes", false, "name addresses after the cluster's pods and services (in-cluster credentials)")
 	return cmd
+}
+
+// clusterResolver watches the cluster the hub runs in, with its
+// ServiceAccount, to name entries' addresses.
+func clusterResolver(log *slog.Logger) (*hubkube.Resolver, error) {
+	rc, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("--kubernetes needs to run inside a cluster: %w", err)
+	}
+	rc.UserAgent = "sonde-hub/" + version
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	return hubkube.New(cs, hubkube.Config{Logger: log})
 }
 
 // serveHub runs a hub on listen until ctx ends; load, when set, fills it
