@@ -42,16 +42,18 @@ func (d *Demo) startCapture(failed chan<- error) (stop func() error, err error) 
 	st := src.Stats()
 	fmt.Fprintf(d.out, "capture: %s on %d interfaces of the node namespace\n", st.Source, st.Interfaces)
 
-	var mu sync.Mutex // guards p and pending: frames come from the capture's goroutine, the rest from the ticker's
+	// Entries are emitted under p's lock; mu guards what they are collected in.
+	var mu sync.Mutex
 	var pending []*protocols.Entry
 	counts := map[protocols.Protocol]int{}
 	cfg := pipeline.DefaultConfig(all.Dissectors())
 	cfg.Node, cfg.Source, cfg.IDPrefix = Node, st.Source, Node+"-"
-	p := pipeline.New(cfg, func(e *protocols.Entry) {
+	p := pipeline.NewShared(pipeline.New(cfg, func(e *protocols.Entry) {
+		mu.Lock()
 		pending = append(pending, e)
 		counts[e.Protocol]++
-	})
-	frames := pipeline.NewFrames(p)
+		mu.Unlock()
+	}))
 	flush := func() error {
 		mu.Lock()
 		batch := pending
@@ -75,9 +77,7 @@ func (d *Demo) startCapture(failed chan<- error) (stop func() error, err error) 
 	}
 	wg.Go(func() {
 		err := src.Run(ctx, func(f *live.Frame) {
-			mu.Lock()
-			frames.Frame(f.Data, f.WireLen, f.Time, packet.LinkEthernet)
-			mu.Unlock()
+			p.Frame(f.Data, f.WireLen, f.Time, packet.LinkEthernet)
 		})
 		if err == nil || errors.Is(err, context.Canceled) {
 			return
@@ -99,9 +99,7 @@ func (d *Demo) startCapture(failed chan<- error) (stop func() error, err error) 
 			case <-ctx.Done():
 				return
 			case now := <-expireTick.C:
-				mu.Lock()
 				p.Expire(now)
-				mu.Unlock()
 			case <-flushTick.C:
 				if sinkErr = flush(); sinkErr != nil {
 					report(sinkErr)
@@ -113,10 +111,10 @@ func (d *Demo) startCapture(failed chan<- error) (stop func() error, err error) 
 	return func() error {
 		cancel()
 		wg.Wait() // Run has drained the ring and detached
-		mu.Lock()
 		p.Close(time.Now())
-		mu.Unlock()
+		mu.Lock()
 		fmt.Fprintf(d.out, "capture: %s\n", summary(counts))
+		mu.Unlock()
 		if sinkErr != nil {
 			return runErr
 		}

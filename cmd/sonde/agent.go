@@ -132,13 +132,9 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 		})
 	}
 	var sender *emit.Sender
-	var p *pipeline.Pipeline
-	var mu sync.Mutex // guards p: frames arrive on the capture's goroutine, expiry on a ticker
-	stats := func() map[string]uint64 {
-		mu.Lock()
-		defer mu.Unlock()
-		return agentCounters(src.Stats(), p.Stats())
-	}
+	// Frames arrive on the capture's goroutine, expiry comes from a ticker.
+	var p *pipeline.Shared
+	stats := func() map[string]uint64 { return agentCounters(src.Stats(), p.Stats()) }
 	if f.hubURL != "" {
 		token, err := readToken(f.tokenFile)
 		if err != nil {
@@ -151,12 +147,11 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	cfg := pipeline.DefaultConfig(all.Dissectors())
 	cfg.Options.Redact = !f.noRedact
 	cfg.Node, cfg.Source, cfg.IDPrefix = node, src.Stats().Source, node+"-"
-	p = pipeline.New(cfg, func(e *protocols.Entry) {
+	p = pipeline.NewShared(pipeline.New(cfg, func(e *protocols.Entry) {
 		for _, s := range sinks {
 			s(e)
 		}
-	})
-	frames := pipeline.NewFrames(p)
+	}))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -185,9 +180,7 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 			case <-usr1:
 				printCounters(cmd.ErrOrStderr(), stats())
 			case now := <-tick.C:
-				mu.Lock()
 				p.Expire(now)
-				mu.Unlock()
 				if out != nil {
 					outMu.Lock()
 					out.Flush()
@@ -197,13 +190,9 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 		}
 	}()
 	runErr := src.Run(ctx, func(fr *live.Frame) {
-		mu.Lock()
-		frames.Frame(fr.Data, fr.WireLen, fr.Time, packet.LinkEthernet)
-		mu.Unlock()
+		p.Frame(fr.Data, fr.WireLen, fr.Time, packet.LinkEthernet)
 	})
-	mu.Lock()
 	p.Close(time.Now())
-	mu.Unlock()
 	if sender != nil {
 		flushCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := sender.Flush(flushCtx); err != nil {
