@@ -165,7 +165,7 @@ func New(cfg Config) (*Demo, error) {
 			return nil, fmt.Errorf("%w: %s not found", ErrTools, bin)
 		}
 	}
-	lab, err := netlab.New()
+	lab, err := netlab.New(netlab.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("building the lab: %w", err)
 	}

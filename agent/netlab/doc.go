@@ -1,7 +1,9 @@
 // Package netlab builds a small network of Linux network namespaces that
 // looks like one Kubernetes node to the capture code: a "node" namespace with
 // a bridge, "pod" namespaces joined to it by veth pairs, and an iptables DNAT
-// rule that gives a pod a "service IP", as kube-proxy would.
+// rule that gives a pod a "service IP", as kube-proxy would. A routed lab
+// (Options.Routed) has no bridge: each pod's address is routed to its own
+// veth, as with Calico or Cilium.
 //
 // It is for tests and for `sonde demo`, never for the agent's production
 // path. It needs root, iproute2 (`ip`) and iptables.

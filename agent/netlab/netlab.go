@@ -32,13 +32,33 @@ var (
 	errFull = errors.New("no pod address left")
 )
 
+// routedGateway4 and routedGateway6 are the pods' gateway in a routed lab,
+// as Calico's: a link-local address the node answers on every pod's veth
+// (IPv4: an address of its loopback, which Linux answers ARP for on any
+// interface; IPv6: a link-local address on each host-side veth).
+var (
+	routedGateway4 = netip.MustParseAddr("169.254.1.1")
+	routedGateway6 = netip.MustParseAddr("fe80::1")
+)
+
+// Options shape a lab.
+type Options struct {
+	// Routed joins pods to the node by a route per pod to its veth instead
+	// of a bridge, as Calico and Cilium do: a pod's address then leads to
+	// its own interface alone.
+	Routed bool
+}
+
 // Lab is one node and its pods.
 type Lab struct {
 	// Prefix starts every namespace and interface name of the lab.
 	Prefix string
-	// Node is the node namespace; Bridge is the bridge in it.
+	// Node is the node namespace; Bridge is the bridge in it (empty in a
+	// routed lab).
 	Node   *Namespace
 	Bridge string
+
+	routed   bool
 
 	mu       sync.Mutex
 	pods     map[string]*Pod
@@ -66,17 +86,17 @@ type Pod struct {
 	HostIf string
 }
 
-// New builds an empty node: its namespace, a bridge with the pods'
-// gateway addresses, forwarding, and bridged traffic passed through
-// iptables (net.bridge.bridge-nf-call-iptables) so that DNAT works between
-// pods on the same bridge, as kube-proxy requires.
-func New() (*Lab, error) {
+// New builds an empty node: its namespace and forwarding, and, unless
+// routed, a bridge with the pods' gateway addresses, and bridged traffic
+// passed through iptables (net.bridge.bridge-nf-call-iptables) so that DNAT
+// works between pods on the same bridge, as kube-proxy requires.
+func New(o Options) (*Lab, error) {
 	var b [3]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
 	prefix := "sl" + hex.EncodeToString(b[:])
-	l := &Lab{Prefix: prefix, Bridge: prefix + "br", pods: map[string]*Pod{}, nextHost: 10, nextSvc: serviceBase}
+	l := &Lab{Prefix: prefix, routed: o.Routed, pods: map[string]*Pod{}, nextHost: 10, nextSvc: serviceBase}
 	node, err := addNamespace(prefix + "-node")
 	if err != nil {
 		return nil, err
@@ -85,12 +105,19 @@ func New() (*Lab, error) {
 	n := node.Name
 	steps := [][]string{
 		{"ip", "-n", n, "link", "set", "lo", "up"},
-		{"ip", "-n", n, "link", "add", l.Bridge, "type", "bridge"},
-		{"ip", "-n", n, "addr", "add", gateway4.String() + "/24", "dev", l.Bridge},
-		{"ip", "-n", n, "addr", "add", gateway6.String() + "/64", "dev", l.Bridge, "nodad"},
-		{"ip", "-n", n, "link", "set", l.Bridge, "up"},
-		{"ip", "netns", "exec", n, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
-			"net.bridge.bridge-nf-call-iptables=1", "net.bridge.bridge-nf-call-ip6tables=1"},
+		{"ip", "netns", "exec", n, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"},
+	}
+	if o.Routed {
+		steps = append(steps, []string{"ip", "-n", n, "addr", "add", routedGateway4.String() + "/32", "dev", "lo"})
+	} else {
+		l.Bridge = prefix + "br"
+		steps = append(steps, [][]string{
+			{"ip", "-n", n, "link", "add", l.Bridge, "type", "bridge"},
+			{"ip", "-n", n, "addr", "add", gateway4.String() + "/24", "dev", l.Bridge},
+			{"ip", "-n", n, "addr", "add", gateway6.String() + "/64", "dev", l.Bridge, "nodad"},
+			{"ip", "-n", n, "link", "set", l.Bridge, "up"},
+			{"ip", "netns", "exec", n, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1", "net.bridge.bridge-nf-call-ip6tables=1"},
+		}...)
 	}
 	for _, s := range steps {
 		if err := run(s...); err != nil {
@@ -147,13 +174,30 @@ func (l *Lab) AddPod(name string) (*Pod, error) {
 	steps := [][]string{
 		{"ip", "-n", pn, "link", "set", "lo", "up"},
 		{"ip", "-n", n, "link", "add", p.HostIf, "type", "veth", "peer", "name", "eth0", "netns", pn},
-		{"ip", "-n", n, "link", "set", p.HostIf, "master", l.Bridge},
-		{"ip", "-n", n, "link", "set", p.HostIf, "up"},
-		{"ip", "-n", pn, "addr", "add", p.IP.String() + "/24", "dev", "eth0"},
-		{"ip", "-n", pn, "addr", "add", p.IP6.String() + "/64", "dev", "eth0", "nodad"},
-		{"ip", "-n", pn, "link", "set", "eth0", "up"},
-		{"ip", "-n", pn, "route", "add", "default", "via", gateway4.String()},
-		{"ip", "-n", pn, "-6", "route", "add", "default", "via", gateway6.String()},
+	}
+	if l.routed {
+		steps = append(steps, [][]string{
+			{"ip", "-n", n, "addr", "add", routedGateway6.String() + "/64", "dev", p.HostIf, "nodad"},
+			{"ip", "-n", n, "link", "set", p.HostIf, "up"},
+			{"ip", "-n", n, "route", "add", p.IP.String() + "/32", "dev", p.HostIf},
+			{"ip", "-n", n, "-6", "route", "add", p.IP6.String() + "/128", "dev", p.HostIf},
+			{"ip", "-n", pn, "addr", "add", p.IP.String() + "/32", "dev", "eth0"},
+			{"ip", "-n", pn, "addr", "add", p.IP6.String() + "/128", "dev", "eth0", "nodad"},
+			{"ip", "-n", pn, "link", "set", "eth0", "up"},
+			{"ip", "-n", pn, "route", "add", routedGateway4.String(), "dev", "eth0", "scope", "link"},
+			{"ip", "-n", pn, "route", "add", "default", "via", routedGateway4.String(), "dev", "eth0"},
+			{"ip", "-n", pn, "-6", "route", "add", "default", "via", routedGateway6.String(), "dev", "eth0"},
+		}...)
+	} else {
+		steps = append(steps, [][]string{
+			{"ip", "-n", n, "link", "set", p.HostIf, "master", l.Bridge},
+			{"ip", "-n", n, "link", "set", p.HostIf, "up"},
+			{"ip", "-n", pn, "addr", "add", p.IP.String() + "/24", "dev", "eth0"},
+			{"ip", "-n", pn, "addr", "add", p.IP6.String() + "/64", "dev", "eth0", "nodad"},
+			{"ip", "-n", pn, "link", "set", "eth0", "up"},
+			{"ip", "-n", pn, "route", "add", "default", "via", gateway4.String()},
+			{"ip", "-n", pn, "-6", "route", "add", "default", "via", gateway6.String()},
+		}...)
 	}
 	for _, s := range steps {
 		if err := run(s...); err != nil {

@@ -10,8 +10,6 @@ import (
 	"time"
 )
 
-func start(t *testing.T) *Lab { return ForTest(t) }
-
 func serveHello(t *testing.T, p *Pod, addr string) {
 	t.Helper()
 	ln, err := p.Listen("tcp", addr)
@@ -25,8 +23,15 @@ func serveHello(t *testing.T, p *Pod, addr string) {
 	t.Cleanup(func() { srv.Close() })
 }
 
+// TestLab checks both shapes of lab: pods reach each other by pod
+// address (IPv4 and IPv6) and through a service IP, and a removed pod is gone.
 func TestLab(t *testing.T) {
-	l := start(t)
+	t.Run("bridge", func(t *testing.T) { testLab(t, Options{}) })
+	t.Run("routed", func(t *testing.T) { testLab(t, Options{Routed: true}) })
+}
+
+func testLab(t *testing.T, o Options) {
+	l := ForTestWith(t, o)
 	server, err := l.AddPod("server")
 	if err != nil {
 		t.Fatal(err)

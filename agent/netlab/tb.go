@@ -20,6 +20,12 @@ type TB interface {
 // skips the test saying exactly what is missing (root, ip, iptables).
 func ForTest(t TB) *Lab {
 	t.Helper()
+	return ForTestWith(t, Options{})
+}
+
+// ForTestWith is ForTest for a lab shaped by o.
+func ForTestWith(t TB, o Options) *Lab {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the network lab needs root (network namespaces, BPF, TC); run the privileged tests as root")
 	}
@@ -28,7 +34,7 @@ func ForTest(t TB) *Lab {
 			t.Skipf("the network lab needs %s (Debian packages iproute2 and iptables)", bin)
 		}
 	}
-	l, err := New()
+	l, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/sondehq/sonde/agent/capture/afpacket"
@@ -49,6 +50,12 @@ func NewAFPacket(cfg Config) (*AFPacket, error) {
 // The socket listens everywhere already; watching is the follower's set.
 func (s *AFPacket) attach(int, string) error { return nil }
 func (s *AFPacket) detach(int) error         { return nil }
+
+// SetPods implements Source. AF_PACKET has no address filter: the set
+// only decides which interfaces are watched.
+func (s *AFPacket) SetPods(pods []netip.Addr) error {
+	return s.follower.setPods(pods, func() error { return nil })
+}
 
 // Run implements Source.
 func (s *AFPacket) Run(ctx context.Context, deliver func(*Frame)) error {

@@ -15,8 +15,11 @@
 // route lookup (a per-pod route to a veth, or a bridge whose ports are all
 // watched) and attaches to them; it follows interfaces that appear and
 // disappear (netlink link updates, plus a periodic resync) without a
-// restart, and detaches everything when Run returns. Named interfaces and
-// "every interface" are also possible (sonde agent --iface, --all-ifaces).
+// restart, and detaches everything when Run returns. The pods themselves
+// may change while it runs (Source.SetPods, which the agent calls as the
+// node's pods come and go): the kernel filter and the attachments follow,
+// and the ring and the counters stay. Named interfaces and "every
+// interface" are also possible (sonde agent --iface, --all-ifaces).
 //
 // Loss is counted, never silent: Stats reconciles kernel and user space so
 // that every packet the filter selected is either delivered or counted as

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -84,6 +85,11 @@ func (s *EBPF) detach(ifindex int) error {
 		return nil
 	}
 	return a.Close()
+}
+
+// SetPods implements Source.
+func (s *EBPF) SetPods(pods []netip.Addr) error {
+	return s.follower.setPods(pods, func() error { return s.capture.SetFilter(s.cfg.filter()) })
 }
 
 // Modes reports how each attached interface is attached (tcx or clsact).

@@ -549,3 +549,108 @@ func TestServiceIP(t *testing.T) {
 	}
 	checkReconciled(t, stop())
 }
+
+// TestSetPods changes the pods of a running capture in a routed lab, where
+// each pod's address leads to its own veth: the capture attaches to exactly
+// the interfaces of the pods it is given, sees their traffic whole from the
+// first connection after the change, and sees nothing of the others'.
+func TestSetPods(t *testing.T) {
+	t.Run("ebpf", func(t *testing.T) { testSetPods(t, "ebpf") })
+	t.Run("afpacket", func(t *testing.T) { testSetPods(t, "afpacket") })
+}
+
+func testSetPods(t *testing.T, source string) {
+	l := netlab.ForTestWith(t, netlab.Options{Routed: true})
+	server, client, other := addPod(t, l, "server"), addPod(t, l, "client"), addPod(t, l, "other")
+	sizedServer(t, server, 8080)
+	var mu sync.Mutex
+	attached := map[string]bool{}
+	s, err := Open(Config{Source: source, FollowPods: true, Netns: l.Node.Handle,
+		OnInterface: func(_ int, name string, on bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			if on {
+				attached[name] = true
+			} else {
+				delete(attached, name)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAttached := func(want ...*netlab.Pod) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		var got, names []string
+		for name := range attached {
+			got = append(got, name)
+		}
+		for _, p := range want {
+			names = append(names, p.HostIf)
+		}
+		slices.Sort(got)
+		slices.Sort(names)
+		if !slices.Equal(got, names) {
+			t.Errorf("attached to %v, want %v", got, names)
+		}
+		if n := s.Stats().Interfaces; n != len(want) {
+			t.Errorf("Stats.Interfaces = %d, want %d", n, len(want))
+		}
+	}
+	checkAttached()
+	rec := newRecorder()
+	stop := running(t, s, rec.deliver)
+	url := fmt.Sprintf("http://%s:8080", server.IP)
+	sIf, cIf, oIf := ifindex(t, l, server), ifindex(t, l, client), ifindex(t, l, other)
+	// captured checks that each conversation was captured whole on the
+	// interface at and nowhere else.
+	captured := func(convs []*conversation, at int) {
+		t.Helper()
+		for _, c := range convs {
+			req, resp := flowKey{at, c.client, c.server}, flowKey{at, c.server, c.client}
+			waitFor(t, fmt.Sprintf("%v on interface %d", c.client, at), func() bool {
+				a, _ := rec.flow(req).bytes()
+				b, _ := rec.flow(resp).bytes()
+				return a == c.sent && b == c.recv
+			})
+			for _, idx := range []int{sIf, cIf, oIf} {
+				if n, _ := rec.flow(flowKey{idx, c.client, c.server}).bytes(); idx != at && n != 0 {
+					t.Errorf("%v: %d bytes on interface %d too", c.client, n, idx)
+				}
+			}
+		}
+	}
+
+	if err := s.SetPods([]netip.Addr{server.IP, server.IP6}); err != nil {
+		t.Fatal(err)
+	}
+	checkAttached(server)
+	captured(workload(t, client, url, 3), sIf)
+
+	if err := s.SetPods([]netip.Addr{client.IP}); err != nil {
+		t.Fatal(err)
+	}
+	checkAttached(client)
+	unseen := workload(t, other, url, 2)
+	captured(workload(t, client, url, 3), cIf)
+	rec.mu.Lock()
+	for k := range rec.flows {
+		for _, c := range unseen {
+			if k.src == c.client || k.dst == c.client {
+				t.Errorf("captured %v of the unselected pod", k)
+			}
+		}
+	}
+	rec.mu.Unlock()
+
+	if err := s.SetPods(nil); err != nil {
+		t.Fatal(err)
+	}
+	checkAttached()
+	st := stop()
+	checkReconciled(t, st)
+	if err := s.SetPods([]netip.Addr{server.IP}); !errors.Is(err, ErrStopped) {
+		t.Errorf("SetPods after Run: %v, want ErrStopped", err)
+	}
+}

@@ -2,10 +2,14 @@ package live
 
 import "github.com/prometheus/client_golang/prometheus"
 
+// StatsSource is what a Collector reads: a Source, or anything that
+// counts as one.
+type StatsSource interface{ Stats() Stats }
+
 // Collector exports a Source's Stats as Prometheus metrics, read at each
 // scrape. Register it once per Source.
 type Collector struct {
-	src    Source
+	src    StatsSource
 	descs  []*prometheus.Desc
 	ifaces *prometheus.Desc
 }
@@ -31,7 +35,7 @@ var counters = []struct {
 
 // NewCollector returns a collector for src; every metric has a "source"
 // label ("ebpf" or "afpacket").
-func NewCollector(src Source) *Collector {
+func NewCollector(src StatsSource) *Collector {
 	c := &Collector{src: src}
 	for _, m := range counters {
 		c.descs = append(c.descs, prometheus.NewDesc("sonde_capture_"+m.name, m.help, []string{"source"}, nil))

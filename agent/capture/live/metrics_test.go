@@ -1,7 +1,6 @@
 package live
 
 import (
-	"context"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,8 +8,7 @@ import (
 
 type fixedSource Stats
 
-func (f fixedSource) Run(context.Context, func(*Frame)) error { return nil }
-func (f fixedSource) Stats() Stats                            { return Stats(f) }
+func (f fixedSource) Stats() Stats { return Stats(f) }
 
 func TestCollector(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()

@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"net/netip"
 	"time"
 )
 
@@ -45,6 +46,13 @@ type Source interface {
 	// one goroutine, then detaches, delivers what was still buffered and
 	// returns. A Source runs once.
 	Run(ctx context.Context, deliver func(*Frame)) error
+	// SetPods replaces the addresses of the pods to capture (Config.Pods)
+	// without a restart: the ring, the counters and the interfaces of pods
+	// that stay are kept; those of new pods are attached and those of gone
+	// pods detached before it returns. It may be called before Run and
+	// while it runs, from any goroutine; after Run returned it returns
+	// ErrStopped.
+	SetPods(pods []netip.Addr) error
 	// Stats may be called at any time, also after Run returned.
 	Stats() Stats
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,8 @@ var (
 	ErrUnavailable = errors.New("eBPF capture unavailable")
 	// errRunTwice says Run was called on a source that already ran.
 	errRunTwice = errors.New("a source runs only once")
+	// ErrStopped says SetPods came after Run returned.
+	ErrStopped = errors.New("the capture has stopped")
 )
 
 // Config says what to capture and how.
@@ -32,6 +35,10 @@ type Config struct {
 	// interfaces are found by route lookup, and the kernel keeps only
 	// packets to or from these addresses.
 	Pods []netip.Addr
+	// FollowPods says the pods come and go: Source.SetPods replaces Pods
+	// while the source runs, and an empty set is allowed and captures
+	// nothing until then (an agent whose node has no selected pod yet).
+	FollowPods bool
 	// Ifaces are interfaces to capture by name; they are attached when
 	// they appear. Without Pods or Ports, all their TCP traffic is captured.
 	Ifaces []string
@@ -68,7 +75,7 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
-	if len(c.Pods) == 0 && len(c.Ifaces) == 0 && !c.AllIfaces {
+	if len(c.Pods) == 0 && len(c.Ifaces) == 0 && !c.AllIfaces && !c.FollowPods {
 		return ErrNoTargets
 	}
 	if c.PollInterval <= 0 {
@@ -85,6 +92,9 @@ func (c *Config) defaults() error {
 
 // filter is the kernel filter the Config asks for.
 func (c *Config) filter() bpf.Filter {
+	if c.FollowPods && len(c.Pods) == 0 {
+		return bpf.Filter{} // selects nothing, whatever the ports
+	}
 	return bpf.Filter{All: len(c.Pods) == 0 && len(c.Ports) == 0, Addrs: c.Pods, Ports: c.Ports}
 }
 
@@ -99,9 +109,10 @@ type follower struct {
 	cfg      *Config
 	nl       *netlink.Handle
 	hooks    hooks
-	mu       sync.Mutex // serialises reconcile
+	mu       sync.Mutex // serialises reconcile and guards cfg.Pods
 	attached atomic.Pointer[map[int]string]
 	errs     atomic.Uint64
+	stopped  bool // detachAll ran; guarded by mu
 }
 
 func newFollower(cfg *Config, h hooks) (*follower, error) {
@@ -168,10 +179,32 @@ func (f *follower) resolve() (map[int]string, error) {
 	return want, nil
 }
 
+// setPods replaces the pods to capture and reconciles. The kernel filter
+// (apply) takes new addresses before their interfaces are attached, so
+// that a new pod's first packets are not filtered out, and lets go of gone
+// ones before their interfaces are detached, which only costs packets the
+// filter counts.
+func (f *follower) setPods(pods []netip.Addr, apply func() error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
+		return ErrStopped
+	}
+	f.cfg.Pods = slices.Clone(pods)
+	if err := apply(); err != nil {
+		return fmt.Errorf("setting the capture filter: %w", err)
+	}
+	return f.reconcileLocked()
+}
+
 // reconcile attaches to new interfaces and detaches from gone ones.
 func (f *follower) reconcile() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.reconcileLocked()
+}
+
+func (f *follower) reconcileLocked() error {
 	want, err := f.resolve()
 	if err != nil {
 		return err
@@ -273,5 +306,8 @@ func (f *follower) detachAll() {
 		}
 	}
 	f.attached.Store(&map[int]string{})
-	f.nl.Close()
+	if !f.stopped {
+		f.stopped = true
+		f.nl.Close()
+	}
 }
