@@ -58,7 +58,7 @@ type Lab struct {
 	Node   *Namespace
 	Bridge string
 
-	routed   bool
+	routed bool
 
 	mu       sync.Mutex
 	pods     map[string]*Pod
