@@ -14,15 +14,20 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/vishvananda/netns"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/sondehq/sonde/agent/capture/live"
 	"github.com/sondehq/sonde/agent/emit"
+	agentkube "github.com/sondehq/sonde/agent/kube"
 	"github.com/sondehq/sonde/agent/packet"
 	"github.com/sondehq/sonde/agent/pipeline"
 	"github.com/sondehq/sonde/protocols"
@@ -43,6 +48,10 @@ type agentFlags struct {
 	node        string
 	metricsAddr string
 	noRedact    bool
+	netnsPath   string
+	kubernetes  bool
+	kubeconfig  string
+	selector    agentkube.Selector
 }
 
 func newAgentCmd() *cobra.Command {
@@ -54,7 +63,11 @@ func newAgentCmd() *cobra.Command {
 they capture through TCP reassembly and the dissectors, and prints each entry as a
 JSON line (--json) or sends it to a hub (--hub). It needs root (CAP_BPF and
 CAP_NET_ADMIN). Where eBPF cannot load it falls back to AF_PACKET and says so.
-Counters go to stderr at exit and on SIGUSR1, and to Prometheus with --metrics.`,
+Counters go to stderr at exit and on SIGUSR1, and to Prometheus with --metrics.
+
+With --kubernetes (as in Sonde's DaemonSet) it watches the pods of its node
+(--node) and captures those that --pods, --namespaces and --exclude-namespaces
+select, following them as they come, go and change address.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, f) },
 	}
@@ -72,12 +85,37 @@ Counters go to stderr at exit and on SIGUSR1, and to Prometheus with --metrics.`
 	fl.StringVar(&f.node, "node", "", "node name stamped on entries (default: the host name)")
 	fl.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics and /healthz on this address (e.g. :9101)")
 	fl.BoolVar(&f.noRedact, "no-redact", false, "keep credentials, cookies and tokens in entries")
+	fl.StringVar(&f.netnsPath, "netns", "", "capture the interfaces of the network namespace at this path (e.g. /run/netns/NAME) instead of the agent's own")
+	fl.BoolVar(&f.kubernetes, "kubernetes", false, "capture the selected pods of this node, following them (in-cluster credentials, or --kubeconfig)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "with --kubernetes: a kubeconfig file to use instead of the in-cluster credentials")
+	f.selector.AddFlags(fl)
 	return cmd
 }
 
+// checkTargets refuses flag combinations that do not say one clear thing
+// to capture.
+func (f *agentFlags) checkTargets(fl *pflag.FlagSet) error {
+	explicit := len(f.ifaces) > 0 || f.allIfaces || len(f.podIPs) > 0
+	if f.kubernetes {
+		if explicit {
+			return errors.New("--kubernetes picks the pods itself: drop --iface, --all-ifaces and --pod-ip")
+		}
+		return nil
+	}
+	for _, name := range []string{"pods", "namespaces", "exclude-namespaces", "kubeconfig"} {
+		if fl.Changed(name) {
+			return fmt.Errorf("--%s selects pods of the cluster: add --kubernetes", name)
+		}
+	}
+	if !explicit {
+		return errors.New("say what to capture: --iface NAME, --all-ifaces, --pod-ip ADDR or --kubernetes")
+	}
+	return nil
+}
+
 func runAgent(cmd *cobra.Command, f agentFlags) error {
-	if len(f.ifaces) == 0 && !f.allIfaces && len(f.podIPs) == 0 {
-		return errors.New("say what to capture: --iface NAME, --all-ifaces or --pod-ip ADDR")
+	if err := f.checkTargets(cmd.Flags()); err != nil {
+		return err
 	}
 	if !f.asJSON && f.hubURL == "" {
 		return errors.New("say where entries go: --json (stdout) or --hub URL")
@@ -100,9 +138,6 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 		}
 		pods = append(pods, a)
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("sonde agent needs root (CAP_BPF and CAP_NET_ADMIN) to attach to interfaces")
-	}
 	node := f.node
 	if node == "" {
 		node, _ = os.Hostname()
@@ -110,12 +145,53 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 	ctx := cmd.Context()
 
+	var watcher *agentkube.Watcher
+	var cs kubernetes.Interface
+	if f.kubernetes {
+		rc, err := clusterConfig(f.kubeconfig, "sonde-agent/"+version)
+		if err != nil {
+			return err
+		}
+		if cs, err = kubernetes.NewForConfig(rc); err != nil {
+			return fmt.Errorf("connecting to the cluster: %w", err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("sonde agent needs root (CAP_BPF and CAP_NET_ADMIN) to attach to interfaces")
+	}
+	var ns netns.NsHandle
+	if f.netnsPath != "" {
+		h, err := netns.GetFromPath(f.netnsPath)
+		if err != nil {
+			return fmt.Errorf("--netns %s: %w", f.netnsPath, err)
+		}
+		defer h.Close()
+		ns = h
+	}
 	src, err := live.Open(live.Config{
-		Pods: pods, Ifaces: f.ifaces, AllIfaces: f.allIfaces, Ports: ports,
-		Source: f.source, RingSize: f.ringSize, SnapLen: f.snapLen, Log: log,
+		Pods: pods, Ifaces: f.ifaces, AllIfaces: f.allIfaces, Ports: ports, FollowPods: f.kubernetes,
+		Source: f.source, RingSize: f.ringSize, SnapLen: f.snapLen, Netns: ns, Log: log,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the capture: %w", err)
+	}
+	// ready says whether the agent captures what it was asked to: with
+	// --kubernetes, once the node's pods were listed and handed over.
+	var listed atomic.Bool
+	ready := func() bool { return !f.kubernetes || listed.Load() }
+	if f.kubernetes {
+		watcher, err = agentkube.New(cs, agentkube.Config{Node: node, Selector: f.selector, Logger: log,
+			OnChange: func(sel []agentkube.Pod) {
+				if err := src.SetPods(agentkube.Addrs(sel)); err != nil && !errors.Is(err, live.ErrStopped) {
+					log.Error("following the node's pods", "err", err)
+					return
+				}
+				listed.Store(true)
+				log.Info("capturing", "pods", len(sel), "interfaces", src.Stats().Interfaces)
+			}})
+		if err != nil {
+			return err
+		}
 	}
 
 	var sinks []protocols.EmitFunc
@@ -161,9 +237,18 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 		go func() { defer wg.Done(); sender.Run(ctx) }()
 	}
 	if f.metricsAddr != "" {
-		if err := serveAgentMetrics(ctx, f.metricsAddr, src, stats, &wg); err != nil {
+		if err := serveAgentMetrics(ctx, f.metricsAddr, src, stats, ready, &wg); err != nil {
 			return err
 		}
+	}
+	if watcher != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := watcher.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("watching the node's pods stopped", "err", err)
+			}
+		}()
 	}
 	wg.Add(1)
 	go func() {
@@ -269,12 +354,21 @@ func printCounters(w io.Writer, m map[string]uint64) {
 	fmt.Fprintf(w, "counters %s\n", b)
 }
 
-func serveAgentMetrics(ctx context.Context, addr string, src live.Source, stats func() map[string]uint64, wg *sync.WaitGroup) error {
+// serveAgentMetrics serves /metrics and /healthz, which the DaemonSet's
+// readiness probe reads: it answers 503 until ready says the agent
+// captures what it was asked to.
+func serveAgentMetrics(ctx context.Context, addr string, src live.Source, stats func() map[string]uint64, ready func() bool, wg *sync.WaitGroup) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(live.NewCollector(src), counterCollector{stats})
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "listing the node's pods", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--metrics %s: %w", addr, err)

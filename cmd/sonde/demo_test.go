@@ -337,32 +337,57 @@ func labNamespaces(t *testing.T, prefix string) map[string]uint64 {
 // namespace, by TCX or as clsact filters.
 func attachedPrograms(t *testing.T, nsName string) []ebpf.ProgramID {
 	t.Helper()
+	var ids []ebpf.ProgramID
+	for _, progs := range programsByInterface(t, nsName) {
+		ids = append(ids, progs...)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// tappedInterfaces lists, sorted, the interfaces of a namespace that have
+// an eBPF program attached.
+func tappedInterfaces(t *testing.T, nsName string) []string {
+	t.Helper()
+	var names []string
+	for name := range programsByInterface(t, nsName) {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// programsByInterface maps each interface of a namespace that has eBPF
+// programs attached (by TCX or as clsact filters) to their IDs.
+func programsByInterface(t *testing.T, nsName string) map[string][]ebpf.ProgramID {
+	t.Helper()
 	ns, err := netns.GetFromName(nsName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	var ids []ebpf.ProgramID
+	m := map[string][]ebpf.ProgramID{}
 	err = bpf.InNetns(ns, func() error {
 		links, err := netlink.LinkList()
 		if err != nil {
 			return err
 		}
 		for _, l := range links {
+			name := l.Attrs().Name
 			for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
 				res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: at})
 				if err != nil {
 					continue // no TCX on this kernel or interface
 				}
 				for _, p := range res.Programs {
-					ids = append(ids, p.ID)
+					m[name] = append(m[name], p.ID)
 				}
 			}
 			for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
 				filters, _ := netlink.FilterList(l, parent)
 				for _, f := range filters {
 					if bf, ok := f.(*netlink.BpfFilter); ok {
-						ids = append(ids, ebpf.ProgramID(bf.Id))
+						m[name] = append(m[name], ebpf.ProgramID(bf.Id))
 					}
 				}
 			}
@@ -372,8 +397,7 @@ func attachedPrograms(t *testing.T, nsName string) []ebpf.ProgramID {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(ids)
-	return slices.Compact(ids)
+	return m
 }
 
 // processesIn lists the processes whose network namespace is one of these.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sondehq/sonde/apiserver"
 	"github.com/sondehq/sonde/apiserver/enrich"
@@ -20,6 +21,7 @@ import (
 
 type hubFlags struct {
 	kubernetes   bool
+	kubeconfig   string
 	listen       string
 	dataDir      string
 	storageLimit string
@@ -81,7 +83,7 @@ func newHubCmd() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			if f.kubernetes {
-				r, err := clusterResolver(log)
+				r, err := clusterResolver(f.kubeconfig, log)
 				if err != nil {
 					return err
 				}
@@ -100,18 +102,35 @@ func newHubCmd() *cobra.Command {
 	f.register(cmd, "0.0.0.0:8898")
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory of the store")
 	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding the token agents must present")
-	cmd.Flags().BoolVar(&f.kubernetes, "kubernetes", false, "name addresses after the cluster's pods and services (in-cluster credentials)")
+	cmd.Flags().BoolVar(&f.kubernetes, "kubernetes", false, "name addresses after the cluster's pods and services (in-cluster credentials, or --kubeconfig)")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "with --kubernetes: a kubeconfig file to use instead of the in-cluster credentials")
 	return cmd
 }
 
-// clusterResolver watches the cluster the hub runs in, with its
-// ServiceAccount, to name entries' addresses.
-func clusterResolver(log *slog.Logger) (*hubkube.Resolver, error) {
-	rc, err := rest.InClusterConfig()
-	if err != nil {
-		return nil, fmt.Errorf("--kubernetes needs to run inside a cluster: %w", err)
+// clusterConfig is the connection to the cluster of hub --kubernetes and
+// agent --kubernetes: the pod's ServiceAccount, or a kubeconfig file when
+// they run outside the cluster.
+func clusterConfig(kubeconfig, userAgent string) (*rest.Config, error) {
+	var rc *rest.Config
+	var err error
+	if kubeconfig != "" {
+		rc, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+		}
+	} else if rc, err = rest.InClusterConfig(); err != nil {
+		return nil, fmt.Errorf("--kubernetes needs to run inside a cluster, or --kubeconfig: %w", err)
 	}
-	rc.UserAgent = "sonde-hub/" + version
+	rc.UserAgent = userAgent
+	return rc, nil
+}
+
+// clusterResolver watches the cluster, to name entries' addresses.
+func clusterResolver(kubeconfig string, log *slog.Logger) (*hubkube.Resolver, error) {
+	rc, err := clusterConfig(kubeconfig, "sonde-hub/"+version)
+	if err != nil {
+		return nil, err
+	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
