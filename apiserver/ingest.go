@@ -242,7 +242,7 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 					return
 				}
 				e := new(protocols.Entry)
-				if err := json.Unmarshal(raw, e); err != nil {
+				if err := wire.UnmarshalEntry(raw, e); err != nil {
 					refuse(rejectMalformed, websocket.CloseUnsupportedData, fmt.Sprintf("malformed message: entry %d of batch %d: %v", i, m.Seq, err))
 					return
 				}
