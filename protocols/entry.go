@@ -40,6 +40,8 @@ type Endpoint struct {
 	Namespace string     `json:"namespace,omitempty"`
 	Service   string     `json:"service,omitempty"`
 	Workload  string     `json:"workload,omitempty"`
+	// Node is the node a pod ran on.
+	Node string `json:"node,omitempty"`
 }
 
 // Summary is what one row of the traffic list shows. For HTTP: the method, the

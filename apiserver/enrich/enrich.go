@@ -15,12 +15,12 @@ import (
 
 var (
 	// ErrSyntax: a static mapping line is not "ADDR key=value ...".
-	ErrSyntax = errors.New("expected ADDR followed by pod=, namespace=, service= or workload= pairs")
+	ErrSyntax = errors.New("expected ADDR followed by pod=, namespace=, service=, workload= or node= pairs")
 )
 
 // Identity is what an address resolves to. Empty fields are unknown.
 type Identity struct {
-	Pod, Namespace, Service, Workload string
+	Pod, Namespace, Service, Workload, Node string
 }
 
 // Resolver resolves an address as it was at time t.
@@ -54,7 +54,8 @@ func endpoint(r Resolver, ep *protocols.Endpoint, t time.Time) bool {
 	changed := fill(&ep.Pod, id.Pod)
 	changed = fill(&ep.Namespace, id.Namespace) || changed
 	changed = fill(&ep.Service, id.Service) || changed
-	return fill(&ep.Workload, id.Workload) || changed
+	changed = fill(&ep.Workload, id.Workload) || changed
+	return fill(&ep.Node, id.Node) || changed
 }
 
 func fill(dst *string, v string) bool {
@@ -100,6 +101,8 @@ func (s Static) Add(line string) error {
 			id.Service = v
 		case k == "workload":
 			id.Workload = v
+		case k == "node":
+			id.Node = v
 		default:
 			return fmt.Errorf("%q: unknown key %q: %w", line, k, ErrSyntax)
 		}

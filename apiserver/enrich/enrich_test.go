@@ -16,14 +16,14 @@ func TestParseStatic(t *testing.T) {
 		want    Static
 		wantErr error
 	}{
-		{name: "full", in: "# names\n10.0.0.1 pod=frontend-7d9f namespace=shop service=frontend workload=frontend\n\n::ffff:10.0.0.2,ns=payments",
+		{name: "full", in: "# names\n10.0.0.1 pod=frontend-7d9f namespace=shop service=frontend workload=frontend node=node-1\n\n::ffff:10.0.0.2,ns=payments",
 			want: Static{
-				netip.MustParseAddr("10.0.0.1"): {Pod: "frontend-7d9f", Namespace: "shop", Service: "frontend", Workload: "frontend"},
+				netip.MustParseAddr("10.0.0.1"): {Pod: "frontend-7d9f", Namespace: "shop", Service: "frontend", Workload: "frontend", Node: "node-1"},
 				netip.MustParseAddr("10.0.0.2"): {Namespace: "payments"},
 			}},
 		{name: "no pairs", in: "10.0.0.1", wantErr: ErrSyntax},
 		{name: "bad addr", in: "frontend pod=x", wantErr: ErrSyntax},
-		{name: "unknown key", in: "10.0.0.1 node=x", wantErr: ErrSyntax},
+		{name: "unknown key", in: "10.0.0.1 zone=x", wantErr: ErrSyntax},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -171,8 +171,7 @@ func (r *Resolver) pod(obj any, deleted bool) {
 		}
 		kind, name := workload(p)
 		h.info = Info{
-			Identity:     enrich.Identity{Pod: p.Name, Namespace: p.Namespace, Workload: name},
-			Node:         p.Spec.NodeName,
+			Identity:     enrich.Identity{Pod: p.Name, Namespace: p.Namespace, Workload: name, Node: p.Spec.NodeName},
 			WorkloadKind: kind,
 		}
 	}

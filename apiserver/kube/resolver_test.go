@@ -126,10 +126,10 @@ func TestNames(t *testing.T) {
 		ip   string
 		want kube.Info
 	}{
-		{"10.77.0.10", kube.Info{Identity: enrich.Identity{Pod: "web-7d9f8c6b5-x2x4q", Namespace: "shop", Service: "web", Workload: "web"},
-			Node: "node-1", WorkloadKind: "Deployment"}},
-		{"10.77.0.11", kube.Info{Identity: enrich.Identity{Pod: "db-0", Namespace: "shop", Workload: "db"},
-			Node: "node-1", WorkloadKind: "StatefulSet"}},
+		{"10.77.0.10", kube.Info{Identity: enrich.Identity{Pod: "web-7d9f8c6b5-x2x4q", Namespace: "shop", Service: "web", Workload: "web", Node: "node-1"},
+			WorkloadKind: "Deployment"}},
+		{"10.77.0.11", kube.Info{Identity: enrich.Identity{Pod: "db-0", Namespace: "shop", Workload: "db", Node: "node-1"},
+			WorkloadKind: "StatefulSet"}},
 		{"10.96.0.10", kube.Info{Identity: enrich.Identity{Service: "web", Namespace: "shop"}}},
 		{"::ffff:10.96.0.10", kube.Info{Identity: enrich.Identity{Service: "web", Namespace: "shop"}}},
 	}

@@ -13,8 +13,6 @@ import (
 // room for.
 type Info struct {
 	enrich.Identity
-	// Node the pod ran on; empty for a service.
-	Node string
 	// WorkloadKind is the kind of Identity.Workload: Deployment,
 	// StatefulSet, DaemonSet, Job, ReplicaSet...
 	WorkloadKind string

@@ -17,7 +17,7 @@ func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 
 func pod(uid, ns, name string, from time.Time, ips ...string) *holder {
 	h := &holder{uid: uid, pod: ns + "/" + name, from: from,
-		info: Info{Identity: enrich.Identity{Pod: name, Namespace: ns}, Node: "node-1"}}
+		info: Info{Identity: enrich.Identity{Pod: name, Namespace: ns, Node: "node-1"}}}
 	for _, ip := range ips {
 		h.ips = append(h.ips, netip.MustParseAddr(ip))
 	}

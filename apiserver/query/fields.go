@@ -97,7 +97,7 @@ var fields = []Field{
 		Get: func(e *protocols.Entry) any { return e.Start }},
 	{ID: 15, Name: "elapsed", Kind: Duration, Doc: "from the request's first byte to the response's last", Example: `elapsed > duration("100ms")`,
 		Get: func(e *protocols.Entry) any { return e.Duration }},
-	{ID: 16, Name: "src", Kind: Endpoint, Doc: "the client: src.ip, src.port, src.pod, src.namespace, src.service, src.workload", Example: `src.pod == "frontend-7d9f" || dst.namespace == "payments"`,
+	{ID: 16, Name: "src", Kind: Endpoint, Doc: "the client: src.ip, src.port, src.pod, src.namespace, src.service, src.workload, src.node", Example: `src.pod == "frontend-7d9f" || dst.namespace == "payments"`,
 		Get: func(e *protocols.Entry) any { return e.Src }},
 	{ID: 17, Name: "dst", Kind: Endpoint, Doc: "the server, with the same keys as src", Example: `dst.port == 6379`,
 		Get: func(e *protocols.Entry) any { return e.Dst }},
@@ -343,7 +343,7 @@ func endpointMap(ep protocols.Endpoint) map[string]any {
 	}
 	return map[string]any{
 		"ip": ip, "port": int64(ep.Port), "pod": ep.Pod, "namespace": ep.Namespace,
-		"service": ep.Service, "workload": ep.Workload,
+		"service": ep.Service, "workload": ep.Workload, "node": ep.Node,
 	}
 }
 

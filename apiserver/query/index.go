@@ -17,10 +17,10 @@ import (
 // fields whose value is not the zero value. Values: Bool: none (present means
 // true); Int, Duration: zigzag varint; Time: zigzag varint of Unix
 // nanoseconds; String: uvarint length and bytes; Endpoint: an address (uvarint
-// length, then 0, 4 or 16 bytes), a uvarint port, and four Strings (pod,
-// namespace, service, workload).
+// length, then 0, 4 or 16 bytes), a uvarint port, and five Strings (pod,
+// namespace, service, workload, node).
 //
-// The fingerprint names the set of indexed fields. A record written under
+// The fingerprint names the set of indexed fields and the layout's version. A record written under
 // another set (before a field was added) is not trusted to be complete: a field
 // it lacks is read from the whole entry instead.
 
@@ -30,8 +30,13 @@ var (
 	fingerprint [4]byte
 )
 
+// layoutVersion changes when a kind's encoding does (2: endpoints gained
+// the node), so that records of the old layout are read from the entry.
+const layoutVersion = 2
+
 func init() {
 	h := fnv.New32a()
+	h.Write([]byte{layoutVersion})
 	for i := range fields {
 		f := &fields[i]
 		byName[f.Name] = f
@@ -88,11 +93,19 @@ func appendValue(dst []byte, f *Field, v any) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(ip)))
 		dst = append(dst, ip...)
 		dst = binary.AppendUvarint(dst, uint64(ep.Port))
-		for _, s := range [...]string{ep.Pod, ep.Namespace, ep.Service, ep.Workload} {
-			dst = appendString(dst, s)
+		for _, s := range endpointNames(&ep) {
+			dst = appendString(dst, *s)
 		}
 	}
 	return dst
+}
+
+// endpointNames are an endpoint's strings in the record's order.
+func endpointNames(ep *protocols.Endpoint) [5]*string {
+	if ep == nil {
+		ep = new(protocols.Endpoint)
+	}
+	return [...]*string{&ep.Pod, &ep.Namespace, &ep.Service, &ep.Workload, &ep.Node}
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -225,7 +238,7 @@ func decodeValue(f *Field, p []byte) (any, int, bool) {
 		}
 		ep.Port = uint16(port)
 		off += w
-		for _, s := range [...]*string{&ep.Pod, &ep.Namespace, &ep.Service, &ep.Workload} {
+		for _, s := range endpointNames(&ep) {
 			v, w, ok := readString(p[off:])
 			if !ok {
 				return nil, 0, false
@@ -260,7 +273,7 @@ func skipValue(f *Field, p []byte) (int, bool) {
 			return 0, false
 		}
 		off += w
-		for range 4 {
+		for range len(endpointNames(nil)) {
 			n, ok := skipString(p[off:])
 			if !ok {
 				return 0, false

@@ -59,7 +59,7 @@ func TestMatch(t *testing.T) {
 		{`"payments" == dst.namespace && (path.endsWith("z") || true)`, []string{"http200old"}},
 		{`redis_command == "GET" || redis_command == "SET"`, []string{"redisGet"}},
 		{`!(dst.namespace == "shop") && http`, []string{"http200old"}},
-		{`dst == {"ip": "fd00::2", "port": 443, "pod": "", "namespace": "payments", "service": "", "workload": ""}`, []string{"http200old"}},
+		{`dst == {"ip": "fd00::2", "port": 443, "pod": "", "namespace": "payments", "service": "", "workload": "", "node": ""}`, []string{"http200old"}},
 		{``, []string{"amqpPublish", "grpcNotFound", "grpcOK", "http200old", "http500", "kafkaProduce", "redisGet"}},
 	}
 	entries := sample()

@@ -206,9 +206,9 @@ func TestAgentKubernetes(t *testing.T) {
 	get(bystander, fmt.Sprintf("http://%s:8080/unselected", other.IP))
 	viaService := hubEntries(t, hub, `path.startsWith("/svc/")`, n)
 	for _, e := range viaService {
-		if e.Src.Pod != "web-client" || e.Src.Namespace != "shop" ||
+		if e.Src.Pod != "web-client" || e.Src.Namespace != "shop" || e.Src.Node != node ||
 			e.Dst.Pod != "web-server" || e.Dst.Service != "web" || e.Dst.Namespace != "shop" {
-			t.Errorf("%s: src %+v dst %+v; want shop/web-client to shop/web-server behind service web", e.HTTP.Request.Path, e.Src, e.Dst)
+			t.Errorf("%s: src %+v dst %+v; want shop/web-client on %s to shop/web-server behind service web", e.HTTP.Request.Path, e.Src, e.Dst, node)
 		}
 	}
 

@@ -35,7 +35,7 @@ func (f *hubFlags) register(cmd *cobra.Command, listen string) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", listen, "address to serve the UI and API on")
 	fl.StringVar(&f.storageLimit, "storage-limit", "1GiB", "most bytes the store may hold; the oldest entries go first")
-	fl.StringVar(&f.namesFile, "names", "", "file of 'ADDRESS pod=NAME namespace=NS service=SVC workload=W' lines naming addresses")
+	fl.StringVar(&f.namesFile, "names", "", "file of 'ADDRESS pod=NAME namespace=NS service=SVC workload=W node=N' lines naming addresses")
 	fl.StringSliceVar(&f.names, "name", nil, `name one address: "10.0.0.7 pod=web-1 namespace=shop" (repeatable)`)
 	fl.StringSliceVar(&f.origins, "allow-origin", nil, "other browser origins allowed to open websockets")
 }

@@ -532,6 +532,7 @@ function EndpointKV({ side, ep }: { side: 'src' | 'dst'; ep: Endpoint }) {
         ['namespace', ep.namespace && <V f={`${side}.namespace`} v={ep.namespace} />],
         ['service', ep.service && <V f={`${side}.service`} v={ep.service} />],
         ['workload', ep.workload && <V f={`${side}.workload`} v={ep.workload} />],
+        ['node', ep.node && <V f={`${side}.node`} v={ep.node} />],
       ]}
     />
   );

@@ -10,6 +10,7 @@ export interface Endpoint {
   namespace?: string;
   service?: string;
   workload?: string;
+  node?: string;
 }
 
 export interface Header {
