@@ -107,7 +107,7 @@ func TestRenderDefaults(t *testing.T) {
 	if sc.Privileged != nil && *sc.Privileged {
 		t.Error("agent is privileged")
 	}
-	if got := sc.Capabilities.Add; !slices.Equal(got, []corev1.Capability{"BPF", "NET_ADMIN", "PERFMON", "SYS_RESOURCE"}) {
+	if got := sc.Capabilities.Add; !slices.Equal(got, []corev1.Capability{"BPF", "NET_ADMIN", "PERFMON", "SYS_RESOURCE", "NET_RAW"}) {
 		t.Errorf("agent capabilities %v", got)
 	}
 	if !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {

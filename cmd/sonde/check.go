@@ -157,7 +157,7 @@ func checkPolicy(ctx context.Context, k *kube, ns string, out io.Writer) (failed
 		fmt.Fprintf(out, "✗ the agent's pod is not admitted in %s: %v\n", ns, err)
 		return true
 	}
-	fmt.Fprintf(out, "✓ the agent's pod (host network, BPF, NET_ADMIN, PERFMON, SYS_RESOURCE) is admitted in %s\n", ns)
+	fmt.Fprintf(out, "✓ the agent's pod (host network, BPF, NET_ADMIN, PERFMON, SYS_RESOURCE, NET_RAW) is admitted in %s\n", ns)
 	return false
 }
 
