@@ -60,9 +60,9 @@
 // 16 MiB minimum with writes as fast as the machine takes them, the
 // directory passed it by up to a fifth for moments while a compaction's
 // output and input coexisted (deploy sizes the volume a quarter above the
-// limit). Pebble's table files hold entries and index records of the same
-// moments together, so reclaiming the evicted index range rewrites recent
-// tables too; keeping the index in a second pebble instance would avoid that.
+// limit). No table file holds keys of two prefixes (Open's SpanPolicyFunc
+// ends a table where the prefix changes), so reclaiming an evicted range
+// rewrites only the tables of that range.
 //
 // # Concurrency
 //

@@ -112,6 +112,7 @@ func Open(cfg Config) (*Store, error) {
 	// Smaller tables make smaller compactions, whose input and output
 	// coexist on disk for a moment: the headroom eviction must leave.
 	opts.TargetFileSizes[0] = clamp(cfg.Limit/128, 128<<10, 2<<20)
+	opts.Experimental.SpanPolicyFunc = onePrefixPerTable
 	profile := block.SnappyCompression
 	switch cfg.Compression {
 	case "", "snappy":
@@ -139,6 +140,23 @@ func Open(cfg Config) (*Store, error) {
 }
 
 func clamp(v, lo, hi int64) int64 { return min(max(v, lo), hi) }
+
+// onePrefixPerTable ends a flush's or compaction's output table where the
+// key prefix changes, so that no table holds both entries and index records.
+// A table that did covered the key range from its oldest entry to its newest
+// index record, and so every index record stored after it: compacting new
+// data into its level rewrote them all again, and reclaiming an evicted
+// range rewrote recent tables. Each prefix's keys only grow, so a table of
+// one prefix overlaps only tables of the same moments.
+func onePrefixPerTable(start []byte) (pebble.SpanPolicy, []byte, error) {
+	if len(start) == 0 {
+		return pebble.SpanPolicy{}, []byte{0}, nil
+	}
+	if start[0] == 0xff {
+		return pebble.SpanPolicy{}, nil, nil
+	}
+	return pebble.SpanPolicy{}, []byte{start[0] + 1}, nil
+}
 
 // marks are the disk usages, in bytes, that drive eviction: above high the
 // evictor removes the oldest entries down to low; above sync, Append evicts
@@ -194,12 +212,16 @@ func (s *Store) load() error {
 	return b.Commit(pebble.Sync)
 }
 
-func key(prefix byte, seq uint64) []byte {
-	k := make([]byte, 9)
-	k[0] = prefix
-	binary.BigEndian.PutUint64(k[1:], seq)
-	return k
+func key(prefix byte, seq uint64) []byte { return appendKey(make([]byte, 0, 9), prefix, seq) }
+
+func appendKey(dst []byte, prefix byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, prefix), seq)
 }
+
+// batchOverhead is what a pebble batch adds per entry besides the entry's
+// JSON and index record: two keys of 9 bytes, the start time, and each
+// record's kind and two length varints.
+const batchOverhead = 2*9 + 8 + 2*(1+2+3)
 
 func seqOf(k []byte) uint64 { return binary.BigEndian.Uint64(k[1:]) }
 
@@ -245,15 +267,19 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 			return 0, false, err
 		}
 	}
-	b := s.db.NewBatch()
+	// Sized up front: a batch of 1,000 entries grown by doubling copied and
+	// allocated about three times its final size. Set copies its key and
+	// value into the batch, so k and m are reused.
+	b := s.db.NewBatchWithSize(int(incoming) + len(recs)*batchOverhead + len(akey) + 64)
 	defer b.Close()
 	var ts [8]byte
+	var k [9]byte
+	var m []byte
 	for i, r := range recs {
 		seq := first + uint64(i)
-		b.Set(key(prefixEntry, seq), r.Full, nil)
-		m := make([]byte, 8, 8+len(r.Index))
-		binary.BigEndian.PutUint64(m, uint64(r.Start.UnixNano()))
-		b.Set(key(prefixIndex, seq), append(m, r.Index...), nil)
+		b.Set(appendKey(k[:0], prefixEntry, seq), r.Full, nil)
+		m = binary.BigEndian.AppendUint64(m[:0], uint64(r.Start.UnixNano()))
+		b.Set(appendKey(k[:0], prefixIndex, seq), append(m, r.Index...), nil)
 	}
 	if akey != nil {
 		var v [16]byte
