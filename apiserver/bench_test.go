@@ -117,12 +117,13 @@ func BenchmarkIngestHub(b *testing.B) {
 							acked <- struct{}{}
 						}
 					}()
+					var msg []byte // reused: WriteMessage does not keep it
 					for i := range n {
 						if i >= window {
 							<-acked
 						}
 						from := (i + a) * batch % len(lines)
-						msg, _ := wire.AppendBatch(nil, uint64(i+1), nil, lines[from:from+batch]...)
+						msg, _ = wire.AppendBatch(msg[:0], uint64(i+1), nil, lines[from:from+batch]...)
 						if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
 							b.Error(err)
 							return

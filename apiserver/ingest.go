@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -151,6 +152,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 			if dropped := s.agents.batch(a, len(m.Entries), dup, m.Counters); dropped > 0 {
 				s.metrics.agentDropped.Add(float64(dropped))
 			}
+			releaseMessage(msg.buf)
 			c.SetWriteDeadline(time.Now().Add(ingestWriteWait))
 			if err := c.WriteJSON(wire.Ack{Type: wire.TypeAck, Seq: m.Seq, Stored: stored}); err != nil {
 				return
@@ -164,8 +166,46 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 type inbound struct {
 	m       message
 	entries []*protocols.Entry
+	// buf holds the message, which m.Entries alias; release it once they
+	// are stored.
+	buf     *[]byte
 	bad     *refusal
 	readErr error
+}
+
+// msgBuffers recycles the buffers agents' messages are read into. A batch
+// is around a megabyte, and reading each into a new buffer grown by doubling
+// (as websocket.Conn.ReadMessage does) allocated and copied about three
+// times that for every batch.
+var msgBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+func releaseMessage(buf *[]byte) {
+	if buf != nil {
+		msgBuffers.Put(buf)
+	}
+}
+
+// readMessage reads the next message into buf, growing it as needed. The
+// connection's read limit applies as with ReadMessage.
+func readMessage(c *websocket.Conn, buf []byte) (int, []byte, error) {
+	typ, r, err := c.NextReader()
+	if err != nil {
+		return typ, buf, err
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return typ, buf, nil
+		}
+		if err != nil {
+			return typ, buf, err
+		}
+	}
 }
 
 // refusal says why a message ends its connection.
@@ -193,7 +233,9 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 	}
 	var hello *message
 	for {
-		typ, data, err := c.ReadMessage()
+		buf := msgBuffers.Get().(*[]byte)
+		typ, data, err := readMessage(c, *buf)
+		*buf = data
 		if err != nil {
 			send(inbound{readErr: err})
 			return
@@ -227,6 +269,7 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 				return
 			}
 			hello = &m
+			releaseMessage(buf) // a hello's fields are copies
 			if !send(inbound{m: m}) {
 				return
 			}
@@ -256,7 +299,7 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 				}
 				entries[i] = e
 			}
-			if !send(inbound{m: m, entries: entries}) {
+			if !send(inbound{m: m, entries: entries, buf: buf}) {
 				return
 			}
 		default:
