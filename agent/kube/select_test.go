@@ -1,7 +1,9 @@
 package kube
 
 import (
+	"net/netip"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -73,5 +75,31 @@ func TestDaemonSetFlags(t *testing.T) {
 	s = selectorFrom(t, deploy.Options{})
 	if s.Pods != nil || len(s.Namespaces) != 0 || !s.Match("default", "anything") || s.Match("sonde", "sonde-hub-1") {
 		t.Errorf("default selector %+v", s)
+	}
+}
+
+func TestChanges(t *testing.T) {
+	a1 := netip.MustParseAddr("10.0.0.1")
+	a2 := netip.MustParseAddr("10.0.0.2")
+	web := Pod{Namespace: "shop", Name: "web", IPs: []netip.Addr{a1}}
+	db := Pod{Namespace: "shop", Name: "db", IPs: []netip.Addr{a2}}
+	moved := Pod{Namespace: "shop", Name: "web", IPs: []netip.Addr{a2}}
+	tests := []struct {
+		name              string
+		prev, next        []Pod
+		wantAdd, wantGone []string
+	}{
+		{"first list", nil, []Pod{web, db}, []string{"shop/web", "shop/db"}, nil},
+		{"one goes", []Pod{web, db}, []Pod{db}, nil, []string{"shop/web"}},
+		{"same", []Pod{web}, []Pod{web}, nil, nil},
+		{"new address", []Pod{web}, []Pod{moved}, []string{"shop/web"}, []string{"shop/web"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			add, gone := Changes(tt.prev, tt.next)
+			if !slices.Equal(add, tt.wantAdd) || !slices.Equal(gone, tt.wantGone) {
+				t.Errorf("Changes = %v, %v; want %v, %v", add, gone, tt.wantAdd, tt.wantGone)
+			}
+		})
 	}
 }

@@ -114,6 +114,26 @@ func Addrs(pods []Pod) []netip.Addr {
 	return out
 }
 
+// Changes names, as "namespace/name", the pods of next that prev lacks
+// and those of prev that next lacks; a pod whose addresses changed is in
+// both lists.
+func Changes(prev, next []Pod) (added, removed []string) {
+	diff := func(a, b []Pod) []string {
+		var out []string
+		for _, p := range a {
+			if !slices.ContainsFunc(b, func(q Pod) bool { return samePod(p, q) }) {
+				out = append(out, p.Namespace+"/"+p.Name)
+			}
+		}
+		return out
+	}
+	return diff(next, prev), diff(prev, next)
+}
+
+func samePod(a, b Pod) bool {
+	return a.Namespace == b.Namespace && a.Name == b.Name && slices.Equal(a.IPs, b.IPs)
+}
+
 // update recomputes the selection from the informer's cache, which holds
 // at most the node's pods (a hundred or so), and reports it if it changed.
 // Events before the first list completed are left to the update that Run
@@ -138,9 +158,7 @@ func (w *Watcher) update(first bool) {
 	slices.SortFunc(sel, func(a, b Pod) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	if !first && slices.EqualFunc(sel, w.selected, func(a, b Pod) bool {
-		return a.Namespace == b.Namespace && a.Name == b.Name && slices.Equal(a.IPs, b.IPs)
-	}) {
+	if !first && slices.EqualFunc(sel, w.selected, samePod) {
 		return
 	}
 	w.selected = sel

@@ -180,6 +180,7 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	var listed atomic.Bool
 	ready := func() bool { return !f.kubernetes || listed.Load() }
 	if f.kubernetes {
+		var prev []agentkube.Pod // calls of OnChange never overlap
 		watcher, err = agentkube.New(cs, agentkube.Config{Node: node, Selector: f.selector, Logger: log,
 			OnChange: func(sel []agentkube.Pod) {
 				if err := src.SetPods(agentkube.Addrs(sel)); err != nil && !errors.Is(err, live.ErrStopped) {
@@ -187,7 +188,10 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 					return
 				}
 				listed.Store(true)
-				log.Info("capturing", "pods", len(sel), "interfaces", src.Stats().Interfaces)
+				added, removed := agentkube.Changes(prev, sel)
+				prev = sel
+				log.Info("capturing", "pods", len(sel), "interfaces", src.Stats().Interfaces,
+					"added", added, "removed", removed)
 			}})
 		if err != nil {
 			return err

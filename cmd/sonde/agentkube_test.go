@@ -165,8 +165,17 @@ func TestAgentKubernetes(t *testing.T) {
 	agent := startSonde(t, l, "agent", "--kubernetes", "--kubeconfig", kubeconfig, "--node", node,
 		"--pods", "^web-", "--namespaces", "shop", "--netns", "/run/netns/"+l.Node.Name,
 		"--hub", hub, "--token-file", token, "--metrics", metricsAddr)
-	capturing := func() int {
-		return len(agent.stderr.matching(func(s string) bool { return strings.Contains(s, "msg=capturing") }))
+	// following waits until the agent says it captures a pod, which it
+	// says once the pod's interface is attached.
+	following := func(pod string) {
+		t.Helper()
+		if !agent.stderr.await(func(s string) bool {
+			_, added, ok := strings.Cut(s, "msg=capturing ")
+			added, _, _ = strings.Cut(added, " removed=")
+			return ok && strings.Contains(added, pod)
+		}) {
+			t.Fatalf("the agent never said it captures %s:\n%s", pod, agent.stderr)
+		}
 	}
 	waitCond(t, "the agent's readiness", 30*time.Second, func() bool {
 		resp, err := http.Get("http://" + metricsAddr + "/healthz")
@@ -217,7 +226,6 @@ func TestAgentKubernetes(t *testing.T) {
 	if err := env.Client.CoreV1().Pods("elsewhere").Delete(ctx, "web-other", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
 		t.Fatal(err)
 	}
-	before := capturing()
 	runPod("shop", "web-late", other)
 	tapped(client, server, other)
 	get(bystander, fmt.Sprintf("http://%s:8080/late", other.IP))
@@ -227,9 +235,7 @@ func TestAgentKubernetes(t *testing.T) {
 		t.Fatal(err)
 	}
 	runPod("shop", "web-reuse", other)
-	// The agent reports the renamed set after the hub's watch, on the same
-	// API server, has delivered the same events.
-	waitCond(t, "the agent to follow the new pod", 15*time.Second, func() bool { return capturing() >= before+2 })
+	following("shop/web-reuse")
 	get(bystander, fmt.Sprintf("http://%s:8080/reuse", other.IP))
 	for path, pod := range map[string]string{"/late": "web-late", "/reuse": "web-reuse"} {
 		es := hubEntries(t, hub, fmt.Sprintf("path == %q", path), 1)
@@ -254,6 +260,9 @@ func TestAgentKubernetes(t *testing.T) {
 	final := agent.stderr.matching(isCounters)
 	if len(final) == 0 {
 		t.Fatalf("no counters at exit:\n%s", agent.stderr)
+	}
+	for _, line := range agent.stderr.matching(func(s string) bool { return strings.Contains(s, "msg=capturing") }) {
+		t.Log(line)
 	}
 	c := counters(t, final[len(final)-1])
 	if c["capture_lost"] != 0 || c["entries"] < n+2 {
