@@ -3,7 +3,6 @@ package kube_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sondehq/sonde/agent/capture/live"
 	"github.com/sondehq/sonde/agent/kube"
@@ -69,26 +66,20 @@ func capture(t *testing.T, l *netlab.Lab, addrs []netip.Addr) (stop func() ([]*p
 
 func serve(t *testing.T, p *netlab.Pod) {
 	t.Helper()
-	ln, err := p.Listen("tcp", ":8080")
+	srv, err := p.ServeHTTP(":8080", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s says hello to %s", p.Name, r.URL.Path)
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%s says hello to %s", p.Name, r.URL.Path)
-	})}
-	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 }
 
 func get(t *testing.T, from *netlab.Pod, url string) {
 	t.Helper()
-	c := &http.Client{Transport: &http.Transport{DialContext: from.DialContext, DisableKeepAlives: true}, Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
+	if _, err := from.Get(t.Context(), url); err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 }
 
 // TestLab gives pods created through the API server the addresses of the
@@ -116,26 +107,17 @@ func TestLab(t *testing.T) {
 	if err := env.CreateNamespaces(ctx, "lab"); err != nil {
 		t.Fatal(err)
 	}
+	var serverPod *corev1.Pod
 	for name, p := range map[string]*netlab.Pod{"web-server": server, "web-client": client, "bystander": bystander} {
-		kp := pod("lab", name, node)
-		kp.Labels = map[string]string{"app": name}
-		if _, err := env.RunPod(ctx, kp, p.IP.String(), p.IP6.String()); err != nil {
+		kp, err := env.RunPod(ctx, pod("lab", name, node), p.IP.String(), p.IP6.String())
+		if err != nil {
 			t.Fatal(err)
 		}
+		if p == server {
+			serverPod = kp
+		}
 	}
-	if _, err := env.Client.CoreV1().Services("lab").Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: corev1.ServiceSpec{ClusterIP: svc.Addr().String(), Selector: map[string]string{"app": "web-server"},
-			Ports: []corev1.ServicePort{{Port: int32(svc.Port())}}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.Client.DiscoveryV1().EndpointSlices("lab").Create(ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: "web-1", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{server.IP.String()},
-			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "lab", Name: "web-server"}}},
-	}, metav1.CreateOptions{}); err != nil {
+	if err := env.RunService(ctx, "lab", "web", svc.Addr().String(), int32(svc.Port()), serverPod); err != nil {
 		t.Fatal(err)
 	}
 

@@ -6,12 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -343,4 +346,34 @@ func (l *Lab) Track(c *exec.Cmd) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cmds = append(l.cmds, c)
+}
+
+// ServeHTTP serves h on addr ("tcp") in the namespace until the returned
+// server is closed.
+func (ns *Namespace) ServeHTTP(addr string, h http.Handler) (*http.Server, error) {
+	ln, err := ns.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return srv, nil
+}
+
+// Get makes one GET request from the namespace on a connection of its own
+// and returns the response's body.
+func (ns *Namespace) Get(ctx context.Context, url string) (string, error) {
+	tr := &http.Transport{DialContext: ns.DialContext, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }

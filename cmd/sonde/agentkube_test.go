@@ -16,7 +16,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sondehq/sonde/agent/netlab"
@@ -94,15 +93,13 @@ func TestAgentKubernetes(t *testing.T) {
 	server, client := mustLabPod(t, l, "server"), mustLabPod(t, l, "client")
 	bystander, other := mustLabPod(t, l, "bystander"), mustLabPod(t, l, "other")
 	for _, p := range []*netlab.Pod{server, other} {
-		ln, err := p.Listen("tcp", ":8080")
+		srv, err := p.ServeHTTP(":8080", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%s serves %s", p.Name, r.URL.Path)
+		}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintf(w, "%s serves %s", p.Name, r.URL.Path)
-		})}
-		go hs.Serve(ln)
-		t.Cleanup(func() { hs.Close() })
+		t.Cleanup(func() { srv.Close() })
 	}
 	svc, err := l.AddService(server, 80, 8080)
 	if err != nil {
@@ -111,8 +108,7 @@ func TestAgentKubernetes(t *testing.T) {
 
 	// The cluster: Sonde's RBAC, pods with the lab's addresses on one node
 	// (web-other matches the name pattern but lives in a namespace the
-	// agent is not asked to capture), and the service in front of
-	// web-server.
+	// agent is not asked to capture), and the service of web-server.
 	if _, err := env.Kubectl(ctx, "apply", "--server-side", "-k", "../../deploy"); err != nil {
 		t.Fatal(err)
 	}
@@ -125,31 +121,20 @@ func TestAgentKubernetes(t *testing.T) {
 	if err := env.CreateNamespaces(ctx, "shop", "elsewhere"); err != nil {
 		t.Fatal(err)
 	}
-	runPod := func(ns, name string, p *netlab.Pod) {
+	runPod := func(ns, name string, p *netlab.Pod) *corev1.Pod {
 		t.Helper()
-		kp := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": name}},
-			Spec: corev1.PodSpec{NodeName: node}}
-		if _, err := env.RunPod(ctx, kp, p.IP.String(), p.IP6.String()); err != nil {
+		kp, err := env.RunPod(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: corev1.PodSpec{NodeName: node}}, p.IP.String(), p.IP6.String())
+		if err != nil {
 			t.Fatal(err)
 		}
+		return kp
 	}
-	runPod("shop", "web-server", server)
+	web := runPod("shop", "web-server", server)
 	runPod("shop", "web-client", client)
 	runPod("shop", "bystander", bystander)
 	runPod("elsewhere", "web-other", other)
-	if _, err := env.Client.CoreV1().Services("shop").Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: corev1.ServiceSpec{ClusterIP: svc.Addr().String(), Selector: map[string]string{"app": "web-server"},
-			Ports: []corev1.ServicePort{{Port: int32(svc.Port())}}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.Client.DiscoveryV1().EndpointSlices("shop").Create(ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: "web-1", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{server.IP.String()},
-			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: "web-server"}}},
-	}, metav1.CreateOptions{}); err != nil {
+	if err := env.RunService(ctx, "shop", "web", svc.Addr().String(), int32(svc.Port()), web); err != nil {
 		t.Fatal(err)
 	}
 
@@ -200,13 +185,9 @@ func TestAgentKubernetes(t *testing.T) {
 
 	get := func(from *netlab.Pod, url string) {
 		t.Helper()
-		c := &http.Client{Transport: &http.Transport{DialContext: from.DialContext, DisableKeepAlives: true}, Timeout: 10 * time.Second}
-		resp, err := c.Get(url)
-		if err != nil {
+		if _, err := from.Get(ctx, url); err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 	}
 	const n = 5
 	for i := range n {

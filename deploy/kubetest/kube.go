@@ -12,6 +12,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
@@ -159,6 +160,30 @@ func (e *Env) RunPod(ctx context.Context, pod *corev1.Pod, ips ...string) (*core
 		p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip})
 	}
 	return e.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+}
+
+// RunService creates a ClusterIP Service with one TCP port and the
+// EndpointSlice that the endpointslice controller would make for it, whose
+// IPv4 endpoints are the pods' addresses; the test's control plane runs
+// that controller only with Options.Controllers.
+func (e *Env) RunService(ctx context.Context, namespace, name, clusterIP string, port int32, pods ...*corev1.Pod) error {
+	if _, err := e.Client.CoreV1().Services(namespace).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.ServiceSpec{ClusterIP: clusterIP, Selector: map[string]string{"app": name},
+			Ports: []corev1.ServicePort{{Port: port}}},
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: name + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	for _, p := range pods {
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{p.Status.PodIP},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name}})
+	}
+	_, err := e.Client.DiscoveryV1().EndpointSlices(namespace).Create(ctx, es, metav1.CreateOptions{})
+	return err
 }
 
 // CreateNamespaces creates namespaces.
