@@ -188,7 +188,7 @@ func (s *Server) Ingest(entries ...*protocols.Entry) error {
 	const batch = 1000
 	for len(entries) > 0 {
 		n := min(batch, len(entries))
-		if _, _, err := s.storeBatch("", 0, entries[:n], nil); err != nil {
+		if _, _, err := s.storeBatch("", 0, entries[:n], nil, nil); err != nil {
 			return err
 		}
 		entries = entries[n:]

@@ -30,7 +30,10 @@
 // encoding/json writes into the same Entry that encoding/json would make, with
 // json/v2 (github.com/go-json-experiment/json) at well under half the cost:
 // decoding entries was most of the hub's work per entry. protocols stays on
-// the standard library; the engine is confined to this package.
+// the standard library; the engine is confined to this package. An
+// EntryDecoder also says where each line's endpoints are, so that the hub,
+// having named them, writes the line again by replacing those alone
+// (ReplaceEndpoints) rather than encoding the whole entry.
 //
 // Nothing here holds state or starts goroutines.
 package wire

@@ -1,6 +1,10 @@
 package wire
 
 import (
+	stdjson "encoding/json"
+	"fmt"
+	"slices"
+
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	jsonv1 "github.com/go-json-experiment/json/v1"
@@ -28,6 +32,91 @@ var entryOptions = json.JoinOptions(
 // encoding/json decode for each body).
 func UnmarshalEntry(line []byte, e *protocols.Entry) error {
 	return json.Unmarshal(line, e, entryOptions)
+}
+
+// Span is where a value lies in an entry line: line[Start:End]. The zero
+// Span means the line does not have it.
+type Span struct{ Start, End int }
+
+// Endpoints are the spans of an entry line's "src", "dst" and "via" values.
+type Endpoints struct{ Src, Dst, Via Span }
+
+// EntryDecoder is UnmarshalEntry that also reports where the line's
+// endpoints are, so that an entry whose endpoints the hub names can be
+// encoded again by replacing those alone (see ReplaceEndpoints). It is not
+// safe for concurrent use; make one per connection.
+type EntryDecoder struct {
+	opts json.Options
+	at   Endpoints
+}
+
+// NewEntryDecoder makes an EntryDecoder.
+func NewEntryDecoder() *EntryDecoder {
+	d := new(EntryDecoder)
+	d.opts = json.JoinOptions(entryOptions, json.WithUnmarshalers(json.JoinUnmarshalers(
+		json.UnmarshalFromFunc(unmarshalBody),
+		json.UnmarshalFromFunc(d.endpoint),
+	)))
+	return d
+}
+
+// Decode decodes line into e, which should be zero, as UnmarshalEntry does.
+func (d *EntryDecoder) Decode(line []byte, e *protocols.Entry) (Endpoints, error) {
+	d.at = Endpoints{}
+	err := json.Unmarshal(line, e, d.opts)
+	return d.at, err
+}
+
+// endpoint decodes an Endpoint, noting where it was when it is one of the
+// entry's own.
+func (d *EntryDecoder) endpoint(dec *jsontext.Decoder, ep *protocols.Endpoint) error {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	end := int(dec.InputOffset())
+	at := Span{Start: end - len(v), End: end}
+	switch dec.StackPointer() {
+	case "/src":
+		d.at.Src = at
+	case "/dst":
+		d.at.Dst = at
+	case "/via":
+		d.at.Via = at
+	}
+	return json.Unmarshal(v, ep, entryOptions)
+}
+
+// ReplaceEndpoints appends to dst the entry line with its endpoints' values
+// (at, from EntryDecoder) replaced by e's endpoints as encoding/json writes
+// them: the line that encoding/json would write for e when only e's
+// endpoints changed since line was decoded, for much less than encoding all
+// of e. It returns false, having appended nothing, when the line has no
+// src or dst, or has a via that e lacks or the reverse.
+func ReplaceEndpoints(dst, line []byte, at Endpoints, e *protocols.Entry) ([]byte, bool, error) {
+	if at.Src == (Span{}) || at.Dst == (Span{}) || (at.Via == (Span{})) != (e.Via == nil) {
+		return dst, false, nil
+	}
+	type part struct {
+		at Span
+		ep *protocols.Endpoint
+	}
+	parts := []part{{at.Src, &e.Src}, {at.Dst, &e.Dst}}
+	if e.Via != nil {
+		parts = append(parts, part{at.Via, e.Via})
+	}
+	slices.SortFunc(parts, func(a, b part) int { return a.at.Start - b.at.Start })
+	n, from := len(dst), 0
+	for _, p := range parts {
+		dst = append(dst, line[from:p.at.Start]...)
+		b, err := stdjson.Marshal(p.ep)
+		if err != nil {
+			return dst[:n], false, fmt.Errorf("encoding an endpoint: %w", err)
+		}
+		dst = append(dst, b...)
+		from = p.at.End
+	}
+	return append(dst, line[from:]...), true, nil
 }
 
 // bodyJSON mirrors protocols.Body's JSON form (see Body.MarshalJSON).

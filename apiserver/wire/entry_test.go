@@ -3,6 +3,8 @@ package wire_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -41,8 +43,11 @@ func entryLines(t testing.TB) [][]byte {
 		if err != nil && p == sampleCapture {
 			t.Fatalf("%s: %v", p, err)
 		}
-		for _, e := range es {
+		for i, e := range es {
 			e.Node = "node-1" // as agent/emit fills it in
+			if i%3 == 1 {     // as if NAT had sent it elsewhere
+				e.Via = &protocols.Endpoint{IP: netip.MustParseAddr("10.96.0.10"), Port: 53}
+			}
 			b, err := json.Marshal(e)
 			if err != nil {
 				t.Fatalf("%s: %v", p, err)
@@ -77,6 +82,64 @@ func TestUnmarshalEntryAsEncodingJSON(t *testing.T) {
 		protos[got.Protocol]++
 	}
 	t.Logf("%d entries compared: %v", len(lines), protos)
+}
+
+// TestReplaceEndpoints: an entry named after decoding, written by replacing
+// its endpoints in the line, is what encoding/json writes for it.
+func TestReplaceEndpoints(t *testing.T) {
+	d := wire.NewEntryDecoder()
+	name := func(ep *protocols.Endpoint, i int) {
+		ep.Pod, ep.Namespace = fmt.Sprintf("pod-%d", i), `ns "quoted" <&>`
+		ep.Service, ep.Workload, ep.Node = "svc", "deploy/w", "node-7"
+	}
+	for i, line := range entryLines(t) {
+		e := new(protocols.Entry)
+		at, err := d.Decode(line, e)
+		if err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		want := new(protocols.Entry)
+		if err := wire.UnmarshalEntry(line, want); err != nil || !reflect.DeepEqual(e, want) {
+			t.Fatalf("entry %d: Decode differs from UnmarshalEntry (%v)", i, err)
+		}
+		for _, ep := range []*protocols.Endpoint{&e.Src, &e.Dst, e.Via} {
+			if ep != nil && i%2 == 0 {
+				name(ep, i)
+			}
+		}
+		got, ok, err := wire.ReplaceEndpoints([]byte("x"), line, at, e)
+		if err != nil || !ok {
+			t.Fatalf("entry %d: ReplaceEndpoints: %v, %v", i, ok, err)
+		}
+		if w, _ := json.Marshal(e); !bytes.Equal(got[1:], w) || got[0] != 'x' {
+			t.Fatalf("entry %d:\n got %s\nwant x%s", i, got, w)
+		}
+	}
+	tests := []struct {
+		name, line string
+		via        bool
+	}{
+		{"no src", `{"id":"1","dst":{"ip":"","port":0}}`, false},
+		{"via in the line only", `{"src":{"ip":"","port":0},"dst":{"ip":"","port":0},"via":{"ip":"","port":0}}`, false},
+		{"via in the entry only", `{"src":{"ip":"","port":0},"dst":{"ip":"","port":0}}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := new(protocols.Entry)
+			at, err := d.Decode([]byte(tt.line), e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.via {
+				e.Via = &protocols.Endpoint{}
+			} else {
+				e.Via = nil
+			}
+			if got, ok, err := wire.ReplaceEndpoints(nil, []byte(tt.line), at, e); ok || err != nil || len(got) != 0 {
+				t.Errorf("= %q, %v, %v; want nothing, false", got, ok, err)
+			}
+		})
+	}
 }
 
 // TestUnmarshalEntryRefuses: what is not an entry is an error, as with
@@ -125,9 +188,16 @@ func FuzzUnmarshalEntry(f *testing.F) {
 			f.Add(l)
 		}
 	}
+	d := wire.NewEntryDecoder()
 	f.Fuzz(func(t *testing.T, line []byte) {
 		got := new(protocols.Entry)
-		if err := wire.UnmarshalEntry(line, got); err != nil {
+		err := wire.UnmarshalEntry(line, got)
+		again := new(protocols.Entry)
+		at, derr := d.Decode(line, again)
+		if (err == nil) != (derr == nil) || (err == nil && !reflect.DeepEqual(got, again)) {
+			t.Fatalf("EntryDecoder (%v) differs from UnmarshalEntry (%v): %s", derr, err, line)
+		}
+		if err != nil {
 			return
 		}
 		want := new(protocols.Entry)
@@ -137,6 +207,17 @@ func FuzzUnmarshalEntry(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("decodes differently from encoding/json: %s", line)
 		}
+		replaced, ok, err := wire.ReplaceEndpoints(nil, line, at, got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return
+		}
+		back := new(protocols.Entry)
+		if err := json.Unmarshal(replaced, back); err != nil || !reflect.DeepEqual(back, got) {
+			t.Fatalf("line with endpoints replaced decodes differently (%v):\n%s\n%s", err, line, replaced)
+		}
 	})
 }
 
@@ -144,6 +225,7 @@ func FuzzUnmarshalEntry(f *testing.F) {
 // with UnmarshalEntry. Reports the mean JSON size.
 func BenchmarkUnmarshalEntry(b *testing.B) {
 	lines := entryLines(b)
+	d := wire.NewEntryDecoder()
 	size := 0
 	for _, l := range lines {
 		size += len(l)
@@ -154,6 +236,7 @@ func BenchmarkUnmarshalEntry(b *testing.B) {
 	}{
 		{"encoding-json", func(l []byte, e *protocols.Entry) error { return json.Unmarshal(l, e) }},
 		{"UnmarshalEntry", wire.UnmarshalEntry},
+		{"EntryDecoder", func(l []byte, e *protocols.Entry) error { _, err := d.Decode(l, e); return err }},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
 			b.ReportAllocs()
