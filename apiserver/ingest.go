@@ -115,7 +115,8 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	// One goroutine reads and decodes the next batch while this one stores
 	// and acknowledges the previous: decoding and storing use a core each.
 	in := make(chan inbound, 1)
-	go s.readIngest(c, in, done)
+	bufs := make(msgBuffers, msgBuffersHeld)
+	go s.readIngest(c, in, done, bufs)
 
 	var a *agentState
 	defer func() {
@@ -152,7 +153,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 			if dropped := s.agents.batch(a, len(m.Entries), dup, m.Counters); dropped > 0 {
 				s.metrics.agentDropped.Add(float64(dropped))
 			}
-			releaseMessage(msg.buf)
+			bufs.put(msg.buf)
 			c.SetWriteDeadline(time.Now().Add(ingestWriteWait))
 			if err := c.WriteJSON(wire.Ack{Type: wire.TypeAck, Seq: m.Seq, Stored: stored}); err != nil {
 				return
@@ -175,15 +176,30 @@ type inbound struct {
 	readErr error
 }
 
-// msgBuffers recycles the buffers agents' messages are read into. A batch
-// is around a megabyte, and reading each into a new buffer grown by doubling
-// (as websocket.Conn.ReadMessage does) allocated and copied about three
-// times that for every batch.
-var msgBuffers = sync.Pool{New: func() any { return new([]byte) }}
+// msgBuffers recycles the buffers one connection's messages are read into.
+// A batch is around a megabyte, and reading each into a new buffer grown by
+// doubling (as websocket.Conn.ReadMessage does) allocated and copied about
+// three times that for every batch. A sync.Pool would not do: the
+// collections that each batch's garbage brings about would empty it.
+type msgBuffers chan *[]byte
 
-func releaseMessage(buf *[]byte) {
-	if buf != nil {
-		msgBuffers.Put(buf)
+// msgBuffersHeld is how many buffers a connection keeps: the one being
+// read, the one waiting, the one being stored.
+const msgBuffersHeld = 3
+
+func (m msgBuffers) get() *[]byte {
+	select {
+	case b := <-m:
+		return b
+	default:
+		return new([]byte)
+	}
+}
+
+func (m msgBuffers) put(b *[]byte) {
+	select {
+	case m <- b:
+	default:
 	}
 }
 
@@ -219,8 +235,9 @@ type refusal struct {
 
 // readIngest reads, decodes and checks an agent's messages in order, until
 // the connection fails, a message is refused (the last thing sent), or done
-// is closed.
-func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan struct{}) {
+// is closed. It reads into buffers from bufs; a batch's goes back there once
+// the batch is stored.
+func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan struct{}, bufs msgBuffers) {
 	defer close(out)
 	send := func(msg inbound) bool {
 		select {
@@ -236,7 +253,7 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 	var hello *message
 	dec := wire.NewEntryDecoder()
 	for {
-		buf := msgBuffers.Get().(*[]byte)
+		buf := bufs.get()
 		typ, data, err := readMessage(c, *buf)
 		*buf = data
 		if err != nil {
@@ -272,7 +289,7 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 				return
 			}
 			hello = &m
-			releaseMessage(buf) // a hello's fields are copies
+			bufs.put(buf) // a hello's fields are copies
 			if !send(inbound{m: m}) {
 				return
 			}
@@ -328,6 +345,15 @@ func (s *Server) refuse(c *websocket.Conn, r *http.Request, reason string, code 
 // as protocols.Entry declares it first.
 var idPrefix = []byte(`{"id":"`)
 
+const (
+	// maxIDLen is the longest hub ID: a uint64 in decimal.
+	maxIDLen = 20
+	// indexRecordSize is room for a typical index record (apiserver/query).
+	indexRecordSize = 256
+	// namedGrowth is room for what naming adds to an entry's endpoints.
+	namedGrowth = 160
+)
+
 // withoutID returns what follows the ID in an entry's JSON (starting with the
 // character after the ID's closing quote), or false when the JSON does not
 // start with the ID.
@@ -357,17 +383,29 @@ func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []*protocol
 	// Everything but the ID is encoded before taking the store's lock; the
 	// ID, which is the sequence number, is spliced in under it.
 	rest := make([][]byte, len(entries))
+	var named []byte // the lines whose endpoints were named, one after another
+	size := 0        // of the batch's stored JSON
 	for i, e := range entries {
 		var sent []byte
 		if raw != nil {
 			sent = raw[i]
 		}
 		if enrich.Entry(s.cfg.Resolver, e) && sent != nil {
-			b, ok, err := wire.ReplaceEndpoints(nil, sent, at[i], e)
-			if err != nil {
+			if named == nil { // room for the rest of the batch, named
+				n := 0
+				for _, l := range raw[i:] {
+					n += len(l) + namedGrowth
+				}
+				named = make([]byte, 0, n)
+			}
+			// A slice of named stays valid when a later append moves it.
+			from := len(named)
+			var ok bool
+			var err error
+			if named, ok, err = wire.ReplaceEndpoints(named, sent, at[i], e); err != nil {
 				return 0, false, fmt.Errorf("encoding entry: %w", err)
 			}
-			sent = b
+			sent = named[from:len(named):len(named)]
 			if !ok {
 				sent = nil
 			}
@@ -385,19 +423,28 @@ func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []*protocol
 			return 0, false, fmt.Errorf("encoding entry: unexpected JSON layout %.20q", sent)
 		}
 		rest[i] = r
+		size += len(idPrefix) + maxIDLen + 1 + len(r)
 	}
 	items := make([]stream.Item, len(entries))
 	_, dup, err := s.store.Append(agentID, batchSeq, func(first uint64) ([]store.Record, error) {
 		recs := make([]store.Record, len(entries))
+		// One allocation holds the batch's stored JSON (live streams keep
+		// slices of it while they send them), and one the index records
+		// (the store copies them).
+		all := make([]byte, 0, size)
+		index := make([]byte, 0, len(entries)*indexRecordSize)
 		for i, e := range entries {
 			seq := first + uint64(i)
 			e.ID = strconv.FormatUint(seq, 10)
-			full := make([]byte, 0, len(rest[i])+len(idPrefix)+20)
-			full = append(full, idPrefix...)
-			full = append(full, e.ID...)
-			full = append(full, '"')
-			full = append(full, rest[i]...)
-			recs[i] = store.Record{Start: e.Start, Full: full, Index: query.AppendIndex(nil, e)}
+			from := len(all)
+			all = append(all, idPrefix...)
+			all = append(all, e.ID...)
+			all = append(all, '"')
+			all = append(all, rest[i]...)
+			full := all[from:len(all):len(all)]
+			from = len(index)
+			index = query.AppendIndex(index, e) // earlier records stay valid if it moves
+			recs[i] = store.Record{Start: e.Start, Full: full, Index: index[from:len(index):len(index)]}
 			items[i] = stream.Item{Seq: seq, Entry: e, JSON: full}
 		}
 		return recs, nil

@@ -73,10 +73,13 @@ type Stats struct {
 
 // Store is the hub's database.
 type Store struct {
-	db     *pebble.DB
-	cfg    Config
-	log    *slog.Logger
-	wmu    sync.Mutex // serialises appends and evictions
+	db  *pebble.DB
+	cfg Config
+	log *slog.Logger
+	wmu sync.Mutex // serialises appends and evictions
+	// batch is reused by every Append (under wmu), keeping its buffer: a
+	// new one per batch of entries cost a megabyte allocation each time.
+	batch  *pebble.Batch
 	first  atomic.Uint64
 	last   atomic.Uint64 // highest committed sequence number; 0: none yet
 	start  atomic.Int64  // Unix ns of the entry at first
@@ -128,7 +131,8 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening store in %s: %w", cfg.Dir, err)
 	}
-	s := &Store{db: db, cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}), marks: marksFor(cfg.Limit)}
+	s := &Store{db: db, cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}), marks: marksFor(cfg.Limit),
+		batch: db.NewBatch(pebble.WithMaxRetainedSizeBytes(maxRetainedBatch))}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -218,10 +222,9 @@ func appendKey(dst []byte, prefix byte, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(dst, prefix), seq)
 }
 
-// batchOverhead is what a pebble batch adds per entry besides the entry's
-// JSON and index record: two keys of 9 bytes, the start time, and each
-// record's kind and two length varints.
-const batchOverhead = 2*9 + 8 + 2*(1+2+3)
+// maxRetainedBatch is the largest write batch whose buffer the store keeps
+// for the next: room for a batch of the largest ingest message.
+const maxRetainedBatch = 12 << 20
 
 func seqOf(k []byte) uint64 { return binary.BigEndian.Uint64(k[1:]) }
 
@@ -267,11 +270,9 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 			return 0, false, err
 		}
 	}
-	// Sized up front: a batch of 1,000 entries grown by doubling copied and
-	// allocated about three times its final size. Set copies its key and
-	// value into the batch, so k and m are reused.
-	b := s.db.NewBatchWithSize(int(incoming) + len(recs)*batchOverhead + len(akey) + 64)
-	defer b.Close()
+	// Set copies its key and value into the batch, so k and m are reused.
+	b := s.batch
+	defer b.Reset()
 	var ts [8]byte
 	var k [9]byte
 	var m []byte
@@ -412,6 +413,7 @@ func (s *Store) Close() error {
 	<-s.done
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	s.batch.Close()
 	return s.db.Close()
 }
 
