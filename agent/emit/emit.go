@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -439,11 +440,15 @@ func (s *Sender) nextBatch() *batch {
 // how many entries it consumed, of which how many were too large to send at
 // all (those are dropped); b is nil when none went in.
 func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *batch, used, oversize int) {
-	buf, err := wire.AppendBatch(nil, s.nextSeq, counters)
+	head, err := wire.AppendBatch(nil, s.nextSeq, counters)
 	if err != nil {
 		return nil, len(es), len(es)
 	}
-	head := len(buf)
+	// Entries are encoded straight into the batch: an Encoder writes one
+	// line (JSON, then a newline) per entry, which is the batch's layout
+	// (see wire.AppendBatch) once the last newline goes.
+	buf := bytes.NewBuffer(append(head, '\n'))
+	enc := json.NewEncoder(buf)
 	n := 0
 	for _, e := range es {
 		// The hub would fill these in from the hello, at the cost of
@@ -454,23 +459,28 @@ func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *b
 		if e.Source == "" {
 			e.Source = s.cfg.Source
 		}
-		j, err := json.Marshal(e) // one line: Marshal escapes newlines
-		if err != nil || len(j)+head+1 > s.cfg.MaxBatchBytes {
+		mark := buf.Len()
+		err := enc.Encode(e)
+		if size := buf.Len() - mark - 1; err != nil || size+len(head)+1 > s.cfg.MaxBatchBytes {
+			buf.Truncate(mark)
 			used++
 			oversize++
 			continue
 		}
-		if len(buf)+len(j)+1 > s.cfg.MaxBatchBytes {
+		if buf.Len()-1 > s.cfg.MaxBatchBytes {
+			buf.Truncate(mark)
 			break
 		}
-		buf = append(append(buf, '\n'), j...)
+		if n == 0 { // room for the rest, rather than growing by doubling
+			buf.Grow(min(s.cfg.MaxBatchBytes+1, buf.Len()+(buf.Len()-mark)*(len(es)-used-1)) - buf.Len())
+		}
 		n++
 		used++
 	}
 	if n == 0 {
 		return nil, used, oversize
 	}
-	b = &batch{seq: s.nextSeq, n: n, payload: buf}
+	b = &batch{seq: s.nextSeq, n: n, payload: buf.Bytes()[:buf.Len()-1]}
 	s.nextSeq++
 	return b, used, oversize
 }

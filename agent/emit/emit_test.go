@@ -2,10 +2,14 @@ package emit
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
 )
 
@@ -111,5 +115,42 @@ func TestCountersOutsideLock(t *testing.T) {
 	case <-done:
 	case <-time.After(time.Minute):
 		t.Fatal("deadlock between Send and the counters callback")
+	}
+}
+
+// TestBatchLayout: a batch is what wire.AppendBatch makes of the entries as
+// json.Marshal encodes them, and a full batch stops at MaxBatchBytes.
+func TestBatchLayout(t *testing.T) {
+	tests := []struct {
+		name     string
+		maxBytes int
+		wantN    int
+	}{
+		{"all fit", 1 << 20, 5},
+		{"cut by size", 1300, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(Config{MaxBatchBytes: tt.maxBytes, BatchSize: 5, FlushInterval: time.Nanosecond, Node: "n1", Source: "pcap"})
+			var es []*protocols.Entry
+			for i := range 5 {
+				e := &protocols.Entry{ID: fmt.Sprint("e", i), Protocol: protocols.HTTP1, Warnings: []string{strings.Repeat("<&>\n", 10)}}
+				es = append(es, e)
+				s.Send(e)
+			}
+			b := s.nextBatch()
+			if b == nil || b.n != tt.wantN {
+				t.Fatalf("batch %+v, want %d entries", b, tt.wantN)
+			}
+			var lines [][]byte
+			for _, e := range es[:tt.wantN] {
+				j, _ := json.Marshal(e)
+				lines = append(lines, j)
+			}
+			want, _ := wire.AppendBatch(nil, 1, s.ownCounters(), lines...)
+			if !bytes.Equal(b.payload, want) || len(b.payload) > tt.maxBytes {
+				t.Errorf("payload (%d bytes)\n%s\nwant\n%s", len(b.payload), b.payload, want)
+			}
+		})
 	}
 }
