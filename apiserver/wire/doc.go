@@ -26,14 +26,14 @@
 // never stores an entry twice. A message over MaxMessageBytes, or one that does
 // not decode, closes the connection with a close frame that says why.
 //
-// The hub decodes entry lines with UnmarshalEntry, which reads what
+// The hub decodes entry lines with an EntryDecoder, which reads what
 // encoding/json writes into the same Entry that encoding/json would make, with
 // json/v2 (github.com/go-json-experiment/json) at well under half the cost:
 // decoding entries was most of the hub's work per entry. protocols stays on
-// the standard library; the engine is confined to this package. An
-// EntryDecoder also says where each line's endpoints are, so that the hub,
-// having named them, writes the line again by replacing those alone
-// (ReplaceEndpoints) rather than encoding the whole entry.
+// the standard library; the engine is confined to this package. The decoder
+// also says where each line's endpoints are, so that the hub, having named
+// them, writes the line again by replacing those alone (ReplaceEndpoints)
+// rather than encoding the whole entry.
 //
 // Nothing here holds state or starts goroutines.
 package wire

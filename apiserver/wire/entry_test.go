@@ -58,10 +58,11 @@ func entryLines(t testing.TB) [][]byte {
 	return lines
 }
 
-// TestUnmarshalEntryAsEncodingJSON: every real entry decodes to what
-// encoding/json makes of it, and encodes back to the same bytes.
-func TestUnmarshalEntryAsEncodingJSON(t *testing.T) {
+// TestDecodeAsEncodingJSON: every real entry decodes to what encoding/json
+// makes of it, and encodes back to the same bytes.
+func TestDecodeAsEncodingJSON(t *testing.T) {
 	lines := entryLines(t)
+	d := wire.NewEntryDecoder()
 	protos := map[protocols.Protocol]int{}
 	for i, line := range lines {
 		want := new(protocols.Entry)
@@ -69,7 +70,7 @@ func TestUnmarshalEntryAsEncodingJSON(t *testing.T) {
 			t.Fatalf("entry %d: encoding/json: %v", i, err)
 		}
 		got := new(protocols.Entry)
-		if err := wire.UnmarshalEntry(line, got); err != nil {
+		if _, err := d.Decode(line, got); err != nil {
 			t.Fatalf("entry %d: %v\n%s", i, err, line)
 		}
 		if !reflect.DeepEqual(got, want) {
@@ -97,10 +98,6 @@ func TestReplaceEndpoints(t *testing.T) {
 		at, err := d.Decode(line, e)
 		if err != nil {
 			t.Fatalf("entry %d: %v", i, err)
-		}
-		want := new(protocols.Entry)
-		if err := wire.UnmarshalEntry(line, want); err != nil || !reflect.DeepEqual(e, want) {
-			t.Fatalf("entry %d: Decode differs from UnmarshalEntry (%v)", i, err)
 		}
 		for _, ep := range []*protocols.Endpoint{&e.Src, &e.Dst, e.Via} {
 			if ep != nil && i%2 == 0 {
@@ -142,9 +139,10 @@ func TestReplaceEndpoints(t *testing.T) {
 	}
 }
 
-// TestUnmarshalEntryRefuses: what is not an entry is an error, as with
+// TestDecodeRefuses: what is not an entry is an error, as with
 // encoding/json, never a panic.
-func TestUnmarshalEntryRefuses(t *testing.T) {
+func TestDecodeRefuses(t *testing.T) {
+	d := wire.NewEntryDecoder()
 	tests := []struct {
 		name, line string
 	}{
@@ -168,7 +166,7 @@ func TestUnmarshalEntryRefuses(t *testing.T) {
 			if err := json.Unmarshal([]byte(tt.line), new(protocols.Entry)); err == nil {
 				t.Fatalf("encoding/json accepts it: the case is wrong")
 			}
-			err := wire.UnmarshalEntry([]byte(tt.line), new(protocols.Entry))
+			_, err := d.Decode([]byte(tt.line), new(protocols.Entry))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -177,9 +175,10 @@ func TestUnmarshalEntryRefuses(t *testing.T) {
 	}
 }
 
-// FuzzUnmarshalEntry: no input panics, and whatever UnmarshalEntry accepts
-// encoding/json accepts too, into the same Entry.
-func FuzzUnmarshalEntry(f *testing.F) {
+// FuzzDecode: no input panics, whatever the decoder accepts encoding/json
+// accepts too, into the same Entry, and the line with its endpoints replaced
+// decodes to that Entry again.
+func FuzzDecode(f *testing.F) {
 	seeds := map[string]int{} // a few of each protocol
 	for _, l := range entryLines(f) {
 		var e struct{ Protocol string }
@@ -191,12 +190,7 @@ func FuzzUnmarshalEntry(f *testing.F) {
 	d := wire.NewEntryDecoder()
 	f.Fuzz(func(t *testing.T, line []byte) {
 		got := new(protocols.Entry)
-		err := wire.UnmarshalEntry(line, got)
-		again := new(protocols.Entry)
-		at, derr := d.Decode(line, again)
-		if (err == nil) != (derr == nil) || (err == nil && !reflect.DeepEqual(got, again)) {
-			t.Fatalf("EntryDecoder (%v) differs from UnmarshalEntry (%v): %s", derr, err, line)
-		}
+		at, err := d.Decode(line, got)
 		if err != nil {
 			return
 		}
@@ -221,9 +215,9 @@ func FuzzUnmarshalEntry(f *testing.F) {
 	})
 }
 
-// BenchmarkUnmarshalEntry: decoding real entries, with encoding/json and
-// with UnmarshalEntry. Reports the mean JSON size.
-func BenchmarkUnmarshalEntry(b *testing.B) {
+// BenchmarkDecode: decoding real entries, with encoding/json and with an
+// EntryDecoder. Reports the mean JSON size.
+func BenchmarkDecode(b *testing.B) {
 	lines := entryLines(b)
 	d := wire.NewEntryDecoder()
 	size := 0
@@ -235,7 +229,6 @@ func BenchmarkUnmarshalEntry(b *testing.B) {
 		decode func([]byte, *protocols.Entry) error
 	}{
 		{"encoding-json", func(l []byte, e *protocols.Entry) error { return json.Unmarshal(l, e) }},
-		{"UnmarshalEntry", wire.UnmarshalEntry},
 		{"EntryDecoder", func(l []byte, e *protocols.Entry) error { _, err := d.Decode(l, e); return err }},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
