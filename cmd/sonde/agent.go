@@ -145,41 +145,23 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 	ctx := cmd.Context()
 
+	// The watcher hands the node's pods to the capture from its Run, which
+	// starts once src is open.
+	var src live.Source
 	var watcher *agentkube.Watcher
-	var cs kubernetes.Interface
-	if f.kubernetes {
-		rc, err := clusterConfig(f.kubeconfig, "sonde-agent/"+version)
-		if err != nil {
-			return err
-		}
-		if cs, err = kubernetes.NewForConfig(rc); err != nil {
-			return fmt.Errorf("connecting to the cluster: %w", err)
-		}
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("sonde agent needs root (CAP_BPF and CAP_NET_ADMIN) to attach to interfaces")
-	}
-	var ns netns.NsHandle
-	if f.netnsPath != "" {
-		h, err := netns.GetFromPath(f.netnsPath)
-		if err != nil {
-			return fmt.Errorf("--netns %s: %w", f.netnsPath, err)
-		}
-		defer h.Close()
-		ns = h
-	}
-	src, err := live.Open(live.Config{
-		Pods: pods, Ifaces: f.ifaces, AllIfaces: f.allIfaces, Ports: ports, FollowPods: f.kubernetes,
-		Source: f.source, RingSize: f.ringSize, SnapLen: f.snapLen, Netns: ns, Log: log,
-	})
-	if err != nil {
-		return fmt.Errorf("starting the capture: %w", err)
-	}
 	// ready says whether the agent captures what it was asked to: with
 	// --kubernetes, once the node's pods were listed and handed over.
 	var listed atomic.Bool
 	ready := func() bool { return !f.kubernetes || listed.Load() }
 	if f.kubernetes {
+		rc, err := clusterConfig(f.kubeconfig, "sonde-agent/"+version)
+		if err != nil {
+			return err
+		}
+		cs, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			return fmt.Errorf("connecting to the cluster: %w", err)
+		}
 		var prev []agentkube.Pod // calls of OnChange never overlap
 		watcher, err = agentkube.New(cs, agentkube.Config{Node: node, Selector: f.selector, Logger: log,
 			OnChange: func(sel []agentkube.Pod) {
@@ -196,6 +178,26 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 		if err != nil {
 			return err
 		}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("sonde agent needs root (CAP_BPF and CAP_NET_ADMIN) to attach to interfaces")
+	}
+	var ns netns.NsHandle
+	if f.netnsPath != "" {
+		h, err := netns.GetFromPath(f.netnsPath)
+		if err != nil {
+			return fmt.Errorf("--netns %s: %w", f.netnsPath, err)
+		}
+		defer h.Close()
+		ns = h
+	}
+	var err error
+	src, err = live.Open(live.Config{
+		Pods: pods, Ifaces: f.ifaces, AllIfaces: f.allIfaces, Ports: ports, FollowPods: f.kubernetes,
+		Source: f.source, RingSize: f.ringSize, SnapLen: f.snapLen, Netns: ns, Log: log,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the capture: %w", err)
 	}
 
 	var sinks []protocols.EmitFunc
