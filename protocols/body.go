@@ -80,8 +80,9 @@ func (b *Body) Capture(p []byte, limit int) {
 	b.Data = append(b.Data, p...)
 }
 
-// bodyJSON is Body's JSON form.
-type bodyJSON struct {
+// BodyJSON is Body's JSON form, for decoders other than encoding/json
+// (the hub's) to read it as UnmarshalJSON does.
+type BodyJSON struct {
 	Size      int64  `json:"size"`
 	Text      string `json:"text,omitempty"`
 	Base64    []byte `json:"base64,omitempty"`
@@ -91,7 +92,7 @@ type bodyJSON struct {
 
 // MarshalJSON writes Data as "text" when it is valid UTF-8, else as "base64".
 func (b Body) MarshalJSON() ([]byte, error) {
-	j := bodyJSON{Size: b.Size, Truncated: b.Truncated, Encoding: b.Encoding}
+	j := BodyJSON{Size: b.Size, Truncated: b.Truncated, Encoding: b.Encoding}
 	if utf8.Valid(b.Data) {
 		j.Text = string(b.Data)
 	} else {
@@ -102,13 +103,19 @@ func (b Body) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads what MarshalJSON writes.
 func (b *Body) UnmarshalJSON(data []byte) error {
-	var j bodyJSON
+	var j BodyJSON
 	if err := json.Unmarshal(data, &j); err != nil {
 		return err
 	}
-	*b = Body{Size: j.Size, Truncated: j.Truncated, Encoding: j.Encoding, Data: j.Base64}
+	*b = j.Body()
+	return nil
+}
+
+// Body is the Body that j is the form of.
+func (j *BodyJSON) Body() Body {
+	b := Body{Size: j.Size, Truncated: j.Truncated, Encoding: j.Encoding, Data: j.Base64}
 	if j.Text != "" {
 		b.Data = []byte(j.Text)
 	}
-	return nil
+	return b
 }

@@ -114,24 +114,12 @@ func ReplaceEndpoints(dst, line []byte, at Endpoints, e *protocols.Entry) ([]byt
 	return append(dst, line[from:]...), true, nil
 }
 
-// bodyJSON mirrors protocols.Body's JSON form (see Body.MarshalJSON).
-type bodyJSON struct {
-	Size      int64  `json:"size"`
-	Text      string `json:"text,omitempty"`
-	Base64    []byte `json:"base64,omitempty"`
-	Truncated bool   `json:"truncated,omitempty"`
-	Encoding  string `json:"encoding,omitempty"`
-}
-
 // unmarshalBody does what protocols.Body.UnmarshalJSON does, with json/v2.
 func unmarshalBody(dec *jsontext.Decoder, b *protocols.Body) error {
-	var j bodyJSON
+	var j protocols.BodyJSON
 	if err := json.UnmarshalDecode(dec, &j); err != nil {
 		return err
 	}
-	*b = protocols.Body{Size: j.Size, Truncated: j.Truncated, Encoding: j.Encoding, Data: j.Base64}
-	if j.Text != "" {
-		b.Data = []byte(j.Text)
-	}
+	*b = j.Body()
 	return nil
 }
