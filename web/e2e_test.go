@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,6 +204,24 @@ func (l *lab) live(n int) []*protocols.Entry {
 		e.Start = now.Add(-time.Duration(n-i) * 10 * time.Minute / time.Duration(n+1))
 		out[i] = e
 	}
+	return out
+}
+
+// mapNodes are the service map's nodes the live entries make: the
+// workloads that talk in the protocols of the loaded captures (without the
+// corpus beside the checkout, the sample's HTTP/1 and Redis only).
+func (l *lab) mapNodes() []string {
+	var out []string
+	for _, e := range l.template {
+		for _, pair := range topology[e.Protocol] {
+			for _, ep := range pair {
+				if n := ep.Namespace + "/" + ep.Workload; !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 
@@ -445,7 +464,7 @@ func TestBrowser(t *testing.T) {
 		"bad_query":    map[string]any{"q": bad, "position": qe.Position, "message": qe.Message},
 		"details":      l.details(),
 		"loss_counter": fmt.Sprintf("%s 42", lossCounter),
-		"map_nodes":    []string{"shop/frontend", "shop/api", "shop/redis", "shop/kafka", "shop/rabbitmq"},
+		"map_nodes":    l.mapNodes(),
 	}
 	shots := t.TempDir()
 	if *updateScreenshots {
