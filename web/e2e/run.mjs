@@ -309,9 +309,16 @@ try {
     const held = await rowsHeld();
     assert.ok(held < total, `the history already holds all ${total} entries`);
     await page.evaluate(() => (window.__sonde.model.follow = false));
+    // Setting scrollTop to where it already is fires no scroll event, and the
+    // event comes a frame later: send one, then wait for the page it asks for.
     for (let i = 0; i < 10 && (await rowsHeld()) < total; i++) {
-      await page.evaluate(() => (document.querySelector('.list-scroll').scrollTop = 0));
-      await page.waitForFunction(() => !window.__sonde.model.loadingOlder, null, wait);
+      const before = await rowsHeld();
+      await page.evaluate(() => {
+        const el = document.querySelector('.list-scroll');
+        el.scrollTop = 0;
+        el.dispatchEvent(new Event('scroll'));
+      });
+      await page.waitForFunction((n) => window.__sonde.model.rows.size > n || window.__sonde.model.olderDone, before, wait);
     }
     assert.equal(await rowsHeld(), total);
     const ids = await page.evaluate(() => {
