@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from './api';
 import { copyText, curl, dateTime, headerValue, latency, size } from './format';
 import { parseTime } from './rows';
-import type { AMQPContent, Endpoint, Entry, GRPCMessages, KafkaBatch } from './types';
+import type { AMQPContent, Endpoint, Entry, GRPCMessages, HTTPRequest, HTTPResponse, KafkaBatch } from './types';
 import { AMQPFields, BodyView, HeadersTable, KV, ProtoTree, ProtocolBadge, Section, Tabs, V } from './ui';
 
 type Tab = 'request' | 'response' | 'both' | 'info';
@@ -136,17 +136,7 @@ function RequestHalf({ e }: { e: Entry }) {
             ['HTTP/2 stream', e.http.stream_id],
           ]}
         />
-        <Section title="Headers">
-          <HeadersTable headers={r.headers} field={(n) => `request.headers[${JSON.stringify(n)}]`} />
-        </Section>
-        {!!r.trailers?.length && (
-          <Section title="Trailers">
-            <HeadersTable headers={r.trailers} />
-          </Section>
-        )}
-        <Section title="Body">
-          <BodyView body={r.body} contentType={headerValue(r.headers, 'content-type')} />
-        </Section>
+        <HTTPParts m={r} side="request" />
       </>
     );
   }
@@ -285,17 +275,7 @@ function ResponseHalf({ e }: { e: Entry }) {
             ['stream reset', e.http.reset_code],
           ]}
         />
-        <Section title="Headers">
-          <HeadersTable headers={r.headers} field={(n) => `response.headers[${JSON.stringify(n)}]`} />
-        </Section>
-        {!!r.trailers?.length && (
-          <Section title="Trailers">
-            <HeadersTable headers={r.trailers} />
-          </Section>
-        )}
-        <Section title="Body">
-          <BodyView body={r.body} contentType={headerValue(r.headers, 'content-type')} />
-        </Section>
+        <HTTPParts m={r} side="response" />
       </>
     );
   }
@@ -417,6 +397,26 @@ function ResponseHalf({ e }: { e: Entry }) {
     );
   }
   return null;
+}
+
+/** HTTPParts shows an HTTP message's headers (each one a filter on
+ * side.headers), trailers and body. */
+function HTTPParts({ m, side }: { m: HTTPRequest | HTTPResponse; side: 'request' | 'response' }) {
+  return (
+    <>
+      <Section title="Headers">
+        <HeadersTable headers={m.headers} field={(n) => `${side}.headers[${JSON.stringify(n)}]`} />
+      </Section>
+      {!!m.trailers?.length && (
+        <Section title="Trailers">
+          <HeadersTable headers={m.trailers} />
+        </Section>
+      )}
+      <Section title="Body">
+        <BodyView body={m.body} contentType={headerValue(m.headers, 'content-type')} />
+      </Section>
+    </>
+  );
 }
 
 function Messages({ title, m }: { title: string; m: GRPCMessages }) {
