@@ -100,11 +100,11 @@ func appendValue(dst []byte, f *Field, v any) []byte {
 	return dst
 }
 
+// endpointStrings is how many strings an endpoint's record holds.
+const endpointStrings = 5
+
 // endpointNames are an endpoint's strings in the record's order.
-func endpointNames(ep *protocols.Endpoint) [5]*string {
-	if ep == nil {
-		ep = new(protocols.Endpoint)
-	}
+func endpointNames(ep *protocols.Endpoint) [endpointStrings]*string {
 	return [...]*string{&ep.Pod, &ep.Namespace, &ep.Service, &ep.Workload, &ep.Node}
 }
 
@@ -273,7 +273,7 @@ func skipValue(f *Field, p []byte) (int, bool) {
 			return 0, false
 		}
 		off += w
-		for range len(endpointNames(nil)) {
+		for range endpointStrings {
 			n, ok := skipString(p[off:])
 			if !ok {
 				return 0, false
