@@ -94,7 +94,8 @@ type Env struct {
 	Config *rest.Config
 	Client kubernetes.Interface
 
-	procs []*proc
+	procs       []*proc
+	controllers bool // kube-controller-manager runs (Options.Controllers)
 }
 
 // Start runs a control plane for one test and stops it when the test ends.
@@ -292,6 +293,7 @@ func start(o Options) (e *Env, err error) {
 	}
 
 	if o.Controllers {
+		e.controllers = true
 		if _, err := e.run("kube-controller-manager",
 			"--kubeconfig", e.Kubeconfig, "--leader-elect=false",
 			"--bind-address", "127.0.0.1", "--secure-port", "0",

@@ -13,7 +13,9 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 )
@@ -186,12 +188,30 @@ func (e *Env) RunService(ctx context.Context, namespace, name, clusterIP string,
 	return err
 }
 
-// CreateNamespaces creates namespaces.
+// CreateNamespaces creates namespaces. With Options.Controllers it returns
+// once each has its "default" ServiceAccount, which the controller manager
+// creates a moment later and without which the ServiceAccount admission
+// plugin refuses the namespace's pods.
 func (e *Env) CreateNamespaces(ctx context.Context, names ...string) error {
 	for _, n := range names {
 		if _, err := e.Client.CoreV1().Namespaces().Create(ctx,
 			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}, metav1.CreateOptions{}); err != nil {
 			return err
+		}
+	}
+	if !e.controllers {
+		return nil
+	}
+	for _, n := range names {
+		err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			_, err := e.Client.CoreV1().ServiceAccounts(n).Get(ctx, "default", metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return false, nil
+			}
+			return err == nil, err
+		})
+		if err != nil {
+			return fmt.Errorf("waiting for the default ServiceAccount of %s: %w", n, err)
 		}
 	}
 	return nil
