@@ -21,6 +21,7 @@ import (
 	"github.com/sondehq/sonde/agent/emit"
 	"github.com/sondehq/sonde/apiserver"
 	"github.com/sondehq/sonde/apiserver/enrich"
+	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
 )
@@ -92,8 +93,24 @@ func BenchmarkIngestHub(b *testing.B) {
 	}
 	const batch, window = 1000, 8
 	lines := make([][]byte, len(pool))
+	records := make([][]byte, len(pool))
 	for i, e := range pool {
 		lines[i], _ = json.Marshal(e)
+		records[i] = query.AppendIndex(nil, e)
+	}
+	// message appends batch seq of the entries from the pool's index from,
+	// as agent/emit makes it (indexed), or as a batch of lines.
+	message := func(dst []byte, indexed bool, seq uint64, from int) []byte {
+		if !indexed {
+			dst, _ = wire.AppendBatch(dst, seq, nil, lines[from:from+batch]...)
+			return dst
+		}
+		dst, _ = wire.AppendBatch(dst, seq, nil)
+		dst = append(dst, '\n')
+		for i := from; i < from+batch; i++ {
+			dst = wire.AppendIndexed(dst, records[i], lines[i])
+		}
+		return dst
 	}
 	// The resolver names the server, which makeEntry leaves without a service.
 	names := enrich.Static{netip.MustParseAddr("10.1.0.7"): {Service: "orders", Workload: "orders"}}
@@ -101,10 +118,14 @@ func BenchmarkIngestHub(b *testing.B) {
 		name     string
 		agents   int
 		resolver enrich.Resolver
+		lines    bool
 	}{
-		{"agents=1", 1, nil},
-		{"agents=4", 4, nil},
-		{"agents=1/resolved", 1, names},
+		{"1-agent", 1, nil, false},
+		{"4-agents", 4, nil, false},
+		{"1-agent-resolved", 1, names, false},
+		// Batches of lines without index records, which the hub decodes.
+		{"1-agent-lines", 1, nil, true},
+		{"1-agent-resolved-lines", 1, names, true},
 	} {
 		agents := tt.agents
 		b.Run(tt.name, func(b *testing.B) {
@@ -140,8 +161,12 @@ func BenchmarkIngestHub(b *testing.B) {
 							<-acked
 						}
 						from := (i + a) * batch % len(lines)
-						msg, _ = wire.AppendBatch(msg[:0], uint64(i+1), nil, lines[from:from+batch]...)
-						if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+						msg = message(msg[:0], !tt.lines, uint64(i+1), from)
+						typ := websocket.BinaryMessage
+						if tt.lines {
+							typ = websocket.TextMessage
+						}
+						if err := c.WriteMessage(typ, msg); err != nil {
 							b.Error(err)
 							return
 						}

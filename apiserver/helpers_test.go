@@ -20,6 +20,7 @@ import (
 
 	"github.com/sondehq/sonde/agent/emit"
 	"github.com/sondehq/sonde/apiserver"
+	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/protocols"
 )
 
@@ -277,3 +278,11 @@ func dirSize(t testing.TB, dir string) int64 {
 }
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// matches evaluates a query on the entry itself (an empty index record
+// makes MatchIndex read every field from the entry): what the hub should
+// find.
+func matches(p *query.Program, e *protocols.Entry) bool {
+	var none query.Index
+	return p.MatchIndex(&none, func() *protocols.Entry { return e })
+}

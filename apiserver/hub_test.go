@@ -35,7 +35,7 @@ func TestStreamHistoryThenLive(t *testing.T) {
 	base := time.Now()
 	var want []string
 	expect := func(e *protocols.Entry) {
-		if prog.Match(e) {
+		if matches(prog, e) {
 			want = append(want, e.Summary.Target)
 		}
 	}
@@ -81,7 +81,7 @@ func TestStreamHistoryThenLive(t *testing.T) {
 			defer wg.Done()
 			for i := 1000 * (k + 1); i < 1000*(k+1)+400; i++ {
 				e := makeEntry(i, base.Add(time.Second))
-				if prog.Match(e) {
+				if matches(prog, e) {
 					live.Store(e.Summary.Target, true)
 				}
 				s.Send(e)
@@ -218,6 +218,23 @@ func rawAgent(t *testing.T, h *hub, token string) (*websocket.Conn, *http.Respon
 	return c, resp, err
 }
 
+// indexedBatch is a binary batch of the given index records and entry
+// lines, as agent/emit makes it from entries.
+func indexedBatch(seq uint64, pairs ...[2][]byte) []byte {
+	b, _ := wire.AppendBatch(nil, seq, nil)
+	b = append(b, '\n')
+	for _, p := range pairs {
+		b = wire.AppendIndexed(b, p[0], p[1])
+	}
+	return b
+}
+
+// indexed is an entry's index record and JSON, as agent/emit sends them.
+func indexed(e *protocols.Entry) [2][]byte {
+	j, _ := json.Marshal(e)
+	return [2][]byte{query.AppendIndex(nil, e), j}
+}
+
 func batchJSON(t *testing.T, seq uint64, es ...*protocols.Entry) []byte {
 	var lines [][]byte
 	for _, e := range es {
@@ -297,13 +314,16 @@ func TestIngestRefusesBadMessages(t *testing.T) {
 	hello, _ := json.Marshal(wire.Hello{Type: wire.TypeHello, AgentID: "a1"})
 	big := makeEntry(0, time.Now())
 	big.Warnings = []string{strings.Repeat("x", 80<<10)}
+	entry := makeEntry(1, time.Now())
 	tests := []struct {
-		name       string
-		msgs       [][]byte
-		binary     bool
-		wantCode   int
-		wantReason string
-		wantMetric string
+		name   string
+		msgs   [][]byte
+		binary bool // the messages after the first are binary
+		// binaryHello: the first message is binary.
+		binaryHello bool
+		wantCode    int
+		wantReason  string
+		wantMetric  string
 	}{
 		{name: "oversized", msgs: [][]byte{hello, nil}, wantCode: websocket.CloseMessageTooBig, wantMetric: "too_large"},
 		{name: "header not JSON", msgs: [][]byte{hello, []byte(`{"type":"batch","seq":1`)}, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
@@ -312,7 +332,14 @@ func TestIngestRefusesBadMessages(t *testing.T) {
 		{name: "wrong field type", msgs: [][]byte{hello, []byte("{\"type\":\"batch\",\"seq\":1}\n{\"start\":5}")}, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
 		{name: "null entry", msgs: [][]byte{hello, []byte("{\"type\":\"batch\",\"seq\":1}\nnull")}, wantCode: websocket.CloseUnsupportedData, wantReason: "null entry", wantMetric: "malformed"},
 		{name: "hello with lines", msgs: [][]byte{[]byte("{\"type\":\"hello\",\"agent_id\":\"a\"}\n{}")}, wantCode: websocket.ClosePolicyViolation, wantReason: "only a batch", wantMetric: "protocol"},
-		{name: "binary", msgs: [][]byte{hello, []byte{1, 2, 3}}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "JSON text", wantMetric: "malformed"},
+		{name: "binary", msgs: [][]byte{hello, []byte{1, 2, 3}}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
+		{name: "binary hello", msgs: [][]byte{hello}, binaryHello: true, wantCode: websocket.ClosePolicyViolation, wantReason: "one hello", wantMetric: "protocol"},
+		{name: "indexed entry cut short", msgs: [][]byte{hello, append(indexedBatch(1), 40, '{')}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "a record and a JSON line", wantMetric: "malformed"},
+		{name: "index record malformed", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{append(indexed(entry)[0], 255), indexed(entry)[1]})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed index record", wantMetric: "malformed"},
+		{name: "index record with an ID", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{query.AppendEdited(nil, indexed(entry)[0], query.Edits{ID: "1"}), indexed(entry)[1]})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "carries an ID", wantMetric: "malformed"},
+		{name: "indexed entry not JSON", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{indexed(entry)[0], []byte(`{"id":"1",]`)})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
+		{name: "indexed entry without its ID first", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{indexed(entry)[0], []byte(`{"src":{},"dst":{},"id":"1"}`)})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "starts with", wantMetric: "malformed"},
+		{name: "indexed entry with whitespace", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{indexed(entry)[0], []byte(`{ "id":"1","src":{},"dst":{}}`)})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "starts with", wantMetric: "malformed"},
 		{name: "batch before hello", msgs: [][]byte{[]byte(`{"type":"batch","seq":1}`)}, wantCode: websocket.ClosePolicyViolation, wantReason: "hello", wantMetric: "protocol"},
 		{name: "unknown type", msgs: [][]byte{hello, []byte(`{"type":"gossip"}`)}, wantCode: websocket.ClosePolicyViolation, wantReason: "unknown message type", wantMetric: "protocol"},
 	}
@@ -325,7 +352,7 @@ func TestIngestRefusesBadMessages(t *testing.T) {
 			}
 			for i, m := range tt.msgs {
 				typ := websocket.TextMessage
-				if tt.binary && i > 0 {
+				if tt.binary && i > 0 || tt.binaryHello && i == 0 {
 					typ = websocket.BinaryMessage
 				}
 				if m == nil {
@@ -692,36 +719,98 @@ func TestPanicRecovered(t *testing.T) {
 }
 
 // TestEnrichment: names from the resolver reach the stored entry and the
-// queries; names the agent sent are kept.
+// queries, whether the entry came with its index record (as agent/emit
+// sends it), alone, or in-process (sonde read --serve); names the agent
+// sent are kept.
 func TestEnrichment(t *testing.T) {
 	names := enrich.Static{}
-	if err := names.Add("10.0.1.5 pod=frontend-7d9f namespace=shop workload=frontend"); err != nil {
+	for _, m := range []string{"10.0.1.5 pod=frontend-7d9f namespace=shop workload=frontend", "10.96.0.1 service=orders namespace=shop"} {
+		if err := names.Add(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, form := range []string{"indexed", "lines", "in-process"} {
+		t.Run(form, func(t *testing.T) {
+			h := startHub(t, apiserver.Config{DataDir: t.TempDir(), StorageLimit: 64 << 20, Resolver: names}, "127.0.0.1:0")
+			e := makeEntry(0, time.Now())
+			e.ID = `agent"1`
+			e.Src = protocols.Endpoint{IP: netip.MustParseAddr("10.0.1.5"), Port: 40000}
+			e.Dst.Namespace = "kept"
+			e.Via = &protocols.Endpoint{IP: netip.MustParseAddr("10.96.0.1"), Port: 80}
+			other := makeEntry(1, time.Now())
+			other.Src = protocols.Endpoint{IP: netip.MustParseAddr("10.9.9.9"), Port: 1}
+			switch form {
+			case "indexed":
+				s := newSender(t, h.url, emit.Config{Node: "n1"})
+				s.Send(e)
+				s.Send(other)
+				flush(t, s)
+			case "in-process":
+				e.Node, other.Node = "n1", "n1"
+				if err := h.srv.Ingest(e, other); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				c, _, err := rawAgent(t, h, string(testToken))
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.WriteJSON(wire.Hello{Type: wire.TypeHello, AgentID: "a1", Node: "n1"})
+				c.WriteMessage(websocket.TextMessage, batchJSON(t, 1, e, other))
+				var ack wire.Ack
+				if err := c.ReadJSON(&ack); err != nil || ack.Stored != 2 {
+					t.Fatalf("ack %+v, %v", ack, err)
+				}
+			}
+			var p page
+			h.get("/api/v1/entries?q="+urlEscape(`src.workload == "frontend"`), &p)
+			if len(p.Entries) != 1 {
+				t.Fatalf("%d entries match the resolved workload", len(p.Entries))
+			}
+			got := p.Entries[0]
+			if got.Src.Pod != "frontend-7d9f" || got.Dst.Namespace != "kept" || got.ID != "1" || got.Node != "n1" {
+				t.Errorf("stored %+v %+v id %q node %q", got.Src, got.Dst, got.ID, got.Node)
+			}
+			if got.Via == nil || got.Via.Service != "orders" || got.Via.Port != 80 {
+				t.Errorf("via stored as %+v", got.Via)
+			}
+			var second protocols.Entry
+			h.get("/api/v1/entries/2", &second)
+			if second.Src.Pod != "" || second.ID != "2" || second.Summary.Target != "t-1" {
+				t.Errorf("unresolved entry stored as %+v %q", second.Src, second.ID)
+			}
+		})
+	}
+}
+
+// TestIndexedFallback: an entry whose index record the hub cannot use (an
+// agent of another version, or one that left the node out) is decoded and
+// indexed by the hub, and found by queries like any other.
+func TestIndexedFallback(t *testing.T) {
+	h := startHub(t, apiserver.Config{DataDir: t.TempDir(), StorageLimit: 64 << 20}, "127.0.0.1:0")
+	c, _, err := rawAgent(t, h, string(testToken))
+	if err != nil {
 		t.Fatal(err)
 	}
-	h := startHub(t, apiserver.Config{DataDir: t.TempDir(), StorageLimit: 64 << 20, Resolver: names}, "127.0.0.1:0")
-	s := newSender(t, h.url, emit.Config{Node: "n1"})
-	e := makeEntry(0, time.Now())
-	e.ID = `agent"1`
-	e.Src = protocols.Endpoint{IP: netip.MustParseAddr("10.0.1.5"), Port: 40000}
-	e.Dst.Namespace = "kept"
-	s.Send(e)
-	other := makeEntry(1, time.Now())
-	other.Src = protocols.Endpoint{IP: netip.MustParseAddr("10.9.9.9"), Port: 1}
-	s.Send(other)
-	flush(t, s)
+	c.WriteJSON(wire.Hello{Type: wire.TypeHello, AgentID: "a1", Node: "n1", Source: "ebpf"})
+	old := makeEntry(23, time.Now()) // an HTTP 503
+	foreign := indexed(old)
+	foreign[0][0] ^= 0xff               // another schema's fingerprint
+	noNode := makeEntry(53, time.Now()) // another
+	c.WriteMessage(websocket.BinaryMessage, indexedBatch(1, foreign, indexed(noNode)))
+	var ack wire.Ack
+	if err := c.ReadJSON(&ack); err != nil || ack.Stored != 2 {
+		t.Fatalf("ack %+v, %v", ack, err)
+	}
 	var p page
-	h.get("/api/v1/entries?q="+urlEscape(`src.workload == "frontend"`), &p)
-	if len(p.Entries) != 1 {
-		t.Fatalf("%d entries match the resolved workload", len(p.Entries))
+	h.get("/api/v1/entries?q="+urlEscape(`status_code == 503 && node == "n1" && source == "ebpf"`), &p)
+	if len(p.Entries) != 2 {
+		t.Fatalf("%d entries found, want both", len(p.Entries))
 	}
-	got := p.Entries[0]
-	if got.Src.Pod != "frontend-7d9f" || got.Dst.Namespace != "kept" || got.ID != "1" || got.Node != "n1" {
-		t.Errorf("stored %+v %+v id %q node %q", got.Src, got.Dst, got.ID, got.Node)
-	}
-	var second protocols.Entry
-	h.get("/api/v1/entries/2", &second)
-	if second.Src.Pod != "" || second.ID != "2" || second.Summary.Target != "t-1" {
-		t.Errorf("unresolved entry stored as %+v %q", second.Src, second.ID)
+	for _, e := range p.Entries {
+		if e.Node != "n1" || e.Source != "ebpf" || e.HTTP == nil {
+			t.Errorf("stored %+v", e)
+		}
 	}
 }
 

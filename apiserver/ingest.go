@@ -66,8 +66,6 @@ type message struct {
 	Source   string            `json:"source"`
 	Seq      uint64            `json:"seq"`
 	Counters map[string]uint64 `json:"counters"`
-	// Entries are a batch's lines after the header (see wire).
-	Entries []json.RawMessage `json:"-"`
 }
 
 // ingest serves one agent connection: hello, then batches, each stored and
@@ -144,13 +142,13 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 			s.log.Info("agent connected", "agent", m.AgentID, "node", m.Node, "version", m.Version, "remote", r.RemoteAddr)
 		default: // a batch
 			m := msg.m
-			stored, dup, err := s.storeBatch(a.hello.AgentID, m.Seq, msg.entries, m.Entries, msg.at)
+			_, stored, dup, err := s.storeBatch(a.hello.AgentID, m.Seq, msg.entries)
 			if err != nil {
 				s.log.Error("storing a batch", "agent", a.hello.AgentID, "err", err)
 				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "store failed"), time.Now().Add(ingestWriteWait))
 				return
 			}
-			if dropped := s.agents.batch(a, len(m.Entries), dup, m.Counters); dropped > 0 {
+			if dropped := s.agents.batch(a, len(msg.entries), dup, m.Counters); dropped > 0 {
 				s.metrics.agentDropped.Add(float64(dropped))
 			}
 			bufs.put(msg.buf)
@@ -162,14 +160,12 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// inbound is one message from an agent, decoded and checked, or the reason
-// the connection ends.
+// inbound is one message from an agent, checked and made ready to store,
+// or the reason the connection ends.
 type inbound struct {
 	m       message
-	entries []*protocols.Entry
-	// at locates each entry's endpoints in its line (m.Entries).
-	at []wire.Endpoints
-	// buf holds the message, which m.Entries alias; release it once they
+	entries []prepared
+	// buf holds the message, which entries may alias; release it once they
 	// are stored.
 	buf     *[]byte
 	bad     *refusal
@@ -233,10 +229,10 @@ type refusal struct {
 	text   string
 }
 
-// readIngest reads, decodes and checks an agent's messages in order, until
-// the connection fails, a message is refused (the last thing sent), or done
-// is closed. It reads into buffers from bufs; a batch's goes back there once
-// the batch is stored.
+// readIngest reads an agent's messages in order and makes their entries
+// ready to store, until the connection fails, a message is refused (the
+// last thing sent), or done is closed. It reads into buffers from bufs; a
+// batch's goes back there once the batch is stored.
 func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan struct{}, bufs msgBuffers) {
 	defer close(out)
 	send := func(msg inbound) bool {
@@ -251,7 +247,7 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 		send(inbound{bad: &refusal{reason: reason, code: code, text: text}})
 	}
 	var hello *message
-	dec := wire.NewEntryDecoder()
+	var prep *preparer
 	for {
 		buf := bufs.get()
 		typ, data, err := readMessage(c, *buf)
@@ -261,34 +257,27 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(ingestPongWait))
-		if typ != websocket.TextMessage {
-			refuse(rejectMalformed, websocket.CloseUnsupportedData, "expected JSON text messages")
-			return
-		}
-		header, lines := wire.SplitMessage(data)
+		header, body, _ := bytes.Cut(data, []byte{'\n'})
 		var m message
 		if err := json.Unmarshal(header, &m); err != nil {
 			refuse(rejectMalformed, websocket.CloseUnsupportedData, "malformed message: "+err.Error())
 			return
 		}
-		if len(lines) > 0 && m.Type != wire.TypeBatch {
-			refuse(rejectProtocol, websocket.ClosePolicyViolation, "only a batch has lines after the first")
+		if len(body) > 0 && m.Type != wire.TypeBatch {
+			refuse(rejectProtocol, websocket.ClosePolicyViolation, "only a batch has more than its header")
 			return
-		}
-		m.Entries = make([]json.RawMessage, len(lines))
-		for i, l := range lines {
-			m.Entries[i] = l
 		}
 		switch {
 		case hello == nil && m.Type != wire.TypeHello:
 			refuse(rejectProtocol, websocket.ClosePolicyViolation, errNoHello.Error())
 			return
 		case m.Type == wire.TypeHello:
-			if hello != nil || m.AgentID == "" {
-				refuse(rejectProtocol, websocket.ClosePolicyViolation, "one hello with an agent_id, first")
+			if hello != nil || m.AgentID == "" || typ != websocket.TextMessage {
+				refuse(rejectProtocol, websocket.ClosePolicyViolation, "one hello, a text message with an agent_id, first")
 				return
 			}
 			hello = &m
+			prep = s.newPreparer(m.Node, m.Source)
 			bufs.put(buf) // a hello's fields are copies
 			if !send(inbound{m: m}) {
 				return
@@ -298,30 +287,18 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 				refuse(rejectProtocol, websocket.ClosePolicyViolation, "batch numbers start at 1")
 				return
 			}
-			entries := make([]*protocols.Entry, len(m.Entries))
-			at := make([]wire.Endpoints, len(m.Entries))
-			for i, raw := range m.Entries {
-				if bytes.Equal(raw, []byte("null")) {
-					refuse(rejectMalformed, websocket.CloseUnsupportedData, fmt.Sprintf("null entry in batch %d", m.Seq))
-					return
-				}
-				e := new(protocols.Entry)
-				var err error
-				if at[i], err = dec.Decode(raw, e); err != nil {
-					refuse(rejectMalformed, websocket.CloseUnsupportedData, fmt.Sprintf("malformed message: entry %d of batch %d: %v", i, m.Seq, err))
-					return
-				}
-				if e.Node == "" && hello.Node != "" {
-					e.Node = hello.Node
-					m.Entries[i] = nil // changed: encode again
-				}
-				if e.Source == "" && hello.Source != "" {
-					e.Source = hello.Source
-					m.Entries[i] = nil
-				}
-				entries[i] = e
+			var entries []prepared
+			var err error
+			if typ == websocket.BinaryMessage {
+				entries, err = prep.indexedBatch(body)
+			} else {
+				entries, err = prep.lineBatch(body)
 			}
-			if !send(inbound{m: m, entries: entries, at: at, buf: buf}) {
+			if err != nil {
+				refuse(rejectMalformed, websocket.CloseUnsupportedData, fmt.Sprintf("malformed message: batch %d: %v", m.Seq, err))
+				return
+			}
+			if !send(inbound{m: m, entries: entries, buf: buf}) {
 				return
 			}
 		default:
@@ -372,80 +349,190 @@ func withoutID(b []byte) ([]byte, bool) {
 	return nil, false
 }
 
-// storeBatch names, stores and publishes entries. raw, when set, holds the
-// entries' JSON as the agent sent it (nil where an entry changed since), and
-// at where each line's endpoints are: an entry is stored as sent, with the
-// hub's ID in place of the agent's and the endpoints enrichment named
-// encoded again, instead of encoding all of it again (which cost a third of
-// the hub's CPU per entry once a resolver named every entry). It returns how
-// many entries were stored (0 for a batch stored before).
-func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []*protocols.Entry, raw []json.RawMessage, at []wire.Endpoints) (int, bool, error) {
-	// Everything but the ID is encoded before taking the store's lock; the
-	// ID, which is the sequence number, is spliced in under it.
-	rest := make([][]byte, len(entries))
-	var named []byte // the lines whose endpoints were named, one after another
-	size := 0        // of the batch's stored JSON
-	for i, e := range entries {
-		var sent []byte
-		if raw != nil {
-			sent = raw[i]
+// prepared is an entry ready to store: what its JSON holds after the ID,
+// and its index record without an ID. The hub gives the ID when it stores
+// the entry.
+type prepared struct {
+	start  time.Time
+	rest   []byte
+	record []byte
+}
+
+// preparer makes the entries of one agent's batches ready to store: checked,
+// named by the resolver, with the node and capture source of the agent's
+// hello where an entry lacks them. Not safe for concurrent use.
+type preparer struct {
+	resolver     enrich.Resolver
+	node, source string
+	dec          *wire.EntryDecoder
+}
+
+func (s *Server) newPreparer(node, source string) *preparer {
+	return &preparer{resolver: s.cfg.Resolver, node: node, source: source, dec: wire.NewEntryDecoder()}
+}
+
+// indexedBatch prepares the entries of a binary batch: each its index record
+// and its JSON (see wire). An entry whose record the hub can use is only
+// scanned, not decoded: its JSON is checked, and when the resolver names its
+// endpoints, they are written again in both. The others are decoded as a
+// line batch's are.
+func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
+	var out []prepared
+	var named []byte // the lines and records named here, one after another
+	for i := 0; len(body) > 0; i++ {
+		rec, line, rest, err := wire.NextIndexed(body)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
-		if enrich.Entry(s.cfg.Resolver, e) && sent != nil {
-			if named == nil { // room for the rest of the batch, named
-				n := 0
-				for _, l := range raw[i:] {
-					n += len(l) + namedGrowth
-				}
-				named = make([]byte, 0, n)
-			}
-			// A slice of named stays valid when a later append moves it.
-			from := len(named)
-			var ok bool
-			var err error
-			if named, ok, err = wire.ReplaceEndpoints(named, sent, at[i], e); err != nil {
-				return 0, false, fmt.Errorf("encoding entry: %w", err)
-			}
-			sent = named[from:len(named):len(named)]
-			if !ok {
-				sent = nil
-			}
+		body = rest
+		r, current, err := query.CheckIndex(rec)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
-		if sent == nil {
-			e.ID = ""
-			b, err := json.Marshal(e)
+		if !current || !r.HasNode && p.node != "" || !r.HasSource && p.source != "" {
+			e, err := p.line(line)
 			if err != nil {
-				return 0, false, fmt.Errorf("encoding entry: %w", err)
+				return nil, fmt.Errorf("entry %d: %w", i, err)
 			}
-			sent = b
+			out = append(out, e)
+			continue
 		}
-		r, ok := withoutID(sent)
+		at, err := p.dec.Scan(line)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		if p.resolver != nil {
+			e := protocols.Entry{Start: r.Start}
+			e.Src, e.Dst = r.Endpoints()
+			if at.Via != (wire.Span{}) {
+				e.Via = new(protocols.Endpoint)
+				if err := json.Unmarshal(line[at.Via.Start:at.Via.End], e.Via); err != nil {
+					return nil, fmt.Errorf("entry %d: via: %w", i, err)
+				}
+			}
+			if enrich.Entry(p.resolver, &e) {
+				if named == nil { // room for the rest of the batch, named
+					named = make([]byte, 0, len(line)+len(rec)+len(body)*5/4)
+				}
+				// A slice of named stays valid when a later append moves it.
+				from := len(named)
+				var ok bool
+				named, ok, err = wire.ReplaceEndpoints(named, line, at, &e)
+				if err == nil && !ok {
+					err = errors.New("its endpoints are not where the scan found them")
+				}
+				if err != nil {
+					return nil, fmt.Errorf("entry %d: naming endpoints: %w", i, err)
+				}
+				line = named[from:len(named):len(named)]
+				from = len(named)
+				named = query.AppendEdited(named, rec, query.Edits{Src: &e.Src, Dst: &e.Dst})
+				rec = named[from:len(named):len(named)]
+			}
+		}
+		rest, ok := withoutID(line)
 		if !ok {
-			return 0, false, fmt.Errorf("encoding entry: unexpected JSON layout %.20q", sent)
+			return nil, fmt.Errorf("entry %d: %w", i, wire.ErrEntryShape)
 		}
-		rest[i] = r
-		size += len(idPrefix) + maxIDLen + 1 + len(r)
+		out = append(out, prepared{start: r.Start, rest: rest, record: rec})
+	}
+	return out, nil
+}
+
+// lineBatch prepares the entries of a text batch: one JSON line each.
+func (p *preparer) lineBatch(body []byte) ([]prepared, error) {
+	var out []prepared
+	for i := 0; len(body) > 0; i++ {
+		var line []byte
+		line, body, _ = bytes.Cut(body, []byte{'\n'})
+		e, err := p.line(line)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// line decodes an entry's JSON and prepares it: an entry that has changed
+// only in its endpoints is written again by replacing those alone, any
+// other change by encoding it whole.
+func (p *preparer) line(line []byte) (prepared, error) {
+	if bytes.Equal(line, []byte("null")) {
+		return prepared{}, errors.New("null entry")
+	}
+	e := new(protocols.Entry)
+	at, err := p.dec.Decode(line, e)
+	if err != nil {
+		return prepared{}, err
+	}
+	same := true
+	if e.Node == "" && p.node != "" {
+		e.Node, same = p.node, false
+	}
+	if e.Source == "" && p.source != "" {
+		e.Source, same = p.source, false
+	}
+	if enrich.Entry(p.resolver, e) && same {
+		named, ok, err := wire.ReplaceEndpoints(make([]byte, 0, len(line)+namedGrowth), line, at, e)
+		if err != nil {
+			return prepared{}, err
+		}
+		line, same = named, ok
+	}
+	if rest, ok := withoutID(line); ok && same {
+		return prepared{start: e.Start, rest: rest, record: query.AppendIndex(nil, e)}, nil
+	}
+	return prepareEntry(e)
+}
+
+// prepareEntry encodes an entry whole.
+func prepareEntry(e *protocols.Entry) (prepared, error) {
+	id := e.ID
+	e.ID = ""
+	b, err := json.Marshal(e)
+	e.ID = id
+	if err != nil {
+		return prepared{}, fmt.Errorf("encoding entry: %w", err)
+	}
+	rest, ok := withoutID(b)
+	if !ok {
+		return prepared{}, fmt.Errorf("encoding entry: unexpected JSON layout %.20q", b)
+	}
+	return prepared{start: e.Start, rest: rest, record: query.AppendIndex(nil, e)}, nil
+}
+
+// storeBatch stores and publishes entries under the next IDs, the first
+// of which it returns, and says how many it stored (0 for a batch stored
+// before: dup).
+func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []prepared) (first uint64, stored int, dup bool, err error) {
+	size, recSize := 0, 0 // of the batch's stored JSON and index records
+	for _, e := range entries {
+		size += len(idPrefix) + maxIDLen + 1 + len(e.rest)
+		recSize += len(e.record) + 1 + maxIDLen
 	}
 	items := make([]stream.Item, len(entries))
-	_, dup, err := s.store.Append(agentID, batchSeq, func(first uint64) ([]store.Record, error) {
+	first, dup, err = s.store.Append(agentID, batchSeq, func(first uint64) ([]store.Record, error) {
 		recs := make([]store.Record, len(entries))
-		// One allocation holds the batch's stored JSON (live streams keep
-		// slices of it while they send them), and one the index records
-		// (the store copies them).
+		// One allocation holds the batch's stored JSON, and one its index
+		// records: live streams keep slices of both while they send them.
 		all := make([]byte, 0, size)
-		index := make([]byte, 0, len(entries)*indexRecordSize)
+		index := make([]byte, 0, recSize)
+		var idBuf [maxIDLen]byte
 		for i, e := range entries {
 			seq := first + uint64(i)
-			e.ID = strconv.FormatUint(seq, 10)
+			id := strconv.AppendUint(idBuf[:0], seq, 10)
 			from := len(all)
 			all = append(all, idPrefix...)
-			all = append(all, e.ID...)
+			all = append(all, id...)
 			all = append(all, '"')
-			all = append(all, rest[i]...)
+			all = append(all, e.rest...)
 			full := all[from:len(all):len(all)]
 			from = len(index)
-			index = query.AppendIndex(index, e) // earlier records stay valid if it moves
-			recs[i] = store.Record{Start: e.Start, Full: full, Index: index[from:len(index):len(index)]}
-			items[i] = stream.Item{Seq: seq, Entry: e, JSON: full}
+			index = query.AppendEdited(index, e.record, query.Edits{ID: string(id)})
+			rec := index[from:len(index):len(index)]
+			recs[i] = store.Record{Start: e.start, Full: full, Index: rec}
+			items[i] = stream.Item{Seq: seq, Index: rec, JSON: full}
 		}
 		return recs, nil
 	}, func() { s.broker.Publish(items) })
@@ -453,11 +540,11 @@ func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []*protocol
 		if dup {
 			s.metrics.duplicates.Inc()
 		}
-		return 0, dup, err
+		return 0, 0, dup, err
 	}
 	s.metrics.batches.Inc()
 	s.metrics.ingested.Add(float64(len(entries)))
-	return len(entries), false, nil
+	return first, len(entries), false, nil
 }
 
 // agents remembers every agent seen since the hub started.

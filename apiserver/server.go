@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -188,8 +189,20 @@ func (s *Server) Ingest(entries ...*protocols.Entry) error {
 	const batch = 1000
 	for len(entries) > 0 {
 		n := min(batch, len(entries))
-		if _, _, err := s.storeBatch("", 0, entries[:n], nil, nil); err != nil {
+		ready := make([]prepared, n)
+		for i, e := range entries[:n] {
+			enrich.Entry(s.cfg.Resolver, e)
+			var err error
+			if ready[i], err = prepareEntry(e); err != nil {
+				return err
+			}
+		}
+		first, _, _, err := s.storeBatch("", 0, ready)
+		if err != nil {
 			return err
+		}
+		for i, e := range entries[:n] {
+			e.ID = strconv.FormatUint(first+uint64(i), 10)
 		}
 		entries = entries[n:]
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,12 +13,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
 )
@@ -380,7 +383,7 @@ func (s *Sender) writeReady(c *websocket.Conn) error {
 			return nil
 		}
 		c.SetWriteDeadline(time.Now().Add(writeWait))
-		if err := c.WriteMessage(websocket.TextMessage, b.payload); err != nil {
+		if err := c.WriteMessage(websocket.BinaryMessage, b.payload); err != nil {
 			return fmt.Errorf("writing batch %d: %w", b.seq, err)
 		}
 	}
@@ -444,43 +447,50 @@ func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *b
 	if err != nil {
 		return nil, len(es), len(es)
 	}
-	// Entries are encoded straight into the batch: an Encoder writes one
-	// line (JSON, then a newline) per entry, which is the batch's layout
-	// (see wire.AppendBatch) once the last newline goes.
-	buf := bytes.NewBuffer(append(head, '\n'))
-	enc := json.NewEncoder(buf)
+	// Each entry goes with its index record (see wire), so that the hub
+	// need not decode it. An Encoder writes the JSON, and a newline that is
+	// left out, into a scratch buffer, since the length goes first.
+	buf := append(head, '\n')
+	var scratch bytes.Buffer
+	enc := json.NewEncoder(&scratch)
+	var rec []byte
 	n := 0
 	for _, e := range es {
 		// The hub would fill these in from the hello, at the cost of
-		// encoding the entry again.
+		// decoding the entry.
 		if e.Node == "" {
 			e.Node = s.cfg.Node
 		}
 		if e.Source == "" {
 			e.Source = s.cfg.Source
 		}
-		mark := buf.Len()
+		scratch.Reset()
 		err := enc.Encode(e)
-		if size := buf.Len() - mark - 1; err != nil || size+len(head)+1 > s.cfg.MaxBatchBytes {
-			buf.Truncate(mark)
+		line := scratch.Bytes()
+		if err == nil {
+			line = line[:len(line)-1]
+			rec = query.AppendIndex(rec[:0], e)
+		}
+		size := len(line) + len(rec) + 2*binary.MaxVarintLen32
+		if err != nil || size+len(head)+1 > s.cfg.MaxBatchBytes {
 			used++
 			oversize++
 			continue
 		}
-		if buf.Len()-1 > s.cfg.MaxBatchBytes {
-			buf.Truncate(mark)
+		if len(buf)+size > s.cfg.MaxBatchBytes {
 			break
 		}
 		if n == 0 { // room for the rest, rather than growing by doubling
-			buf.Grow(min(s.cfg.MaxBatchBytes+1, buf.Len()+(buf.Len()-mark)*(len(es)-used-1)) - buf.Len())
+			buf = slices.Grow(buf, min(s.cfg.MaxBatchBytes, len(buf)+size*(len(es)-used))-len(buf))
 		}
+		buf = wire.AppendIndexed(buf, rec, line)
 		n++
 		used++
 	}
 	if n == 0 {
 		return nil, used, oversize
 	}
-	b = &batch{seq: s.nextSeq, n: n, payload: buf.Bytes()[:buf.Len()-1]}
+	b = &batch{seq: s.nextSeq, n: n, payload: buf}
 	s.nextSeq++
 	return b, used, oversize
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
 )
@@ -118,8 +119,9 @@ func TestCountersOutsideLock(t *testing.T) {
 	}
 }
 
-// TestBatchLayout: a batch is what wire.AppendBatch makes of the entries as
-// json.Marshal encodes them, and a full batch stops at MaxBatchBytes.
+// TestBatchLayout: a batch is the header wire.AppendBatch makes, then each
+// entry's index record and its JSON as json.Marshal encodes it, and a full
+// batch stops at MaxBatchBytes.
 func TestBatchLayout(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -127,7 +129,7 @@ func TestBatchLayout(t *testing.T) {
 		wantN    int
 	}{
 		{"all fit", 1 << 20, 5},
-		{"cut by size", 1300, 2},
+		{"cut by size", 1500, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,12 +144,12 @@ func TestBatchLayout(t *testing.T) {
 			if b == nil || b.n != tt.wantN {
 				t.Fatalf("batch %+v, want %d entries", b, tt.wantN)
 			}
-			var lines [][]byte
+			want, _ := wire.AppendBatch(nil, 1, s.ownCounters())
+			want = append(want, '\n')
 			for _, e := range es[:tt.wantN] {
 				j, _ := json.Marshal(e)
-				lines = append(lines, j)
+				want = wire.AppendIndexed(want, query.AppendIndex(nil, e), j)
 			}
-			want, _ := wire.AppendBatch(nil, 1, s.ownCounters(), lines...)
 			if !bytes.Equal(b.payload, want) || len(b.payload) > tt.maxBytes {
 				t.Errorf("payload (%d bytes)\n%s\nwant\n%s", len(b.payload), b.payload, want)
 			}

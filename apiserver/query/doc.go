@@ -4,12 +4,14 @@
 // (fields.go); the README section, the UI's help (GET /api/v1/query/fields)
 // and the tests all come from it.
 //
-// A query is compiled once (Compile) and evaluated per entry: Match for an
-// entry in memory (live streams), MatchIndex for a stored index record
-// (history). Index records (AppendIndex) hold every scalar field of an entry
-// in a compact form written at ingest; evaluating a query against one decodes
-// only the fields the query asks for, which is what makes a scan of a million
-// stored entries take well under a second. Queries that read headers, bodies
+// A query is compiled once (Compile) and evaluated per entry against its
+// index record (MatchIndex), for stored history and live streams alike.
+// Index records (AppendIndex) hold every scalar field of an entry in a
+// compact form, written by the agent beside the entry's JSON and checked by
+// the hub (CheckIndex); evaluating a query against one decodes only the
+// fields the query asks for, which is what makes a scan of a million stored
+// entries take well under a second, and lets the hub store and stream an
+// entry without decoding it. Queries that read headers, bodies
 // or lists (request, response, warnings, redis_args) decode whole entries and
 // are correspondingly slower.
 //

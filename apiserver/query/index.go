@@ -2,9 +2,11 @@ package query
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/fnv"
 	"net/netip"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sondehq/sonde/protocols"
 )
@@ -39,6 +41,10 @@ func init() {
 	h.Write([]byte{layoutVersion})
 	for i := range fields {
 		f := &fields[i]
+		if i > 0 && f.ID <= fields[i-1].ID {
+			// Records keep fields in ID order, which CheckIndex relies on.
+			panic(fmt.Sprintf("query field %s: IDs must grow down the table", f.Name))
+		}
 		byName[f.Name] = f
 		byID[f.ID] = f
 		if f.Kind.indexed() {
@@ -48,12 +54,13 @@ func init() {
 	copy(fingerprint[:], h.Sum(nil))
 }
 
-// AppendIndex appends the index record of e to dst.
+// AppendIndex appends the index record of e to dst, without e's ID: the
+// hub adds the ID it gives the entry with AppendEdited.
 func AppendIndex(dst []byte, e *protocols.Entry) []byte {
 	dst = append(dst, fingerprint[:]...)
 	for i := range fields {
 		f := &fields[i]
-		if !f.Kind.indexed() {
+		if !f.Kind.indexed() || f == idField {
 			continue
 		}
 		dst = appendValue(dst, f, f.Get(e))
@@ -108,9 +115,26 @@ func endpointNames(ep *protocols.Endpoint) [endpointStrings]*string {
 	return [...]*string{&ep.Pod, &ep.Namespace, &ep.Service, &ep.Workload, &ep.Node}
 }
 
+// appendString writes s as the entry's JSON has it: encoding/json replaces
+// each byte that is not part of valid UTF-8 with U+FFFD, and a record
+// written by an agent must match what the hub would make of that JSON.
 func appendString(dst []byte, s string) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	return append(dst, s...)
+	if utf8.ValidString(s) {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		return append(dst, s...)
+	}
+	valid := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			valid = utf8.AppendRune(valid, utf8.RuneError)
+		} else {
+			valid = append(valid, s[i:i+n]...)
+		}
+		i += n
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(valid)))
+	return append(dst, valid...)
 }
 
 // Index reads an index record without copying it. It is a small value meant

@@ -80,8 +80,8 @@ type Program struct {
 	required [][]byte
 }
 
-// Compile compiles a query once; evaluate it per entry with Match or
-// MatchIndex. The empty query compiles to nil, which matches everything.
+// Compile compiles a query once; evaluate it per entry with MatchIndex.
+// The empty query compiles to nil, which matches everything.
 func Compile(q string) (*Program, error) {
 	if strings.TrimSpace(q) == "" {
 		return nil, nil
@@ -135,18 +135,10 @@ func (p *Program) String() string {
 // entry has (headers, bodies, lists), so that MatchIndex decodes entries.
 func (p *Program) NeedsEntry() bool { return p != nil && p.full }
 
-// Match evaluates the query against one entry. An evaluation error (a missing
-// map key, say) is no match.
-func (p *Program) Match(e *protocols.Entry) bool {
-	if p == nil {
-		return true
-	}
-	return p.eval(&entryActivation{e: e})
-}
-
 // MatchIndex evaluates the query against an index record. entry decodes the
 // whole entry; it is called at most once, and only when the record cannot
-// answer (NeedsEntry, or a record older than a field).
+// answer (NeedsEntry, or a record older than a field). An evaluation error
+// (a missing map key, say) is no match.
 func (p *Program) MatchIndex(x *Index, entry func() *protocols.Entry) bool {
 	if p == nil {
 		return true

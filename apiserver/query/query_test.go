@@ -70,9 +70,9 @@ func TestMatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got, gotIndex []string
-			var x Index
+			var x, none Index // none: no record, so the entry answers all
 			for name, e := range entries {
-				if p.Match(e) {
+				if p.MatchIndex(&none, func() *protocols.Entry { return e }) {
 					got = append(got, name)
 				}
 				x.Reset(AppendIndex(nil, e))
@@ -81,7 +81,7 @@ func TestMatch(t *testing.T) {
 				}
 			}
 			if g, w := sorted(got), strings.Join(tt.want, ","); g != w {
-				t.Errorf("Match = %s, want %s", g, w)
+				t.Errorf("MatchIndex on the entry = %s, want %s", g, w)
 			}
 			if g, w := sorted(gotIndex), strings.Join(tt.want, ","); g != w {
 				t.Errorf("MatchIndex = %s, want %s", g, w)

@@ -1,8 +1,11 @@
 package wire
 
 import (
+	"bytes"
 	stdjson "encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/go-json-experiment/json"
@@ -43,6 +46,7 @@ type Endpoints struct{ Src, Dst, Via Span }
 type EntryDecoder struct {
 	opts json.Options
 	at   Endpoints
+	dec  jsontext.Decoder // for Scan
 }
 
 // NewEntryDecoder makes an EntryDecoder.
@@ -60,6 +64,80 @@ func (d *EntryDecoder) Decode(line []byte, e *protocols.Entry) (Endpoints, error
 	d.at = Endpoints{}
 	err := json.Unmarshal(line, e, d.opts)
 	return d.at, err
+}
+
+var (
+	// ErrEntryShape: an entry line is not an object that starts with its
+	// "id" and has "src" and "dst" objects.
+	ErrEntryShape = errors.New(`an entry must be a JSON object that starts with "id" and has "src" and "dst" objects`)
+	errTrailing   = errors.New("data after the entry")
+)
+
+var scanOptions = jsontext.AllowDuplicateNames(true)
+
+// Scan checks that line is valid JSON of an entry's shape (see
+// ErrEntryShape) and says where its endpoints are, without decoding it: the
+// hub's work on an entry that arrives with its index record, at about a
+// quarter of the cost of Decode.
+func (d *EntryDecoder) Scan(line []byte) (Endpoints, error) {
+	var at Endpoints
+	// A bytes.Buffer lets the decoder read line in place. Checking names
+	// for duplicates inside every object cost a sixth of the scan; only the
+	// names the hub reads must be unique, and it checks those itself.
+	d.dec.Reset(bytes.NewBuffer(line), scanOptions)
+	if tok, err := d.dec.ReadToken(); err != nil {
+		return at, err
+	} else if tok.Kind() != '{' {
+		return at, ErrEntryShape
+	}
+	for first := true; d.dec.PeekKind() != '}'; first = false {
+		name, err := d.dec.ReadValue()
+		if err != nil {
+			return at, err
+		}
+		v, err := d.dec.ReadValue()
+		if err != nil {
+			return at, err
+		}
+		end := int(d.dec.InputOffset())
+		span := Span{Start: end - len(v), End: end}
+		// encoding/json writes names as they are declared, without
+		// escapes; an agent that writes them otherwise is refused, so that
+		// no name can stand for another (a second "id" would replace the
+		// hub's in a browser).
+		if first != (string(name) == `"id"`) || bytes.IndexByte(name, '\\') >= 0 {
+			return at, ErrEntryShape
+		}
+		var ep *Span
+		switch string(name) {
+		case `"id"`:
+			if v.Kind() != '"' {
+				return at, ErrEntryShape
+			}
+		case `"src"`:
+			ep = &at.Src
+		case `"dst"`:
+			ep = &at.Dst
+		case `"via"`:
+			ep = &at.Via
+		}
+		if ep != nil {
+			if v.Kind() != '{' || *ep != (Span{}) {
+				return at, ErrEntryShape
+			}
+			*ep = span
+		}
+	}
+	if _, err := d.dec.ReadToken(); err != nil {
+		return at, err
+	}
+	if at.Src == (Span{}) || at.Dst == (Span{}) {
+		return at, ErrEntryShape
+	}
+	if _, err := d.dec.ReadToken(); err != io.EOF {
+		return at, errTrailing
+	}
+	return at, nil
 }
 
 // endpoint decodes an Endpoint, noting where it was when it is one of the

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sondehq/sonde/agent/pipeline"
+	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/all"
@@ -213,6 +214,120 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("line with endpoints replaced decodes differently (%v):\n%s\n%s", err, line, replaced)
 		}
 	})
+}
+
+// TestScanAsDecode: scanning a real entry finds its endpoints where
+// decoding it does.
+func TestScanAsDecode(t *testing.T) {
+	d := wire.NewEntryDecoder()
+	for i, line := range entryLines(t) {
+		want, err := d.Decode(line, new(protocols.Entry))
+		if err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		got, err := d.Scan(line)
+		if err != nil || got != want {
+			t.Fatalf("entry %d: Scan = %+v, %v; Decode found %+v\n%s", i, got, err, want, line)
+		}
+	}
+}
+
+// TestScanRefuses: what is not valid JSON, or not of the shape the hub
+// relies on, is an error, never a panic.
+func TestScanRefuses(t *testing.T) {
+	d := wire.NewEntryDecoder()
+	const eps = `"src":{"ip":"","port":0},"dst":{"ip":"","port":0}`
+	tests := []struct {
+		name, line string
+	}{
+		{"empty", ``},
+		{"not an object", `["id"]`},
+		{"cut short", `{"id":"1",` + eps},
+		{"trailing bytes", `{"id":"1",` + eps + `} {}`},
+		{"id not first", `{` + eps + `,"id":"1"}`},
+		{"id a number", `{"id":1,` + eps + `}`},
+		{"a second id", `{"id":"1",` + eps + `,"id":"2"}`},
+		{"an escaped name", `{"id":"1",` + eps + `,"\u0069d":"2"}`},
+		{"no src", `{"id":"1","dst":{"ip":"","port":0}}`},
+		{"dst not an object", `{"id":"1","src":{"ip":"","port":0},"dst":[]}`},
+		{"src twice", `{"id":"1",` + eps + `,"src":{"ip":"","port":0}}`},
+		{"via null", `{"id":"1",` + eps + `,"via":null}`},
+		{"bad JSON inside", `{"id":"1",` + eps + `,"http":{"request":{"body":[1,]}}}`},
+		{"invalid UTF-8", "{\"id\":\"1\"," + eps + ",\"warnings\":[\"\xff\"]}"},
+		{"control character", "{\"id\":\"a\x01\"," + eps + "}"},
+		{"deep nesting", `{"id":"1",` + eps + `,"x":` + strings.Repeat(`[`, 20000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := d.Scan([]byte(tt.line)); err == nil {
+				t.Fatal("accepted")
+			} else {
+				t.Log(err)
+			}
+		})
+	}
+	ok := `{"id":"1",` + eps + `,"via":{"ip":"10.0.0.1","port":53},"x":{"a":1,"a":2}}`
+	if _, err := d.Scan([]byte(ok)); err != nil {
+		t.Errorf("refused %s: %v", ok, err)
+	}
+}
+
+// FuzzScan: no input panics, and what Scan accepts is valid JSON with the
+// hub's ID first and the endpoints where Scan says.
+func FuzzScan(f *testing.F) {
+	for i, l := range entryLines(f) {
+		if i%50 == 0 {
+			f.Add(l)
+		}
+	}
+	d := wire.NewEntryDecoder()
+	f.Fuzz(func(t *testing.T, line []byte) {
+		at, err := d.Scan(line)
+		if err != nil {
+			return
+		}
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(line, &top); err != nil || !bytes.HasPrefix(top["id"], []byte(`"`)) {
+			t.Fatalf("accepted %q (%v)", line, err)
+		}
+		for name, span := range map[string]wire.Span{"src": at.Src, "dst": at.Dst, "via": at.Via} {
+			if v, ok := top[name]; ok != (span != wire.Span{}) || ok && !bytes.Equal(v, line[span.Start:span.End]) {
+				t.Fatalf("%s at %+v in %q", name, span, line)
+			}
+		}
+	})
+}
+
+// TestAgentIndexAsHub: the index record an agent writes for an entry is the
+// one the hub would write for the entry it decodes from the agent's JSON,
+// so that queries find the same entries however they arrived. Strings that
+// are not valid UTF-8 are where the two could differ.
+func TestAgentIndexAsHub(t *testing.T) {
+	d := wire.NewEntryDecoder()
+	var es []*protocols.Entry
+	for _, p := range captures(t) {
+		got, _, err := pipeline.ReadFile(p, pipeline.DefaultConfig(all.Dissectors()))
+		if err != nil && p == sampleCapture {
+			t.Fatalf("%s: %v", p, err)
+		}
+		es = append(es, got...)
+	}
+	es = append(es, &protocols.Entry{Protocol: protocols.Redis, Summary: protocols.Summary{Method: "GET", Target: "k\xff\xfe", Status: "x\xc3"},
+		Redis: &protocols.RedisRecord{Command: "GET", Key: "k\xff\xfe", Error: "\xe2\x82"}, Src: protocols.Endpoint{Pod: "p\x80"}})
+	for i, e := range es {
+		line, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded := new(protocols.Entry)
+		if _, err := d.Decode(line, decoded); err != nil {
+			t.Fatal(err)
+		}
+		if a, h := query.AppendIndex(nil, e), query.AppendIndex(nil, decoded); !bytes.Equal(a, h) {
+			t.Fatalf("entry %d: the agent's record differs from the hub's:\n%q\n%q", i, a, h)
+		}
+	}
+	t.Logf("%d entries compared", len(es))
 }
 
 // BenchmarkDecode: decoding real entries, with encoding/json and with an

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,22 +67,6 @@ func AppendBatch(dst []byte, seq uint64, counters map[string]uint64, entries ...
 	return dst, nil
 }
 
-// SplitMessage splits a message into its first line (the header, or the
-// whole of a hello or an ack) and the entry lines after it. The entries
-// alias msg.
-func SplitMessage(msg []byte) (header []byte, entries [][]byte) {
-	header, rest, found := bytes.Cut(msg, []byte{'\n'})
-	if !found {
-		return header, nil
-	}
-	for len(rest) > 0 {
-		var line []byte
-		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
-		entries = append(entries, line)
-	}
-	return header, entries
-}
-
 // Ack says that every batch up to and including Seq is stored. Stored counts
 // the entries of batch Seq that were stored now (0 for a batch resent after it
 // had been stored before).
@@ -89,11 +74,6 @@ type Ack struct {
 	Type   string `json:"type"`
 	Seq    uint64 `json:"seq"`
 	Stored int    `json:"stored"`
-}
-
-// Envelope is decoded first to learn a message's type.
-type Envelope struct {
-	Type string `json:"type"`
 }
 
 // ReadTokenFile reads a bearer token from a file (a mounted Secret), without
@@ -108,4 +88,38 @@ func ReadTokenFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoToken)
 	}
 	return b, nil
+}
+
+// ErrFraming: a binary batch's entries are not (index record, JSON) pairs.
+var ErrFraming = errors.New("an indexed entry must be a record and a JSON line, each after its length")
+
+// AppendIndexed appends one entry of an indexed batch to dst: its index
+// record and its JSON, each after its length as a uvarint.
+func AppendIndexed(dst, record, entry []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(record)))
+	dst = append(dst, record...)
+	dst = binary.AppendUvarint(dst, uint64(len(entry)))
+	return append(dst, entry...)
+}
+
+// NextIndexed reads the first entry of an indexed batch's body; record and
+// entry alias p.
+func NextIndexed(p []byte) (record, entry, rest []byte, err error) {
+	record, p, err = lengthPrefixed(p)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	entry, p, err = lengthPrefixed(p)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return record, entry, p, nil
+}
+
+func lengthPrefixed(p []byte) (v, rest []byte, err error) {
+	n, w := binary.Uvarint(p)
+	if w <= 0 || uint64(len(p)-w) < n {
+		return nil, nil, ErrFraming
+	}
+	return p[w : w+int(n)], p[w+int(n):], nil
 }

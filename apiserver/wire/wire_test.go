@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -10,17 +11,48 @@ func TestBatchRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, es := SplitMessage(msg)
-	if string(h) != `{"type":"batch","seq":7,"counters":{"emit_dropped":2}}` || len(es) != 2 || string(es[1]) != `{"id":"b\n"}` {
-		t.Errorf("header %s entries %q", h, es)
+	lines := bytes.Split(msg, []byte{'\n'})
+	if len(lines) != 3 || string(lines[0]) != `{"type":"batch","seq":7,"counters":{"emit_dropped":2}}` || string(lines[2]) != `{"id":"b\n"}` {
+		t.Errorf("batch %q", lines)
 	}
 	if _, err := AppendBatch(nil, 1, nil, []byte("{\n}")); !errors.Is(err, ErrNewline) {
 		t.Errorf("multi-line entry: %v", err)
 	}
-	if h, es := SplitMessage([]byte(`{"type":"hello"}`)); string(h) != `{"type":"hello"}` || es != nil {
-		t.Errorf("hello split into %s %q", h, es)
+}
+
+// TestIndexedRoundTrip: entries of an indexed batch read back as written,
+// and a body cut anywhere is refused, never read past its end.
+func TestIndexedRoundTrip(t *testing.T) {
+	var body []byte
+	pairs := [][2]string{{"rec-1", `{"id":"a"}`}, {"", `{}`}, {string(bytes.Repeat([]byte{0xff}, 300)), `{"id":"b\n"}`}}
+	for _, p := range pairs {
+		body = AppendIndexed(body, []byte(p[0]), []byte(p[1]))
 	}
-	if _, es := SplitMessage([]byte("{}\n\n{}")); len(es) != 2 || len(es[0]) != 0 {
-		t.Errorf("empty line: %q", es)
+	rest := body
+	for i, p := range pairs {
+		rec, entry, r, err := NextIndexed(rest)
+		if err != nil || string(rec) != p[0] || string(entry) != p[1] {
+			t.Fatalf("entry %d: %q %q %v", i, rec, entry, err)
+		}
+		rest = r
+	}
+	if len(rest) != 0 {
+		t.Errorf("%d bytes left", len(rest))
+	}
+	for cut := 1; cut < len(body); cut++ {
+		p := body[:cut]
+		for len(p) > 0 {
+			_, _, r, err := NextIndexed(p)
+			if err != nil {
+				if !errors.Is(err, ErrFraming) {
+					t.Fatalf("cut at %d: %v", cut, err)
+				}
+				break
+			}
+			p = r
+		}
+	}
+	if _, _, _, err := NextIndexed([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}); !errors.Is(err, ErrFraming) {
+		t.Errorf("overlong length: %v", err)
 	}
 }

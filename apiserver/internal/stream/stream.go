@@ -32,8 +32,9 @@ const (
 
 // Item is one stored entry on its way to subscribers.
 type Item struct {
-	Seq   uint64
-	Entry *protocols.Entry
+	Seq uint64
+	// Index is the entry's index record, which queries are matched against.
+	Index []byte
 	// JSON is the entry as stored and served.
 	JSON []byte
 }
@@ -86,12 +87,33 @@ func (b *Broker) Clients() int {
 func (b *Broker) Publish(items []Item) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
+	var x query.Index
+	// decoded holds the entries that a query needed whole, decoded once
+	// for every subscriber.
+	var decoded []*protocols.Entry
 	for s := range b.subs {
 		lost := 0
 		after := s.after.Load()
-		for _, it := range items {
-			if it.Seq <= after || !s.prog.Match(it.Entry) {
+		for i, it := range items {
+			if it.Seq <= after {
 				continue
+			}
+			if s.prog != nil {
+				x.Reset(it.Index)
+				if !s.prog.MatchIndex(&x, func() *protocols.Entry {
+					if decoded == nil {
+						decoded = make([]*protocols.Entry, len(items))
+					}
+					if decoded[i] == nil {
+						decoded[i] = new(protocols.Entry)
+						if json.Unmarshal(it.JSON, decoded[i]) != nil {
+							decoded[i] = nil // matches nothing
+						}
+					}
+					return decoded[i]
+				}) {
+					continue
+				}
 			}
 			select {
 			case s.ch <- it:
