@@ -110,8 +110,8 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	// One goroutine reads and decodes the next batch while this one stores
-	// and acknowledges the previous: decoding and storing use a core each.
+	// One goroutine reads and checks the next batch while this one stores
+	// and acknowledges the previous: checking and storing use a core each.
 	in := make(chan inbound, 1)
 	bufs := make(msgBuffers, msgBuffersHeld)
 	go s.readIngest(c, in, done, bufs)

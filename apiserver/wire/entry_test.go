@@ -331,7 +331,7 @@ func TestAgentIndexAsHub(t *testing.T) {
 }
 
 // BenchmarkDecode: decoding real entries, with encoding/json and with an
-// EntryDecoder. Reports the mean JSON size.
+// EntryDecoder, and scanning them. Reports the mean JSON size.
 func BenchmarkDecode(b *testing.B) {
 	lines := entryLines(b)
 	d := wire.NewEntryDecoder()
@@ -345,6 +345,8 @@ func BenchmarkDecode(b *testing.B) {
 	}{
 		{"encoding-json", func(l []byte, e *protocols.Entry) error { return json.Unmarshal(l, e) }},
 		{"EntryDecoder", func(l []byte, e *protocols.Entry) error { _, err := d.Decode(l, e); return err }},
+		// What the hub does to an entry that comes with its index record.
+		{"Scan", func(l []byte, _ *protocols.Entry) error { _, err := d.Scan(l); return err }},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -28,16 +28,17 @@
 //
 // (pebble's MinLZ, and its newer columnar table format, measured no better
 // than Snappy and the format it has.) Snappy costs 4-7 µs of CPU per entry
-// more than no compression, about a sixth of the hub's whole cost of
-// ingesting an entry, and keeps 46% more history.
+// more than no compression and keeps 46% more history.
 //
 // bbolt's file never shrinks and it cannot compress, so the same history
 // takes it nearly twice the space; its single copy-on-write writer gains
 // nothing from append-only keys. Among pebble's block compressions, Snappy
-// keeps about 45% more history than none under the same limit and stays well
-// above the rate at which the hub can decode entries (see apiserver's
-// benchmarks: JSON decoding, not the store, bounds ingest); zstd keeps 13%
-// more again at two thirds of Snappy's rate. So: pebble with Snappy blocks,
+// keeps about 45% more history than none under the same limit; zstd keeps
+// 13% more again at two thirds of Snappy's rate. The store is now the
+// larger part of the hub's cost per entry (since agents send index records,
+// the hub no longer decodes entries; see apiserver's benchmarks), and
+// Snappy a sixth to a fifth of that, a price worth paying for the history.
+// So: pebble with Snappy blocks,
 // and no per-entry compression on top (pebble compresses 32 KiB blocks,
 // which beats compressing 1 KiB entries one by one). Queries do not read
 // entries but index records (a few hundred bytes; see apiserver/query),
