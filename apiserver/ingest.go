@@ -351,11 +351,14 @@ func withoutID(b []byte) ([]byte, bool) {
 
 // prepared is an entry ready to store: what its JSON holds after the ID,
 // and its index record without an ID. The hub gives the ID when it stores
-// the entry.
+// the entry, and then writes named endpoints into the record too, so that
+// the record is written once.
 type prepared struct {
 	start  time.Time
 	rest   []byte
 	record []byte
+	// named, when set, are the src and dst for the record.
+	named *[2]protocols.Endpoint
 }
 
 // preparer makes the entries of one agent's batches ready to store: checked,
@@ -378,7 +381,7 @@ func (s *Server) newPreparer(node, source string) *preparer {
 // line batch's are.
 func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
 	var out []prepared
-	var named []byte // the lines and records named here, one after another
+	var named []byte // the lines named here, one after another
 	for i := 0; len(body) > 0; i++ {
 		rec, line, rest, err := wire.NextIndexed(body)
 		if err != nil {
@@ -401,6 +404,7 @@ func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
+		var ends *[2]protocols.Endpoint // src and dst, when named
 		if p.resolver != nil {
 			e := protocols.Entry{Start: r.Start}
 			e.Src, e.Dst = r.Endpoints()
@@ -425,16 +429,14 @@ func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
 					return nil, fmt.Errorf("entry %d: naming endpoints: %w", i, err)
 				}
 				line = named[from:len(named):len(named)]
-				from = len(named)
-				named = query.AppendEdited(named, rec, query.Edits{Src: &e.Src, Dst: &e.Dst})
-				rec = named[from:len(named):len(named)]
+				ends = &[2]protocols.Endpoint{e.Src, e.Dst}
 			}
 		}
 		rest, ok := withoutID(line)
 		if !ok {
 			return nil, fmt.Errorf("entry %d: %w", i, wire.ErrEntryShape)
 		}
-		out = append(out, prepared{start: r.Start, rest: rest, record: rec})
+		out = append(out, prepared{start: r.Start, rest: rest, record: rec, named: ends})
 	}
 	return out, nil
 }
@@ -510,6 +512,9 @@ func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []prepared)
 	for _, e := range entries {
 		size += len(idPrefix) + maxIDLen + 1 + len(e.rest)
 		recSize += len(e.record) + 1 + maxIDLen
+		if e.named != nil {
+			recSize += namedGrowth
+		}
 	}
 	items := make([]stream.Item, len(entries))
 	first, dup, err = s.store.Append(agentID, batchSeq, func(first uint64) ([]store.Record, error) {
@@ -529,7 +534,11 @@ func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []prepared)
 			all = append(all, e.rest...)
 			full := all[from:len(all):len(all)]
 			from = len(index)
-			index = query.AppendEdited(index, e.record, query.Edits{ID: string(id)})
+			edits := query.Edits{ID: string(id)}
+			if e.named != nil {
+				edits.Src, edits.Dst = &e.named[0], &e.named[1]
+			}
+			index = query.AppendEdited(index, e.record, edits)
 			rec := index[from:len(index):len(index)]
 			recs[i] = store.Record{Start: e.start, Full: full, Index: rec}
 			items[i] = stream.Item{Seq: seq, Index: rec, JSON: full}

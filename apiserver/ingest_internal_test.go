@@ -1,6 +1,18 @@
 package apiserver
 
-import "testing"
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sondehq/sonde/apiserver/enrich"
+	"github.com/sondehq/sonde/apiserver/query"
+	"github.com/sondehq/sonde/apiserver/wire"
+	"github.com/sondehq/sonde/protocols"
+)
 
 func TestWithoutID(t *testing.T) {
 	tests := []struct {
@@ -20,5 +32,61 @@ func TestWithoutID(t *testing.T) {
 		if ok != tt.wantOK || string(got) != tt.want {
 			t.Errorf("withoutID(%s) = %s, %v; want %s, %v", tt.in, got, ok, tt.want, tt.wantOK)
 		}
+	}
+}
+
+// BenchmarkPrepare: the hub's work on a batch before storing it, per entry,
+// for a batch with index records (as agent/emit sends them) and one of
+// lines alone, with and without a resolver that names every server.
+func BenchmarkPrepare(b *testing.B) {
+	body := []byte(strings.Repeat(`{"order":42,"items":["a","b"]}`, 12))
+	server := netip.MustParseAddr("10.1.0.7")
+	var indexed, lines []byte
+	for i := range 1000 {
+		e := &protocols.Entry{ID: fmt.Sprint("agent-", i), Protocol: protocols.HTTP1, Node: "n1", Source: "ebpf", Start: time.Now(), Duration: time.Millisecond,
+			Src:     protocols.Endpoint{IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), Port: uint16(30000 + i), Pod: "frontend-7d9f", Namespace: "shop"},
+			Dst:     protocols.Endpoint{IP: server, Port: 8080, Pod: "orders-1", Namespace: "shop"},
+			Summary: protocols.Summary{Method: "POST", Target: fmt.Sprint("/api/orders/", i), Status: "200"}, RequestSize: 300, ResponseSize: 700,
+			HTTP: &protocols.HTTPRecord{
+				Request: &protocols.HTTPRequest{Method: "POST", Target: fmt.Sprint("/api/orders/", i), Path: fmt.Sprint("/api/orders/", i), Version: "HTTP/1.1",
+					Headers: protocols.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "User-Agent", Value: "Go-http-client/1.1"}},
+					Body:    protocols.Body{Size: int64(len(body)), Data: body}},
+				Response: &protocols.HTTPResponse{Version: "HTTP/1.1", StatusCode: 200, Reason: "OK", Body: protocols.Body{Size: 2, Data: []byte("{}")}},
+			}}
+		j, _ := json.Marshal(e)
+		indexed = wire.AppendIndexed(indexed, query.AppendIndex(nil, e), j)
+		if i > 0 {
+			lines = append(lines, '\n')
+		}
+		lines = append(lines, j...)
+	}
+	names := enrich.Static{server: {Service: "orders", Workload: "orders"}}
+	for _, bb := range []struct {
+		name     string
+		resolver enrich.Resolver
+		indexed  bool
+	}{
+		{"indexed", nil, true},
+		{"indexed-resolved", names, true},
+		{"lines", nil, false},
+		{"lines-resolved", names, false},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			p := &preparer{resolver: bb.resolver, node: "n1", source: "ebpf", dec: wire.NewEntryDecoder()}
+			b.ReportAllocs()
+			for b.Loop() {
+				var out []prepared
+				var err error
+				if bb.indexed {
+					out, err = p.indexedBatch(indexed)
+				} else {
+					out, err = p.lineBatch(lines)
+				}
+				if err != nil || len(out) != 1000 {
+					b.Fatalf("%d entries, %v", len(out), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000/1e3, "µs/entry")
+		})
 	}
 }

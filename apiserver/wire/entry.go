@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -182,14 +184,53 @@ func ReplaceEndpoints(dst, line []byte, at Endpoints, e *protocols.Entry) ([]byt
 	n, from := len(dst), 0
 	for _, p := range parts {
 		dst = append(dst, line[from:p.at.Start]...)
-		b, err := stdjson.Marshal(p.ep)
-		if err != nil {
+		var err error
+		if dst, err = appendEndpoint(dst, p.ep); err != nil {
 			return dst[:n], false, fmt.Errorf("encoding an endpoint: %w", err)
 		}
-		dst = append(dst, b...)
 		from = p.at.End
 	}
 	return append(dst, line[from:]...), true, nil
+}
+
+// appendEndpoint appends ep as encoding/json writes it, without its
+// reflection, which was most of the cost of naming an entry.
+func appendEndpoint(dst []byte, ep *protocols.Endpoint) ([]byte, error) {
+	dst = append(dst, `{"ip":"`...)
+	if ep.IP.IsValid() {
+		dst = ep.IP.AppendTo(dst)
+	}
+	dst = append(dst, `","port":`...)
+	dst = strconv.AppendUint(dst, uint64(ep.Port), 10)
+	for _, f := range [...]struct{ name, v string }{
+		{`,"pod":`, ep.Pod}, {`,"namespace":`, ep.Namespace}, {`,"service":`, ep.Service},
+		{`,"workload":`, ep.Workload}, {`,"node":`, ep.Node},
+	} {
+		if f.v == "" {
+			continue
+		}
+		dst = append(dst, f.name...)
+		var err error
+		if dst, err = appendString(dst, f.v); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// appendString appends s as a JSON string as encoding/json writes it: as it
+// is when nothing in it needs escaping (a pod or service name never does),
+// through encoding/json otherwise.
+func appendString(dst []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, err := stdjson.Marshal(s)
+			return append(dst, b...), err
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"'), nil
 }
 
 // unmarshalBody does what protocols.Body.UnmarshalJSON does, with json/v2.

@@ -140,6 +140,46 @@ func TestReplaceEndpoints(t *testing.T) {
 	}
 }
 
+// TestReplaceEndpointsEveryField: every field of an endpoint, whatever its
+// value, is written as encoding/json writes it, and a field added to
+// protocols.Endpoint fails here until ReplaceEndpoints writes it.
+func TestReplaceEndpointsEveryField(t *testing.T) {
+	d := wire.NewEntryDecoder()
+	line, _ := json.Marshal(&protocols.Entry{ID: "1", Via: &protocols.Endpoint{}})
+	// Each character that encoding/json escapes or replaces, on its own.
+	values := []string{"plain-name", `a"b`, `a\b`, "a<b", "a>b", "a&b", "a\x01b", "a\u2028b", "é", "a\xffb", ""}
+	addrs := []string{"10.1.2.3", "fd00::1", "fe80::1%eth0", "::ffff:10.1.2.3", ""}
+	for i, v := range values {
+		e := new(protocols.Entry)
+		at, err := d.Decode(line, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, ep := range []*protocols.Endpoint{&e.Src, &e.Dst, e.Via} {
+			rv := reflect.ValueOf(ep).Elem()
+			for k := range rv.NumField() {
+				switch f := rv.Field(k); f.Kind() {
+				case reflect.String:
+					f.SetString(v)
+				case reflect.Uint16:
+					f.SetUint(uint64(65535 - i))
+				default:
+					if f.Type() != reflect.TypeOf(netip.Addr{}) {
+						t.Fatalf("endpoint field %s of a kind this test does not set", rv.Type().Field(k).Name)
+					}
+					if a := addrs[(i+j)%len(addrs)]; a != "" {
+						f.Set(reflect.ValueOf(netip.MustParseAddr(a)))
+					}
+				}
+			}
+		}
+		got, ok, err := wire.ReplaceEndpoints(nil, line, at, e)
+		if want, _ := json.Marshal(e); err != nil || !ok || !bytes.Equal(got, want) {
+			t.Errorf("%q: %v, %v\n got %s\nwant %s", v, ok, err, got, want)
+		}
+	}
+}
+
 // TestDecodeRefuses: what is not an entry is an error, as with
 // encoding/json, never a panic.
 func TestDecodeRefuses(t *testing.T) {
