@@ -46,14 +46,25 @@
 //
 // # Layout
 //
-//	e<seq:8>       the entry's JSON, as served
-//	m<seq:8>       start (8 bytes, Unix ns) + the entry's index record
-//	a<agent id>    the highest batch stored for that agent + when (8+8 bytes)
+//	e<seq:8>              the entry's JSON, as served
+//	m<seq:8>              start (8 bytes, Unix ns) + the entry's index record
+//	b<seq:8><agent id>    an agent's batch number + when (8+8 bytes), at its first entry
+//	n                     the highest sequence number given, written by eviction
 //
 // Sequence numbers are assigned here, grow by one per entry, and are the
 // entries' hub IDs. Entries of one batch and the agent's batch number are
 // written in one atomic, synced pebble batch: once Append returns, the entries
-// survive a crash, and a resent batch is recognised.
+// survive a crash, and a resent batch is recognised. Open reads the b keys
+// into each agent's highest batch (an older store's a<agent id> keys become b
+// keys); they are evicted with the entries they stand beside.
+//
+// Every key a batch writes is above every key written before it. So each
+// flush's tables cover key ranges no earlier table covers, L0 stays one
+// sublevel, and pebble moves tables down the levels instead of rewriting
+// them. (A key per agent rewritten with every batch, and the highest
+// sequence number likewise, once made every flush overlap the one before:
+// compactions then rewrote everything flushed, a third of the store's work.
+// TestFlushesDoNotOverlap holds this.)
 //
 // # Eviction
 //

@@ -17,7 +17,14 @@ import (
 const (
 	prefixEntry = 'e'
 	prefixIndex = 'm'
+	prefixBatch = 'b'
+	// prefixAgent keys (a<agent id>: the agent's highest batch, rewritten
+	// with every batch) are what stores written before b keys hold; load
+	// turns them into b keys.
 	prefixAgent = 'a'
+	// keyLast holds the highest sequence number given, for when eviction
+	// leaves the store empty.
+	keyLast = 'n'
 
 	// minHeadroom is the least room eviction keeps below the limit for what
 	// it cannot see coming: compaction output beside its input, WAL files.
@@ -26,8 +33,10 @@ const (
 	// checkEvery is how often the evictor looks at disk usage even when
 	// nothing was appended.
 	checkEvery = time.Second
-	// agentMemory is how long a silent agent's batch number is kept.
+	// agentMemory is how long a silent agent's batch number is kept, and
+	// forgetEvery how often the evictor forgets the agents silent longer.
 	agentMemory = 7 * 24 * time.Hour
+	forgetEvery = time.Hour
 )
 
 var (
@@ -87,11 +96,19 @@ type Store struct {
 	appnds atomic.Uint64
 	// estimate is the disk usage last measured plus what was appended since.
 	estimate atomic.Int64
+	// agents holds each agent's highest stored batch (under wmu).
+	agents map[string]agentMark
 	marks    marks
 	kick     chan struct{}
 	stop     context.CancelFunc
 	done     chan struct{}
 	closed   atomic.Bool
+}
+
+// agentMark is an agent's highest stored batch and when it was stored.
+type agentMark struct {
+	batch uint64
+	at    int64 // Unix ns
 }
 
 // MinLimit is the smallest size limit Open accepts.
@@ -132,7 +149,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("opening store in %s: %w", cfg.Dir, err)
 	}
 	s := &Store{db: db, cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}), marks: marksFor(cfg.Limit),
-		batch: db.NewBatch(pebble.WithMaxRetainedSizeBytes(maxRetainedBatch))}
+		batch: db.NewBatch(pebble.WithMaxRetainedSizeBytes(maxRetainedBatch)), agents: map[string]agentMark{}}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -173,7 +190,7 @@ func marksFor(limit int64) marks {
 	return marks{low: high - limit/10, high: high, sync: limit - headroom*2/3}
 }
 
-// load finds the sequence range held and forgets agents long silent.
+// load finds the sequence range held and the agents' highest batches.
 func (s *Store) load() error {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixIndex}, UpperBound: []byte{prefixIndex + 1}})
 	if err != nil {
@@ -193,27 +210,70 @@ func (s *Store) load() error {
 	}
 	// Keep sequence numbers growing past evicted entries even when the store
 	// is empty: an entry's ID is never reused.
-	if v, closer, err := s.db.Get([]byte{'n'}); err == nil {
+	if v, closer, err := s.db.Get([]byte{keyLast}); err == nil {
 		if n := binary.BigEndian.Uint64(v); n > s.last.Load() {
 			s.last.Store(n)
 			s.first.Store(n + 1)
 		}
 		closer.Close()
 	}
+	return s.loadAgents()
+}
+
+// loadAgents reads each agent's highest stored batch from the b keys, after
+// turning the a keys of an older store into b keys. Agents silent for
+// agentMemory are forgotten.
+func (s *Store) loadAgents() error {
+	cutoff := time.Now().Add(-agentMemory).UnixNano()
 	b := s.db.NewBatch()
 	defer b.Close()
 	ait, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixAgent}, UpperBound: []byte{prefixAgent + 1}})
 	if err != nil {
 		return fmt.Errorf("reading agents: %w", err)
 	}
-	cutoff := time.Now().Add(-agentMemory).UnixNano()
 	for ait.First(); ait.Valid(); ait.Next() {
-		if v := ait.Value(); len(v) == 16 && int64(binary.BigEndian.Uint64(v[8:])) < cutoff {
-			b.Delete(ait.Key(), nil)
+		if v := ait.Value(); len(v) == 16 {
+			b.Set(batchKey(nil, s.last.Load(), string(ait.Key()[1:])), v, nil)
 		}
+		b.Delete(ait.Key(), nil)
 	}
 	ait.Close()
-	return b.Commit(pebble.Sync)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("moving agents to batch keys: %w", err)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixBatch}, UpperBound: []byte{prefixBatch + 1}})
+	if err != nil {
+		return fmt.Errorf("reading agents: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) < 9 || len(v) != 16 {
+			continue
+		}
+		m := agentMark{batch: binary.BigEndian.Uint64(v), at: int64(binary.BigEndian.Uint64(v[8:]))}
+		if id := string(k[9:]); m.at >= cutoff && m.batch > s.agents[id].batch {
+			s.agents[id] = m
+		}
+	}
+	return it.Error()
+}
+
+// batchKey appends the key of an agent's batch whose first entry is seq:
+// b<seq:8><agent id>. Batch keys only grow, like entry keys, so no table
+// written since holds one that an older table's range covers.
+func batchKey(dst []byte, seq uint64, agentID string) []byte {
+	return append(appendKey(dst, prefixBatch, seq), agentID...)
+}
+
+// forgetSilentAgents drops agents silent for agentMemory. Call with wmu held.
+func (s *Store) forgetSilentAgents() {
+	cutoff := time.Now().Add(-agentMemory).UnixNano()
+	for id, m := range s.agents {
+		if m.at < cutoff {
+			delete(s.agents, id)
+		}
+	}
 }
 
 func key(prefix byte, seq uint64) []byte { return appendKey(make([]byte, 0, 9), prefix, seq) }
@@ -242,18 +302,8 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	var akey []byte
-	if agentID != "" {
-		akey = append([]byte{prefixAgent}, agentID...)
-		if v, closer, err := s.db.Get(akey); err == nil {
-			have := binary.BigEndian.Uint64(v)
-			closer.Close()
-			if batchSeq <= have {
-				return 0, true, nil
-			}
-		} else if !errors.Is(err, pebble.ErrNotFound) {
-			return 0, false, fmt.Errorf("reading agent state: %w", err)
-		}
+	if agentID != "" && batchSeq <= s.agents[agentID].batch {
+		return 0, true, nil
 	}
 	first = s.last.Load() + 1
 	recs, err := build(first)
@@ -273,26 +323,34 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 	// Set copies its key and value into the batch, so k and m are reused.
 	b := s.batch
 	defer b.Reset()
-	var ts [8]byte
-	var k [9]byte
+	var k []byte
 	var m []byte
 	for i, r := range recs {
 		seq := first + uint64(i)
-		b.Set(appendKey(k[:0], prefixEntry, seq), r.Full, nil)
+		k = appendKey(k[:0], prefixEntry, seq)
+		b.Set(k, r.Full, nil)
 		m = binary.BigEndian.AppendUint64(m[:0], uint64(r.Start.UnixNano()))
-		b.Set(appendKey(k[:0], prefixIndex, seq), append(m, r.Index...), nil)
+		k = appendKey(k[:0], prefixIndex, seq)
+		b.Set(k, append(m, r.Index...), nil)
 	}
-	if akey != nil {
+	// The batch number goes under a key of its own that grows with the
+	// entries'. (A key per agent, rewritten with every batch, was in every
+	// table that a flush wrote, so that the tables overlapped: pebble then
+	// rewrote all of them in compactions, which took a third of the
+	// store's work. Now they are moved.)
+	now := time.Now().UnixNano()
+	if agentID != "" {
 		var v [16]byte
 		binary.BigEndian.PutUint64(v[:8], batchSeq)
-		binary.BigEndian.PutUint64(v[8:], uint64(time.Now().UnixNano()))
-		b.Set(akey, v[:], nil)
+		binary.BigEndian.PutUint64(v[8:], uint64(now))
+		b.Set(batchKey(k[:0], first, agentID), v[:], nil)
 	}
 	last := first + uint64(len(recs)) - 1
-	binary.BigEndian.PutUint64(ts[:], last)
-	b.Set([]byte{'n'}, ts[:], nil)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, false, fmt.Errorf("storing %d entries: %w", len(recs), err)
+	}
+	if agentID != "" {
+		s.agents[agentID] = agentMark{batch: batchSeq, at: now}
 	}
 	s.estimate.Add(int64(b.Len()))
 	if len(recs) > 0 {
@@ -421,11 +479,18 @@ func (s *Store) evictLoop(ctx context.Context) {
 	defer close(s.done)
 	t := time.NewTicker(checkEvery)
 	defer t.Stop()
+	forgot := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if time.Since(forgot) > forgetEvery {
+				s.wmu.Lock()
+				s.forgetSilentAgents()
+				s.wmu.Unlock()
+				forgot = time.Now()
+			}
 		case <-s.kick:
 			// Appends only grow the estimate; measuring is for when it
 			// says eviction may be due, or the ticker.
@@ -466,6 +531,10 @@ func (s *Store) evictLocked(ctx context.Context) error {
 		b := s.db.NewBatch()
 		b.DeleteRange(key(prefixEntry, first), key(prefixEntry, end), nil)
 		b.DeleteRange(key(prefixIndex, first), key(prefixIndex, end), nil)
+		b.DeleteRange(key(prefixBatch, 0), key(prefixBatch, end), nil)
+		var lastSeq [8]byte
+		binary.BigEndian.PutUint64(lastSeq[:], last)
+		b.Set([]byte{keyLast}, lastSeq[:], nil)
 		err := b.Commit(pebble.Sync)
 		b.Close()
 		if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 func open(t testing.TB, dir string, limit int64, compression string) *Store {
@@ -202,5 +205,93 @@ func TestTablesHoldOnePrefix(t *testing.T) {
 	}
 	if tables < 3 {
 		t.Errorf("%d tables: want at least entries, index records and agents apart", tables)
+	}
+}
+
+// TestAgentsFromOlderStore: a store that kept each agent's batch number
+// under a key per agent still recognises resent batches after the upgrade,
+// and again after a second restart.
+func TestAgentsFromOlderStore(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, MinLimit, "")
+	if _, _, err := s.Append("", 0, records(1, 3), nil); err != nil {
+		t.Fatal(err)
+	}
+	var v [16]byte
+	v[7] = 5 // batch 5
+	binary.BigEndian.PutUint64(v[8:], uint64(time.Now().UnixNano()))
+	if err := s.db.Set(append([]byte{prefixAgent}, "old-agent"...), v[:], pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for restart := range 2 {
+		s = open(t, dir, MinLimit, "")
+		if _, dup, err := s.Append("old-agent", 5, records(0, 1), nil); !dup || err != nil {
+			t.Errorf("restart %d: batch 5 stored again (%v)", restart, err)
+		}
+		if _, closer, err := s.db.Get(append([]byte{prefixAgent}, "old-agent"...)); !errors.Is(err, pebble.ErrNotFound) {
+			if closer != nil {
+				closer.Close()
+			}
+			t.Errorf("restart %d: the agent key is still there (%v)", restart, err)
+		}
+		s.Close()
+	}
+	s = open(t, dir, MinLimit, "")
+	defer s.Close()
+	if first, dup, err := s.Append("old-agent", 6, records(4, 1), nil); dup || err != nil || first != 4 {
+		t.Errorf("batch 6: first %d, dup %v, %v", first, dup, err)
+	}
+}
+
+// TestIDsPastAnEmptyStore: when eviction has removed every entry, numbering
+// goes on from the last ID given, across a restart.
+func TestIDsPastAnEmptyStore(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, MinLimit, "")
+	if _, _, err := s.Append("a", 1, records(1, 5), nil); err != nil {
+		t.Fatal(err)
+	}
+	s.marks = marks{} // everything is over the mark: evict it all
+	if err := s.evict(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Count != 0 {
+		t.Fatalf("%d entries left after evicting everything", st.Count)
+	}
+	s.Close()
+	s = open(t, dir, MinLimit, "")
+	defer s.Close()
+	if first, dup, err := s.Append("a", 2, records(6, 1), nil); dup || err != nil || first != 6 {
+		t.Errorf("first ID after an emptied store: %d (dup %v, %v), want 6", first, dup, err)
+	}
+}
+
+// TestFlushesDoNotOverlap: the tables of successive flushes cover separate
+// key ranges, whatever the agents, so that pebble moves them down the
+// levels instead of rewriting them. (A key rewritten with every batch made
+// every flush overlap the one before, and compactions cost a third of the
+// store's work.)
+func TestFlushesDoNotOverlap(t *testing.T) {
+	s := open(t, t.TempDir(), 1<<30, "")
+	defer s.Close()
+	for i := range 12 {
+		for _, agent := range []string{"a", "b"} {
+			if _, _, err := s.Append(agent, uint64(i+1), records(i*10, 10), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := s.db.Metrics()
+	if n := m.Levels[0].Sublevels; n > 1 {
+		t.Errorf("L0 has %d sublevels: flushes overlap", n)
+	}
+	for l := range m.Levels {
+		if b := m.Levels[l].TableBytesCompacted; b > 0 {
+			t.Errorf("L%d: %d bytes rewritten by compactions", l, b)
+		}
 	}
 }
