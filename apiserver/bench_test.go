@@ -78,39 +78,33 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkIngestHub: the hub's side of ingest alone, from one agent and
-// from four at once (a cluster has an agent per node; each connection is
-// decoded on its own goroutine), and from one agent whose entries the hub's
-// resolver names (as in a cluster, where agents send addresses only). The
-// entries (1,000 per batch, as agent/emit makes them) are encoded before the
-// clock starts, as agents encode on their own nodes; each agent keeps eight
-// batches in flight. cpu-µs/entry is the process's CPU time, which is the
-// hub's plus the little the simulated agents take to frame and write the
-// batches.
+// from four at once (a cluster has an agent per node; each connection's
+// batches are checked on a goroutine of its own), and from one agent whose
+// entries the hub's resolver names (as in a cluster, where agents send
+// addresses only); then the same with batches of lines without index
+// records, which the hub decodes. The entries (1,000 per batch, as
+// agent/emit makes them) are encoded before the clock starts, as agents
+// encode on their own nodes; each agent keeps eight batches in flight. cpu-µs/entry is the process's CPU time, which is the
+// hub's plus the little the simulated agents take to write the batches.
 func BenchmarkIngestHub(b *testing.B) {
 	pool := entryPool(10_000)
 	for _, e := range pool {
 		e.Node, e.Source = "n", "ebpf" // as agent/emit fills them in
 	}
 	const batch, window = 1000, 8
-	lines := make([][]byte, len(pool))
-	records := make([][]byte, len(pool))
-	for i, e := range pool {
-		lines[i], _ = json.Marshal(e)
-		records[i] = query.AppendIndex(nil, e)
-	}
-	// message appends batch seq of the entries from the pool's index from,
-	// as agent/emit makes it (indexed), or as a batch of lines.
-	message := func(dst []byte, indexed bool, seq uint64, from int) []byte {
-		if !indexed {
-			dst, _ = wire.AppendBatch(dst, seq, nil, lines[from:from+batch]...)
-			return dst
+	// Each batch's body (what follows its header line), made before the
+	// clock starts, as agents make them on their own nodes: as agent/emit
+	// makes it (index records and JSON), or lines of JSON alone.
+	var indexedBodies, lineBodies [][]byte
+	for from := 0; from < len(pool); from += batch {
+		var indexed, lines []byte
+		for _, e := range pool[from : from+batch] {
+			j, _ := json.Marshal(e)
+			indexed = wire.AppendIndexed(indexed, query.AppendIndex(nil, e), j)
+			lines = append(append(lines, '\n'), j...)
 		}
-		dst, _ = wire.AppendBatch(dst, seq, nil)
-		dst = append(dst, '\n')
-		for i := from; i < from+batch; i++ {
-			dst = wire.AppendIndexed(dst, records[i], lines[i])
-		}
-		return dst
+		indexedBodies = append(indexedBodies, append([]byte{'\n'}, indexed...))
+		lineBodies = append(lineBodies, lines)
 	}
 	// The resolver names the server, which makeEntry leaves without a service.
 	names := enrich.Static{netip.MustParseAddr("10.1.0.7"): {Service: "orders", Workload: "orders"}}
@@ -155,18 +149,22 @@ func BenchmarkIngestHub(b *testing.B) {
 							acked <- struct{}{}
 						}
 					}()
-					var msg []byte // reused: WriteMessage does not keep it
+					typ, bodies := websocket.BinaryMessage, indexedBodies
+					if tt.lines {
+						typ, bodies = websocket.TextMessage, lineBodies
+					}
 					for i := range n {
 						if i >= window {
 							<-acked
 						}
-						from := (i + a) * batch % len(lines)
-						msg = message(msg[:0], !tt.lines, uint64(i+1), from)
-						typ := websocket.BinaryMessage
-						if tt.lines {
-							typ = websocket.TextMessage
+						header, _ := wire.AppendBatch(nil, uint64(i+1), nil)
+						w, err := c.NextWriter(typ)
+						if err == nil {
+							w.Write(header)
+							w.Write(bodies[(i+a)%len(bodies)])
+							err = w.Close()
 						}
-						if err := c.WriteMessage(typ, msg); err != nil {
+						if err != nil {
 							b.Error(err)
 							return
 						}
