@@ -3,7 +3,9 @@
 //
 // The pipeline calls Send for every entry; Send never blocks and never does
 // I/O. Entries wait in a bounded buffer until they are in a batch the hub has
-// acknowledged as stored. A batch goes out when it holds BatchSize entries or
+// acknowledged as stored. A batch carries each entry's JSON and its index
+// record (apiserver/query), so that the hub checks and stores the entry
+// without decoding it. A batch goes out when it holds BatchSize entries or
 // its oldest entry has waited FlushInterval. When the hub is unreachable the
 // sender reconnects with exponential backoff and jitter, and resends every
 // unacknowledged batch, in order, under its original number: the hub stores
