@@ -333,7 +333,8 @@ try {
     await page.goto(hub);
     await page.waitForFunction(() => window.__sonde.model.streamState === 'live', null, wait);
     await page.click('button[aria-label="toggle theme"]');
-    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    // The page sets the attribute once it has rendered the new theme.
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark', null, wait);
     await clickInView('.list-scroll .c-time', await page.evaluate(() => document.querySelectorAll('.list-scroll .c-time')[4].textContent));
     await page.waitForSelector('.detail[data-entry]', wait);
     await shot('traffic-dark.png');
