@@ -382,6 +382,8 @@ func (s *Server) newPreparer(node, source string) *preparer {
 func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
 	var out []prepared
 	var named []byte // the lines named here, one after another
+	// namedEnds holds their src and dst, a chunk at a time.
+	var namedEnds [][2]protocols.Endpoint
 	for i := 0; len(body) > 0; i++ {
 		rec, line, rest, err := wire.NextIndexed(body)
 		if err != nil {
@@ -429,7 +431,11 @@ func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
 					return nil, fmt.Errorf("entry %d: naming endpoints: %w", i, err)
 				}
 				line = named[from:len(named):len(named)]
-				ends = &[2]protocols.Endpoint{e.Src, e.Dst}
+				if len(namedEnds) == cap(namedEnds) {
+					namedEnds = make([][2]protocols.Endpoint, 0, 256)
+				}
+				namedEnds = append(namedEnds, [2]protocols.Endpoint{e.Src, e.Dst})
+				ends = &namedEnds[len(namedEnds)-1]
 			}
 		}
 		rest, ok := withoutID(line)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -49,6 +48,7 @@ type EntryDecoder struct {
 	opts json.Options
 	at   Endpoints
 	dec  jsontext.Decoder // for Scan
+	buf  bytes.Buffer     // the line Scan reads
 }
 
 // NewEntryDecoder makes an EntryDecoder.
@@ -86,7 +86,8 @@ func (d *EntryDecoder) Scan(line []byte) (Endpoints, error) {
 	// A bytes.Buffer lets the decoder read line in place. Checking names
 	// for duplicates inside every object cost a sixth of the scan; only the
 	// names the hub reads must be unique, and it checks those itself.
-	d.dec.Reset(bytes.NewBuffer(line), scanOptions)
+	d.buf = *bytes.NewBuffer(line)
+	d.dec.Reset(&d.buf, scanOptions)
 	if tok, err := d.dec.ReadToken(); err != nil {
 		return at, err
 	} else if tok.Kind() != '{' {
@@ -176,11 +177,18 @@ func ReplaceEndpoints(dst, line []byte, at Endpoints, e *protocols.Entry) ([]byt
 		at Span
 		ep *protocols.Endpoint
 	}
-	parts := []part{{at.Src, &e.Src}, {at.Dst, &e.Dst}}
+	// In the order they appear in the line; a fixed array, sorted by hand,
+	// keeps e off the heap.
+	all := [3]part{{at.Src, &e.Src}, {at.Dst, &e.Dst}, {at.Via, e.Via}}
+	parts := all[:2]
 	if e.Via != nil {
-		parts = append(parts, part{at.Via, e.Via})
+		parts = all[:3]
 	}
-	slices.SortFunc(parts, func(a, b part) int { return a.at.Start - b.at.Start })
+	for i := 1; i < len(parts); i++ {
+		for j := i; j > 0 && parts[j].at.Start < parts[j-1].at.Start; j-- {
+			parts[j], parts[j-1] = parts[j-1], parts[j]
+		}
+	}
 	n, from := len(dst), 0
 	for _, p := range parts {
 		dst = append(dst, line[from:p.at.Start]...)
