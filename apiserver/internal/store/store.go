@@ -98,11 +98,11 @@ type Store struct {
 	estimate atomic.Int64
 	// agents holds each agent's highest stored batch (under wmu).
 	agents map[string]agentMark
-	marks    marks
-	kick     chan struct{}
-	stop     context.CancelFunc
-	done     chan struct{}
-	closed   atomic.Bool
+	marks  marks
+	kick   chan struct{}
+	stop   context.CancelFunc
+	done   chan struct{}
+	closed atomic.Bool
 }
 
 // agentMark is an agent's highest stored batch and when it was stored.
