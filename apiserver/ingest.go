@@ -418,7 +418,7 @@ func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
 			}
 			if enrich.Entry(p.resolver, &e) {
 				if named == nil { // room for the rest of the batch, named
-					named = make([]byte, 0, len(line)+len(rec)+len(body)*5/4)
+					named = make([]byte, 0, len(line)+len(body)*5/4)
 				}
 				// A slice of named stays valid when a later append moves it.
 				from := len(named)
