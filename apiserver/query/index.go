@@ -168,7 +168,7 @@ func (x *Index) lookup(want *Field) (v any, found bool) {
 			val, _, ok := decodeValue(f, p)
 			return val, ok
 		}
-		n, ok := skipValue(f, p)
+		n, ok := skipValue(f.Kind, p, false)
 		if !ok {
 			return nil, false
 		}
@@ -275,30 +275,34 @@ func decodeValue(f *Field, p []byte) (any, int, bool) {
 	return nil, 0, false
 }
 
-// skipValue says how many bytes the value of f's kind at the front of p
-// takes, without decoding it.
-func skipValue(f *Field, p []byte) (int, bool) {
-	switch f.Kind {
+// skipValue says how many bytes the value of kind k at the front of p
+// takes, without decoding it. An endpoint must have an address of 0, 4 or 16
+// bytes and a port that fits 16 bits, as decodeValue requires. checkUTF8 also
+// checks that strings are valid UTF-8, for records from outside (CheckIndex);
+// records the hub wrote are, and scans skip many.
+func skipValue(k Kind, p []byte, checkUTF8 bool) (int, bool) {
+	switch k {
 	case Bool:
 		return 0, true
 	case Int, Duration, Time:
 		_, w := binary.Varint(p)
 		return w, w > 0
 	case String:
-		return skipString(p)
+		s, n, ok := stringAt(p)
+		return n, ok && (!checkUTF8 || utf8.Valid(s))
 	case Endpoint:
 		l, w := binary.Uvarint(p)
-		if w <= 0 || l > 16 || uint64(len(p)-w) < l {
+		if w <= 0 || l != 0 && l != 4 && l != 16 || uint64(len(p)-w) < l {
 			return 0, false
 		}
 		off := w + int(l)
-		_, w = binary.Uvarint(p[off:])
-		if w <= 0 {
+		port, w := binary.Uvarint(p[off:])
+		if w <= 0 || port > 0xffff {
 			return 0, false
 		}
 		off += w
 		for range endpointStrings {
-			n, ok := skipString(p[off:])
+			n, ok := skipValue(String, p[off:], checkUTF8)
 			if !ok {
 				return 0, false
 			}
@@ -309,18 +313,17 @@ func skipValue(f *Field, p []byte) (int, bool) {
 	return 0, false
 }
 
-func skipString(p []byte) (int, bool) {
+// stringAt returns the string at the front of p and how many bytes it
+// takes with its length.
+func stringAt(p []byte) ([]byte, int, bool) {
 	l, w := binary.Uvarint(p)
 	if w <= 0 || uint64(len(p)-w) < l {
-		return 0, false
+		return nil, 0, false
 	}
-	return w + int(l), true
+	return p[w : w+int(l)], w + int(l), true
 }
 
 func readString(p []byte) (string, int, bool) {
-	l, w := binary.Uvarint(p)
-	if w <= 0 || uint64(len(p)-w) < l {
-		return "", 0, false
-	}
-	return string(p[w : w+int(l)]), w + int(l), true
+	s, n, ok := stringAt(p)
+	return string(s), n, ok
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sondehq/sonde/protocols"
 )
@@ -91,7 +90,7 @@ func CheckIndex(rec []byte) (r Record, current bool, err error) {
 			return r, true, ErrRecordID
 		}
 		last = int(f.ID)
-		n, ok := checkValue(f.Kind, p[1:])
+		n, ok := skipValue(f.Kind, p[1:], true)
 		if !ok {
 			return r, true, fmt.Errorf("%w: bad value of %s", ErrRecord, f.Name)
 		}
@@ -112,44 +111,6 @@ func CheckIndex(rec []byte) (r Record, current bool, err error) {
 		p = p[1+n:]
 	}
 	return r, true, nil
-}
-
-// checkValue is skipValue for a record from outside: it also checks that
-// strings are valid UTF-8 and that an endpoint's address and port are.
-func checkValue(k Kind, p []byte) (int, bool) {
-	switch k {
-	case String:
-		return checkString(p)
-	case Endpoint:
-		l, w := binary.Uvarint(p)
-		if w <= 0 || l != 0 && l != 4 && l != 16 || uint64(len(p)-w) < l {
-			return 0, false
-		}
-		off := w + int(l)
-		port, w := binary.Uvarint(p[off:])
-		if w <= 0 || port > 0xffff {
-			return 0, false
-		}
-		off += w
-		for range endpointStrings {
-			n, ok := checkString(p[off:])
-			if !ok {
-				return 0, false
-			}
-			off += n
-		}
-		return off, true
-	}
-	return skipValue(&Field{Kind: k}, p)
-}
-
-func checkString(p []byte) (int, bool) {
-	n, ok := skipString(p)
-	if !ok {
-		return 0, false
-	}
-	_, w := binary.Uvarint(p)
-	return n, utf8.Valid(p[w:n])
 }
 
 // Edits are values to set in an index record; the zero value of each
@@ -183,7 +144,7 @@ func AppendEdited(dst, rec []byte, ed Edits) []byte {
 		if f == nil {
 			break // not a record AppendEdited takes
 		}
-		n, ok := skipValue(f, p[1:])
+		n, ok := skipValue(f.Kind, p[1:], false)
 		if !ok {
 			break
 		}
