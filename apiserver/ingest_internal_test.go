@@ -2,16 +2,13 @@ package apiserver
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/netip"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/sondehq/sonde/apiserver/enrich"
 	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/apiserver/wire"
-	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/protocolstest"
 )
 
 func TestWithoutID(t *testing.T) {
@@ -39,20 +36,11 @@ func TestWithoutID(t *testing.T) {
 // for a batch with index records (as agent/emit sends them) and one of
 // lines alone, with and without a resolver that names every server.
 func BenchmarkPrepare(b *testing.B) {
-	body := []byte(strings.Repeat(`{"order":42,"items":["a","b"]}`, 12))
-	server := netip.MustParseAddr("10.1.0.7")
+	server := netip.MustParseAddr("10.1.0.7") // HTTPEntry's
 	var indexed, lines []byte
 	for i := range 1000 {
-		e := &protocols.Entry{ID: fmt.Sprint("agent-", i), Protocol: protocols.HTTP1, Node: "n1", Source: "ebpf", Start: time.Now(), Duration: time.Millisecond,
-			Src:     protocols.Endpoint{IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), Port: uint16(30000 + i), Pod: "frontend-7d9f", Namespace: "shop"},
-			Dst:     protocols.Endpoint{IP: server, Port: 8080, Pod: "orders-1", Namespace: "shop"},
-			Summary: protocols.Summary{Method: "POST", Target: fmt.Sprint("/api/orders/", i), Status: "200"}, RequestSize: 300, ResponseSize: 700,
-			HTTP: &protocols.HTTPRecord{
-				Request: &protocols.HTTPRequest{Method: "POST", Target: fmt.Sprint("/api/orders/", i), Path: fmt.Sprint("/api/orders/", i), Version: "HTTP/1.1",
-					Headers: protocols.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "User-Agent", Value: "Go-http-client/1.1"}},
-					Body:    protocols.Body{Size: int64(len(body)), Data: body}},
-				Response: &protocols.HTTPResponse{Version: "HTTP/1.1", StatusCode: 200, Reason: "OK", Body: protocols.Body{Size: 2, Data: []byte("{}")}},
-			}}
+		e := protocolstest.HTTPEntry(i)
+		e.Node, e.Source = "n1", "ebpf"
 		j, _ := json.Marshal(e)
 		indexed = wire.AppendIndexed(indexed, query.AppendIndex(nil, e), j)
 		if i > 0 {

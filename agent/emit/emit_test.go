@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/protocolstest"
 )
 
 func TestIngestURL(t *testing.T) {
@@ -162,19 +162,9 @@ func TestBatchLayout(t *testing.T) {
 // entry's JSON and index record. The json.Marshal case is the JSON alone,
 // which is what batches held before they carried index records.
 func BenchmarkEncode(b *testing.B) {
-	body := []byte(strings.Repeat(`{"order":42,"items":["a","b"]}`, 12))
 	es := make([]*protocols.Entry, 500)
 	for i := range es {
-		es[i] = &protocols.Entry{ID: fmt.Sprint("agent-", i), Protocol: protocols.HTTP1, Start: time.Now(), Duration: time.Millisecond,
-			Src:     protocols.Endpoint{IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), Port: uint16(30000 + i), Pod: "frontend-7d9f", Namespace: "shop"},
-			Dst:     protocols.Endpoint{IP: netip.MustParseAddr("10.1.0.7"), Port: 8080, Pod: "orders-1", Namespace: "shop"},
-			Summary: protocols.Summary{Method: "POST", Target: fmt.Sprint("/api/orders/", i), Status: "200"}, RequestSize: 300, ResponseSize: 700,
-			HTTP: &protocols.HTTPRecord{
-				Request: &protocols.HTTPRequest{Method: "POST", Target: fmt.Sprint("/api/orders/", i), Path: fmt.Sprint("/api/orders/", i), Version: "HTTP/1.1",
-					Headers: protocols.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "User-Agent", Value: "Go-http-client/1.1"}},
-					Body:    protocols.Body{Size: int64(len(body)), Data: body}},
-				Response: &protocols.HTTPResponse{Version: "HTTP/1.1", StatusCode: 200, Reason: "OK", Body: protocols.Body{Size: 2, Data: []byte("{}")}},
-			}}
+		es[i] = protocolstest.HTTPEntry(i)
 	}
 	b.Run("batch", func(b *testing.B) {
 		s := New(Config{Node: "n1", Source: "ebpf"})
