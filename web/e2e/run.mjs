@@ -82,15 +82,25 @@ async function applyQuery(q) {
  * wholly in the list's view (a virtual list reuses rows as it scrolls, so
  * letting the driver scroll an element into view would move the target). */
 async function clickInView(selector, text, modifiers = []) {
+  // The list renders a frame after its model changes: look once two frames
+  // have passed, and only at a value that is what the mouse would hit.
   const box = await page.evaluate(
-    ([selector, text]) => {
-      const view = document.querySelector('.list-scroll').getBoundingClientRect();
-      for (const el of document.querySelectorAll(selector)) {
-        const r = el.getBoundingClientRect();
-        if (el.textContent === text && r.top >= view.top && r.bottom <= view.bottom) return { x: r.x + r.width / 2, y: r.y + r.height / 2 };
-      }
-      return null;
-    },
+    ([selector, text]) =>
+      new Promise((resolve) =>
+        requestAnimationFrame(() =>
+          requestAnimationFrame(() => {
+            const view = document.querySelector('.list-scroll').getBoundingClientRect();
+            for (const el of document.querySelectorAll(selector)) {
+              const r = el.getBoundingClientRect();
+              const x = r.x + r.width / 2, y = r.y + r.height / 2;
+              if (el.textContent === text && r.top >= view.top && r.bottom <= view.bottom && el.contains(document.elementFromPoint(x, y))) {
+                return resolve({ x, y });
+              }
+            }
+            resolve(null);
+          }),
+        ),
+      ),
     [selector, text],
   );
   assert.ok(box, `no ${text} in view`);
