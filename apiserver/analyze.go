@@ -13,6 +13,7 @@ import (
 	"github.com/sondehq/sonde/apiserver/internal/store"
 	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 // Analysis bounds.
@@ -51,7 +52,7 @@ func (s *Server) scanWindow(ctx context.Context, p *query.Program, window time.D
 	}
 	from := end.Add(-window)
 	m := matcher{p: p}
-	var x query.Index
+	var x wire.Index
 	err := s.store.Scan(ctx, 0, func(it *store.Item) bool {
 		if it.Start.Before(from) {
 			return !it.Start.Before(from.Add(-lateness))

@@ -18,6 +18,7 @@ import (
 	"github.com/sondehq/sonde/apiserver/internal/stream"
 	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 // Paging and scanning bounds.
@@ -90,7 +91,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // whole entry only when the index record cannot answer.
 type matcher struct {
 	p *query.Program
-	x query.Index
+	x wire.Index
 }
 
 func (m *matcher) match(it *store.Item) bool {
@@ -318,7 +319,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) fields(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"fields": query.Fields()})
+	writeJSON(w, http.StatusOK, map[string]any{"fields": wire.Fields()})
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {

@@ -21,9 +21,8 @@ import (
 	"github.com/sondehq/sonde/agent/emit"
 	"github.com/sondehq/sonde/apiserver"
 	"github.com/sondehq/sonde/apiserver/enrich"
-	"github.com/sondehq/sonde/apiserver/query"
-	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 // entryPool is a set of distinct ~1 KiB entries reused by the benchmarks.
@@ -100,7 +99,7 @@ func BenchmarkIngestHub(b *testing.B) {
 		var indexed, lines []byte
 		for _, e := range pool[from : from+batch] {
 			j, _ := json.Marshal(e)
-			indexed = wire.AppendIndexed(indexed, query.AppendIndex(nil, e), j)
+			indexed = wire.AppendIndexed(indexed, wire.AppendIndex(nil, e), j)
 			lines = append(append(lines, '\n'), j...)
 		}
 		indexedBodies = append(indexedBodies, append([]byte{'\n'}, indexed...))

@@ -22,6 +22,7 @@ import (
 	"github.com/sondehq/sonde/apiserver"
 	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 var testToken = []byte("s3cret-token")
@@ -283,6 +284,6 @@ func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0")
 // makes MatchIndex read every field from the entry): what the hub should
 // find.
 func matches(p *query.Program, e *protocols.Entry) bool {
-	var none query.Index
+	var none wire.Index
 	return p.MatchIndex(&none, func() *protocols.Entry { return e })
 }

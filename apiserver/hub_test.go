@@ -19,8 +19,8 @@ import (
 	"github.com/sondehq/sonde/apiserver"
 	"github.com/sondehq/sonde/apiserver/enrich"
 	"github.com/sondehq/sonde/apiserver/query"
-	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 // TestStreamHistoryThenLive: agents stream entries; a stream client gets
@@ -167,7 +167,7 @@ func TestBufferFullDrops(t *testing.T) {
 	}
 	var agents struct{ Agents []apiserver.AgentInfo }
 	h.get("/api/v1/agents", &agents)
-	if len(agents.Agents) != 1 || agents.Agents[0].Counters[emit.CounterDropped] != 30 || agents.Agents[0].Node != "n1" {
+	if len(agents.Agents) != 1 || agents.Agents[0].Counters[wire.EmitDropped] != 30 || agents.Agents[0].Node != "n1" {
 		t.Errorf("agents: %+v", agents.Agents)
 	}
 	if got := h.metric("sonde_hub_agent_dropped_entries_total"); got != 30 {
@@ -232,7 +232,7 @@ func indexedBatch(seq uint64, pairs ...[2][]byte) []byte {
 // indexed is an entry's index record and JSON, as agent/emit sends them.
 func indexed(e *protocols.Entry) [2][]byte {
 	j, _ := json.Marshal(e)
-	return [2][]byte{query.AppendIndex(nil, e), j}
+	return [2][]byte{wire.AppendIndex(nil, e), j}
 }
 
 func batchJSON(t *testing.T, seq uint64, es ...*protocols.Entry) []byte {
@@ -336,7 +336,7 @@ func TestIngestRefusesBadMessages(t *testing.T) {
 		{name: "binary hello", msgs: [][]byte{hello}, binaryHello: true, wantCode: websocket.ClosePolicyViolation, wantReason: "one hello", wantMetric: "protocol"},
 		{name: "indexed entry cut short", msgs: [][]byte{hello, append(indexedBatch(1), 40, '{')}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "a record and a JSON line", wantMetric: "malformed"},
 		{name: "index record malformed", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{append(indexed(entry)[0], 255), indexed(entry)[1]})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed index record", wantMetric: "malformed"},
-		{name: "index record with an ID", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{query.AppendEdited(nil, indexed(entry)[0], query.Edits{ID: "1"}), indexed(entry)[1]})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "carries an ID", wantMetric: "malformed"},
+		{name: "index record with an ID", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{wire.AppendEdited(nil, indexed(entry)[0], wire.Edits{ID: "1"}), indexed(entry)[1]})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "carries an ID", wantMetric: "malformed"},
 		{name: "indexed entry not JSON", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{indexed(entry)[0], []byte(`{"id":"1",]`)})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
 		{name: "indexed entry without its ID first", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{indexed(entry)[0], []byte(`{"src":{},"dst":{},"id":"1"}`)})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "starts with", wantMetric: "malformed"},
 		{name: "indexed entry with whitespace", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{indexed(entry)[0], []byte(`{ "id":"1","src":{},"dst":{}}`)})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "starts with", wantMetric: "malformed"},
@@ -566,7 +566,7 @@ func TestRESTEndpoints(t *testing.T) {
 		}
 	})
 	t.Run("every example query", func(t *testing.T) {
-		for _, f := range query.Fields() {
+		for _, f := range wire.Fields() {
 			var p page
 			if code := h.get("/api/v1/entries?q="+urlEscape(f.Example), &p); code != http.StatusOK {
 				t.Errorf("%s: %d", f.Example, code)
@@ -681,9 +681,9 @@ func TestRESTEndpoints(t *testing.T) {
 		}
 	})
 	t.Run("fields", func(t *testing.T) {
-		var f struct{ Fields []query.FieldInfo }
+		var f struct{ Fields []wire.FieldInfo }
 		h.get("/api/v1/query/fields", &f)
-		if len(f.Fields) != len(query.Fields()) {
+		if len(f.Fields) != len(wire.Fields()) {
 			t.Errorf("%d fields", len(f.Fields))
 		}
 	})

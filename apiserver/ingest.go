@@ -18,11 +18,11 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sondehq/sonde/apiserver/enrich"
+	"github.com/sondehq/sonde/apiserver/internal/entryjson"
 	"github.com/sondehq/sonde/apiserver/internal/store"
 	"github.com/sondehq/sonde/apiserver/internal/stream"
-	"github.com/sondehq/sonde/apiserver/query"
-	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 // Websocket timing for agents.
@@ -36,10 +36,6 @@ const (
 	// maxCloseReason is what fits in a close frame's reason.
 	maxCloseReason = 123
 )
-
-// DroppedCounter is the counter agents report their buffer drops under; the
-// hub adds its growth to sonde_hub_agent_dropped_entries_total.
-const DroppedCounter = "emit_dropped"
 
 var errNoHello = errors.New("the first message must be a hello")
 
@@ -55,17 +51,6 @@ func (s *Server) authorized(r *http.Request) bool {
 	}
 	a, b := sha256.Sum256([]byte(got)), sha256.Sum256(s.cfg.Token)
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
-}
-
-// message is every message an agent may send, decoded in one pass.
-type message struct {
-	Type     string            `json:"type"`
-	AgentID  string            `json:"agent_id"`
-	Node     string            `json:"node"`
-	Version  string            `json:"version"`
-	Source   string            `json:"source"`
-	Seq      uint64            `json:"seq"`
-	Counters map[string]uint64 `json:"counters"`
 }
 
 // ingest serves one agent connection: hello, then batches, each stored and
@@ -137,7 +122,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 			return
 		case msg.m.Type == wire.TypeHello:
 			m := msg.m
-			a = s.agents.connected(wire.Hello{Type: m.Type, AgentID: m.AgentID, Node: m.Node, Version: m.Version, Source: m.Source}, r.RemoteAddr)
+			a = s.agents.connected(m.Hello, r.RemoteAddr)
 			s.metrics.agentConnected.Inc()
 			s.log.Info("agent connected", "agent", m.AgentID, "node", m.Node, "version", m.Version, "remote", r.RemoteAddr)
 		default: // a batch
@@ -163,7 +148,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 // inbound is one message from an agent, checked and made ready to store,
 // or the reason the connection ends.
 type inbound struct {
-	m       message
+	m       wire.Message
 	entries []prepared
 	// buf holds the message, which entries may alias; release it once they
 	// are stored.
@@ -246,7 +231,7 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 	refuse := func(reason string, code int, text string) {
 		send(inbound{bad: &refusal{reason: reason, code: code, text: text}})
 	}
-	var hello *message
+	var hello *wire.Message
 	var prep *preparer
 	for {
 		buf := bufs.get()
@@ -258,7 +243,7 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 		}
 		c.SetReadDeadline(time.Now().Add(ingestPongWait))
 		header, body, _ := bytes.Cut(data, []byte{'\n'})
-		var m message
+		var m wire.Message
 		if err := json.Unmarshal(header, &m); err != nil {
 			refuse(rejectMalformed, websocket.CloseUnsupportedData, "malformed message: "+err.Error())
 			return
@@ -325,7 +310,7 @@ var idPrefix = []byte(`{"id":"`)
 const (
 	// maxIDLen is the longest hub ID: a uint64 in decimal.
 	maxIDLen = 20
-	// indexRecordSize is room for a typical index record (apiserver/query).
+	// indexRecordSize is room for a typical index record (protocols/wire).
 	indexRecordSize = 256
 	// namedGrowth is room for what naming adds to an entry's endpoints.
 	namedGrowth = 160
@@ -367,11 +352,11 @@ type prepared struct {
 type preparer struct {
 	resolver     enrich.Resolver
 	node, source string
-	dec          *wire.EntryDecoder
+	dec          *entryjson.EntryDecoder
 }
 
 func (s *Server) newPreparer(node, source string) *preparer {
-	return &preparer{resolver: s.cfg.Resolver, node: node, source: source, dec: wire.NewEntryDecoder()}
+	return &preparer{resolver: s.cfg.Resolver, node: node, source: source, dec: entryjson.NewEntryDecoder()}
 }
 
 // indexedBatch prepares the entries of a binary batch: each its index record
@@ -390,7 +375,7 @@ func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
 		body = rest
-		r, current, err := query.CheckIndex(rec)
+		r, current, err := wire.CheckIndex(rec)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
@@ -410,7 +395,7 @@ func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
 		if p.resolver != nil {
 			e := protocols.Entry{Start: r.Start}
 			e.Src, e.Dst = r.Endpoints()
-			if at.Via != (wire.Span{}) {
+			if at.Via != (entryjson.Span{}) {
 				e.Via = new(protocols.Endpoint)
 				if err := json.Unmarshal(line[at.Via.Start:at.Via.End], e.Via); err != nil {
 					return nil, fmt.Errorf("entry %d: via: %w", i, err)
@@ -423,7 +408,7 @@ func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
 				// A slice of named stays valid when a later append moves it.
 				from := len(named)
 				var ok bool
-				named, ok, err = wire.ReplaceEndpoints(named, line, at, &e)
+				named, ok, err = entryjson.ReplaceEndpoints(named, line, at, &e)
 				if err == nil && !ok {
 					err = errors.New("its endpoints are not where the scan found them")
 				}
@@ -440,7 +425,7 @@ func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
 		}
 		rest, ok := withoutID(line)
 		if !ok {
-			return nil, fmt.Errorf("entry %d: %w", i, wire.ErrEntryShape)
+			return nil, fmt.Errorf("entry %d: %w", i, entryjson.ErrEntryShape)
 		}
 		out = append(out, prepared{start: r.Start, rest: rest, record: rec, named: ends})
 	}
@@ -482,14 +467,14 @@ func (p *preparer) line(line []byte) (prepared, error) {
 		e.Source, same = p.source, false
 	}
 	if enrich.Entry(p.resolver, e) && same {
-		named, ok, err := wire.ReplaceEndpoints(make([]byte, 0, len(line)+namedGrowth), line, at, e)
+		named, ok, err := entryjson.ReplaceEndpoints(make([]byte, 0, len(line)+namedGrowth), line, at, e)
 		if err != nil {
 			return prepared{}, err
 		}
 		line, same = named, ok
 	}
 	if rest, ok := withoutID(line); ok && same {
-		return prepared{start: e.Start, rest: rest, record: query.AppendIndex(nil, e)}, nil
+		return prepared{start: e.Start, rest: rest, record: wire.AppendIndex(nil, e)}, nil
 	}
 	return prepareEntry(e)
 }
@@ -507,7 +492,7 @@ func prepareEntry(e *protocols.Entry) (prepared, error) {
 	if !ok {
 		return prepared{}, fmt.Errorf("encoding entry: unexpected JSON layout %.20q", b)
 	}
-	return prepared{start: e.Start, rest: rest, record: query.AppendIndex(nil, e)}, nil
+	return prepared{start: e.Start, rest: rest, record: wire.AppendIndex(nil, e)}, nil
 }
 
 // storeBatch stores and publishes entries under the next IDs, the first
@@ -540,11 +525,11 @@ func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []prepared)
 			all = append(all, e.rest...)
 			full := all[from:len(all):len(all)]
 			from = len(index)
-			edits := query.Edits{ID: string(id)}
+			edits := wire.Edits{ID: string(id)}
 			if e.named != nil {
 				edits.Src, edits.Dst = &e.named[0], &e.named[1]
 			}
-			index = query.AppendEdited(index, e.record, edits)
+			index = wire.AppendEdited(index, e.record, edits)
 			rec := index[from:len(index):len(index)]
 			recs[i] = store.Record{Start: e.start, Full: full, Index: rec}
 			items[i] = stream.Item{Seq: seq, Index: rec, JSON: full}
@@ -602,7 +587,8 @@ func (g *agents) disconnected(a *agentState) {
 }
 
 // batch records a batch and the agent's counters; it returns by how much the
-// agent's drop counter grew.
+// agent's drop counter (wire.EmitDropped) grew, which the hub adds to
+// sonde_hub_agent_dropped_entries_total.
 func (g *agents) batch(a *agentState, n int, dup bool, counters map[string]uint64) uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -614,8 +600,8 @@ func (g *agents) batch(a *agentState, n int, dup bool, counters map[string]uint6
 		a.entries += uint64(n)
 	}
 	var grew uint64
-	if v, ok := counters[DroppedCounter]; ok && v > a.counters[DroppedCounter] {
-		grew = v - a.counters[DroppedCounter]
+	if v, ok := counters[wire.EmitDropped]; ok && v > a.counters[wire.EmitDropped] {
+		grew = v - a.counters[wire.EmitDropped]
 	}
 	for k, v := range counters {
 		a.counters[k] = v
@@ -637,6 +623,8 @@ type AgentInfo struct {
 	Entries     uint64            `json:"entries"`
 	Duplicates  uint64            `json:"duplicate_batches"`
 	Counters    map[string]uint64 `json:"counters"`
+	// Loss names the counters that count traffic Sonde could not show.
+	Loss []string `json:"loss"`
 }
 
 func (g *agents) list() []AgentInfo {
@@ -645,12 +633,17 @@ func (g *agents) list() []AgentInfo {
 	out := make([]AgentInfo, 0, len(g.m))
 	for _, a := range g.m {
 		c := make(map[string]uint64, len(a.counters))
+		loss := []string{}
 		for k, v := range a.counters {
 			c[k] = v
+			if wire.IsLoss(k, &a.hello) {
+				loss = append(loss, k)
+			}
 		}
+		sort.Strings(loss)
 		out = append(out, AgentInfo{AgentID: a.hello.AgentID, Node: a.hello.Node, Version: a.hello.Version,
 			Source: a.hello.Source, Remote: a.remote, Connected: a.connected, ConnectedAt: a.connectedAt,
-			LastSeen: a.lastSeen, Batches: a.batches, Entries: a.entries, Duplicates: a.duplicates, Counters: c})
+			LastSeen: a.lastSeen, Batches: a.batches, Entries: a.entries, Duplicates: a.duplicates, Counters: c, Loss: loss})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Node != out[j].Node {

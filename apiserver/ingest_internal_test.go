@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/sondehq/sonde/apiserver/enrich"
-	"github.com/sondehq/sonde/apiserver/query"
-	"github.com/sondehq/sonde/apiserver/wire"
+	"github.com/sondehq/sonde/apiserver/internal/entryjson"
 	"github.com/sondehq/sonde/protocols/protocolstest"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 func TestWithoutID(t *testing.T) {
@@ -42,7 +42,7 @@ func BenchmarkPrepare(b *testing.B) {
 		e := protocolstest.HTTPEntry(i)
 		e.Node, e.Source = "n1", "ebpf"
 		j, _ := json.Marshal(e)
-		indexed = wire.AppendIndexed(indexed, query.AppendIndex(nil, e), j)
+		indexed = wire.AppendIndexed(indexed, wire.AppendIndex(nil, e), j)
 		if i > 0 {
 			lines = append(lines, '\n')
 		}
@@ -60,7 +60,7 @@ func BenchmarkPrepare(b *testing.B) {
 		{"lines-resolved", names, false},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
-			p := &preparer{resolver: bb.resolver, node: "n1", source: "ebpf", dec: wire.NewEntryDecoder()}
+			p := &preparer{resolver: bb.resolver, node: "n1", source: "ebpf", dec: entryjson.NewEntryDecoder()}
 			b.ReportAllocs()
 			for b.Loop() {
 				var out []prepared

@@ -19,8 +19,8 @@ import (
 	"github.com/sondehq/sonde/apiserver/enrich"
 	"github.com/sondehq/sonde/apiserver/internal/store"
 	"github.com/sondehq/sonde/apiserver/internal/stream"
-	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 // Defaults the CLI shows in its flags.

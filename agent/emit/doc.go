@@ -1,16 +1,16 @@
 // Package emit sends the agent's entries to the hub over the ingest
-// websocket (see apiserver/wire for the conversation).
+// websocket (see protocols/wire for the conversation).
 //
 // The pipeline calls Send for every entry; Send never blocks and never does
 // I/O. Entries wait in a bounded buffer until they are in a batch the hub has
 // acknowledged as stored. A batch carries each entry's JSON and its index
-// record (apiserver/query), so that the hub checks and stores the entry
+// record (protocols/wire), so that the hub checks and stores the entry
 // without decoding it. A batch goes out when it holds BatchSize entries or
 // its oldest entry has waited FlushInterval. When the hub is unreachable the
 // sender reconnects with exponential backoff and jitter, and resends every
 // unacknowledged batch, in order, under its original number: the hub stores
 // each batch once. When the buffer is full, Send drops the new entry and
-// counts it (Stats.Dropped, reported to the hub as "emit_dropped").
+// counts it (Stats.Dropped, reported to the hub as wire.EmitDropped).
 //
 // # Goroutines
 //

@@ -20,9 +20,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/sondehq/sonde/apiserver/query"
-	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 // Websocket timing.
@@ -33,13 +32,6 @@ const (
 	readWait = 2 * time.Minute
 	// handshakeTimeout bounds the websocket handshake.
 	handshakeTimeout = 10 * time.Second
-)
-
-// Counter names reported to the hub with every batch.
-const (
-	CounterDropped    = "emit_dropped"
-	CounterOversize   = "emit_oversize"
-	CounterReconnects = "emit_reconnects"
 )
 
 var (
@@ -469,7 +461,7 @@ func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *b
 		line := scratch.Bytes()
 		if err == nil {
 			line = line[:len(line)-1]
-			rec = query.AppendIndex(rec[:0], e)
+			rec = wire.AppendIndex(rec[:0], e)
 		}
 		size := len(line) + len(rec) + 2*binary.MaxVarintLen32
 		if err != nil || size+len(head)+1 > s.cfg.MaxBatchBytes {
@@ -498,9 +490,9 @@ func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *b
 // ownCounters are the sender's counters as the hub sees them. Call with s.mu held.
 func (s *Sender) ownCounters() map[string]uint64 {
 	return map[string]uint64{
-		CounterDropped:    s.stats.Dropped,
-		CounterOversize:   s.stats.Oversize,
-		CounterReconnects: s.stats.Reconnects,
+		wire.EmitDropped:    s.stats.Dropped,
+		wire.EmitOversize:   s.stats.Oversize,
+		wire.EmitReconnects: s.stats.Reconnects,
 	}
 }
 

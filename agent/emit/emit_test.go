@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sondehq/sonde/apiserver/query"
-	"github.com/sondehq/sonde/apiserver/wire"
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/protocolstest"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 func TestIngestURL(t *testing.T) {
@@ -149,7 +148,7 @@ func TestBatchLayout(t *testing.T) {
 			want = append(want, '\n')
 			for _, e := range es[:tt.wantN] {
 				j, _ := json.Marshal(e)
-				want = wire.AppendIndexed(want, query.AppendIndex(nil, e), j)
+				want = wire.AppendIndexed(want, wire.AppendIndex(nil, e), j)
 			}
 			if !bytes.Equal(b.payload, want) || len(b.payload) > tt.maxBytes {
 				t.Errorf("payload (%d bytes)\n%s\nwant\n%s", len(b.payload), b.payload, want)

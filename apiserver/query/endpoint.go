@@ -76,3 +76,15 @@ func (v endpointVal) ConvertToType(t ref.Type) ref.Val { return v.asMap().Conver
 func (v endpointVal) Equal(other ref.Val) ref.Val      { return v.asMap().Equal(other) }
 func (v endpointVal) Type() ref.Type                   { return types.MapType }
 func (v endpointVal) Value() any                       { return endpointMap(v.ep) }
+
+// endpointMap is how src and dst look to a query.
+func endpointMap(ep protocols.Endpoint) map[string]any {
+	ip := ""
+	if ep.IP.IsValid() {
+		ip = ep.IP.String()
+	}
+	return map[string]any{
+		"ip": ip, "port": int64(ep.Port), "pod": ep.Pod, "namespace": ep.Namespace,
+		"service": ep.Service, "workload": ep.Workload, "node": ep.Node,
+	}
+}

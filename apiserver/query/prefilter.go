@@ -5,6 +5,8 @@ import (
 
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
+
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 // A selective query over stored history spends most of its time proving
@@ -62,15 +64,15 @@ func constString(e celast.Expr) (string, bool) {
 func verbatimField(e celast.Expr) bool {
 	switch e.Kind() {
 	case celast.IdentKind:
-		f := byName[e.AsIdent()]
-		return f != nil && f.Kind == String
+		f := wire.Lookup(e.AsIdent())
+		return f != nil && f.Kind == wire.String
 	case celast.SelectKind:
 		sel := e.AsSelect()
 		if sel.IsTestOnly() || sel.Operand().Kind() != celast.IdentKind {
 			return false
 		}
-		f := byName[sel.Operand().AsIdent()]
-		if f == nil || f.Kind != Endpoint {
+		f := wire.Lookup(sel.Operand().AsIdent())
+		if f == nil || f.Kind != wire.Endpoint {
 			return false
 		}
 		switch sel.FieldName() {
@@ -84,12 +86,12 @@ func verbatimField(e celast.Expr) bool {
 // ruledOut reports whether the record lacks a required constant. Records
 // written under another field set may lack the field itself, so they are
 // never ruled out here.
-func (p *Program) ruledOut(x *Index) bool {
-	if !x.current {
+func (p *Program) ruledOut(x *wire.Index) bool {
+	if !x.Current() {
 		return false
 	}
 	for _, r := range p.required {
-		if !bytes.Contains(x.raw, r) {
+		if !bytes.Contains(x.Raw(), r) {
 			return true
 		}
 	}

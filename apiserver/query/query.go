@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 // MaxLength is the longest query accepted, in bytes.
@@ -33,37 +35,37 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("at character %d: %s", e.Position, e.Message) }
 
-var env *cel.Env
-
-func init() {
+// env is the CEL environment of the vocabulary, built on first use so that
+// merely linking the package costs nothing.
+var env = sync.OnceValue(func() *cel.Env {
 	opts := []cel.EnvOption{
 		cel.ParserExpressionSizeLimit(MaxLength),
 		cel.Function("now", cel.Overload("now_timestamp", nil, cel.TimestampType,
 			cel.FunctionBinding(func(...ref.Val) ref.Val { return types.Timestamp{Time: time.Now()} }))),
 	}
-	for _, f := range fields {
+	for _, f := range wire.Table() {
 		opts = append(opts, cel.Variable(f.Name, celType(f.Kind)))
 	}
-	var err error
-	env, err = cel.NewEnv(opts...)
+	e, err := cel.NewEnv(opts...)
 	if err != nil {
 		panic(fmt.Sprintf("query vocabulary does not compile: %v", err))
 	}
-}
+	return e
+})
 
-func celType(k Kind) *cel.Type {
+func celType(k wire.Kind) *cel.Type {
 	switch k {
-	case Bool:
+	case wire.Bool:
 		return cel.BoolType
-	case Int:
+	case wire.Int:
 		return cel.IntType
-	case String:
+	case wire.String:
 		return cel.StringType
-	case Duration:
+	case wire.Duration:
 		return cel.DurationType
-	case Time:
+	case wire.Time:
 		return cel.TimestampType
-	case List:
+	case wire.List:
 		return cel.ListType(cel.StringType)
 	}
 	return cel.MapType(cel.StringType, cel.DynType)
@@ -89,20 +91,20 @@ func Compile(q string) (*Program, error) {
 	if len(q) > MaxLength {
 		return nil, &Error{Message: fmt.Sprintf("the query is longer than %d bytes", MaxLength), Position: MaxLength}
 	}
-	ast, iss := env.Compile(q)
+	ast, iss := env().Compile(q)
 	if iss.Err() != nil {
 		return nil, issueError(q, iss)
 	}
 	if ast.OutputType() != cel.BoolType {
 		return nil, &Error{Message: fmt.Sprintf("%v, not %s", ErrNotBool, ast.OutputType()), Position: 0}
 	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	prg, err := env().Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, &Error{Message: err.Error()}
 	}
 	p := &Program{src: q, prg: prg, required: requiredStrings(ast.NativeRep().Expr())}
 	for _, r := range ast.NativeRep().ReferenceMap() {
-		if f := byName[r.Name]; f != nil && !f.Kind.indexed() {
+		if f := wire.Lookup(r.Name); f != nil && !f.Kind.Indexed() {
 			p.full = true
 		}
 	}
@@ -139,7 +141,7 @@ func (p *Program) NeedsEntry() bool { return p != nil && p.full }
 // whole entry; it is called at most once, and only when the record cannot
 // answer (NeedsEntry, or a record older than a field). An evaluation error
 // (a missing map key, say) is no match.
-func (p *Program) MatchIndex(x *Index, entry func() *protocols.Entry) bool {
+func (p *Program) MatchIndex(x *wire.Index, entry func() *protocols.Entry) bool {
 	if p == nil {
 		return true
 	}
@@ -162,7 +164,7 @@ func (p *Program) eval(a interpreter.Activation) bool {
 type entryActivation struct{ e *protocols.Entry }
 
 func (a *entryActivation) ResolveName(name string) (any, bool) {
-	f := byName[name]
+	f := wire.Lookup(name)
 	if f == nil || a.e == nil {
 		return nil, false
 	}
@@ -172,18 +174,18 @@ func (a *entryActivation) ResolveName(name string) (any, bool) {
 func (a *entryActivation) Parent() interpreter.Activation { return nil }
 
 type indexActivation struct {
-	x       *Index
+	x       *wire.Index
 	entry   func() *protocols.Entry
 	decoded *entryActivation
 }
 
 func (a *indexActivation) ResolveName(name string) (any, bool) {
-	f := byName[name]
+	f := wire.Lookup(name)
 	if f == nil {
 		return nil, false
 	}
-	if f.Kind.indexed() {
-		if v, ok := a.x.lookup(f); ok {
+	if f.Kind.Indexed() {
+		if v, ok := a.x.Lookup(f); ok {
 			return celValue(f.Kind, v), true
 		}
 	}
@@ -197,19 +199,19 @@ func (a *indexActivation) Parent() interpreter.Activation { return nil }
 
 // celValue converts a field's Go value to CEL without reflection where the
 // kind is known.
-func celValue(k Kind, v any) any {
+func celValue(k wire.Kind, v any) any {
 	switch k {
-	case Bool:
+	case wire.Bool:
 		return types.Bool(v.(bool))
-	case Int:
+	case wire.Int:
 		return types.Int(v.(int64))
-	case String:
+	case wire.String:
 		return types.String(v.(string))
-	case Duration:
+	case wire.Duration:
 		return types.Duration{Duration: v.(time.Duration)}
-	case Time:
+	case wire.Time:
 		return types.Timestamp{Time: v.(time.Time)}
-	case Endpoint:
+	case wire.Endpoint:
 		return endpointVal{v.(protocols.Endpoint)}
 	}
 	return v

@@ -2,40 +2,14 @@ package query
 
 import (
 	"errors"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/protocolstest"
+	"github.com/sondehq/sonde/protocols/wire"
 )
-
-func sample() map[string]*protocols.Entry {
-	now := time.Now()
-	return map[string]*protocols.Entry{
-		"http500": {ID: "1", Protocol: protocols.HTTP1, Start: now.Add(-time.Minute), Duration: 150 * time.Millisecond,
-			Src:     protocols.Endpoint{IP: netip.MustParseAddr("10.0.0.1"), Port: 40000, Pod: "frontend-7d9f", Namespace: "shop"},
-			Dst:     protocols.Endpoint{IP: netip.MustParseAddr("10.0.0.2"), Port: 8080, Pod: "api-1", Namespace: "shop"},
-			Summary: protocols.Summary{Method: "POST", Target: "/api/orders", Status: "503"},
-			HTTP: &protocols.HTTPRecord{
-				Request:  &protocols.HTTPRequest{Method: "POST", Target: "/api/orders", Path: "/api/orders", Headers: protocols.Headers{{Name: "Content-Type", Value: "application/json"}}},
-				Response: &protocols.HTTPResponse{StatusCode: 503},
-			}},
-		"http200old": {ID: "2", Protocol: protocols.HTTP2, Start: now.Add(-time.Hour), Duration: time.Millisecond,
-			Dst:     protocols.Endpoint{IP: netip.MustParseAddr("fd00::2"), Port: 443, Namespace: "payments"},
-			Summary: protocols.Summary{Method: "GET", Target: "/healthz", Status: "200"},
-			HTTP: &protocols.HTTPRecord{
-				Request:  &protocols.HTTPRequest{Method: "GET", Target: "/healthz", Path: "/healthz"},
-				Response: &protocols.HTTPResponse{StatusCode: 200},
-			}},
-		"grpcNotFound": {ID: "3", Protocol: protocols.GRPC, Start: now, GRPC: &protocols.GRPCRecord{Service: "shop.Orders", Method: "Get", StatusCode: 5, Status: "NOT_FOUND"}},
-		"grpcOK":       {ID: "4", Protocol: protocols.GRPC, Start: now, GRPC: &protocols.GRPCRecord{Service: "shop.Orders", Method: "Get", Status: "OK"}},
-		"redisGet":     {ID: "5", Protocol: protocols.Redis, Start: now, Gap: true, Redis: &protocols.RedisRecord{Command: "GET", Key: "k"}},
-		"kafkaProduce": {ID: "6", Protocol: protocols.Kafka, Start: now, Kafka: &protocols.KafkaRecord{API: "Produce"}},
-		"amqpPublish":  {ID: "7", Protocol: protocols.AMQP, Start: now, Unmatched: protocols.MissingResponse, AMQP: &protocols.AMQPRecord{Method: "basic.publish"}},
-	}
-}
 
 func TestMatch(t *testing.T) {
 	tests := []struct {
@@ -62,7 +36,7 @@ func TestMatch(t *testing.T) {
 		{`dst == {"ip": "fd00::2", "port": 443, "pod": "", "namespace": "payments", "service": "", "workload": "", "node": ""}`, []string{"http200old"}},
 		{``, []string{"amqpPublish", "grpcNotFound", "grpcOK", "http200old", "http500", "kafkaProduce", "redisGet"}},
 	}
-	entries := sample()
+	entries := protocolstest.Sample()
 	for _, tt := range tests {
 		t.Run(tt.q, func(t *testing.T) {
 			p, err := Compile(tt.q)
@@ -70,12 +44,12 @@ func TestMatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got, gotIndex []string
-			var x, none Index // none: no record, so the entry answers all
+			var x, none wire.Index // none: no record, so the entry answers all
 			for name, e := range entries {
 				if p.MatchIndex(&none, func() *protocols.Entry { return e }) {
 					got = append(got, name)
 				}
-				x.Reset(AppendIndex(nil, e))
+				x.Reset(wire.AppendIndex(nil, e))
 				if p.MatchIndex(&x, func() *protocols.Entry { return e }) {
 					gotIndex = append(gotIndex, name)
 				}
@@ -160,7 +134,7 @@ func TestCompileErrors(t *testing.T) {
 // and an example for each field that compiles.
 func TestFieldTable(t *testing.T) {
 	ids, names := map[uint8]bool{}, map[string]bool{}
-	for _, f := range fields {
+	for _, f := range wire.Table() {
 		if f.ID == 0 || ids[f.ID] || names[f.Name] {
 			t.Errorf("field %s: ID %d or name is zero or taken", f.Name, f.ID)
 		}
@@ -205,13 +179,13 @@ func TestReadme(t *testing.T) {
 // TestIndexHostile: index records come from disk; a corrupt one must not
 // panic or loop, and makes MatchIndex fall back to the entry.
 func TestIndexHostile(t *testing.T) {
-	e := sample()["http500"]
-	good := AppendIndex(nil, e)
+	e := protocolstest.Sample()["http500"]
+	good := wire.AppendIndex(nil, e)
 	p, err := Compile(`http && status_code >= 500 && dst.port == 8080 && src.pod.startsWith("frontend")`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var x Index
+	var x wire.Index
 	for cut := 0; cut <= len(good); cut++ {
 		for _, flip := range []int{-1, cut} {
 			rec := append([]byte(nil), good[:cut]...)

@@ -32,6 +32,7 @@ import (
 	"github.com/sondehq/sonde/agent/pipeline"
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/all"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 type agentFlags struct {
@@ -218,7 +219,7 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	var p *pipeline.Shared
 	stats := func() map[string]uint64 { return agentCounters(src.Stats(), p.Stats()) }
 	if f.hubURL != "" {
-		token, err := readToken(f.tokenFile)
+		token, err := wire.ReadTokenFile(f.tokenFile)
 		if err != nil {
 			return err
 		}
@@ -303,51 +304,37 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	return nil
 }
 
-func readToken(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the token: %w", err)
-	}
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	if len(b) == 0 {
-		return nil, fmt.Errorf("the token file %s is empty", path)
-	}
-	return b, nil
-}
-
 // agentCounters flattens the capture's and the pipeline's counters under
 // stable names, as the hub and the metrics show them.
 func agentCounters(c live.Stats, p pipeline.Stats) map[string]uint64 {
 	m := map[string]uint64{
-		"capture_seen":           c.Seen,
-		"capture_filtered":       c.Filtered,
-		"capture_captured":       c.Captured,
-		"capture_lost":           c.Lost,
-		"capture_lost_bytes":     c.LostBytes,
-		"capture_truncated":      c.Truncated,
-		"capture_delivered":      c.Delivered,
-		"capture_malformed":      c.Malformed,
-		"connections":            p.Connections,
-		"gaps":                   p.Gaps,
-		"gap_bytes":              p.Assembly.GapBytes,
-		"entries_with_gap":       p.EntriesWithGap,
-		"unmatched":              p.Unmatched,
-		"opaque_connections":     p.OpaqueConns,
-		"undetected":             p.Undetected,
-		"conns_evicted":          p.Assembly.ConnsEvicted,
-		"reassembly_buffer_full": p.Assembly.ConnBufferFull + p.Assembly.SegmentsFull + p.Assembly.TotalBufferFull,
-		"leftover_overflows":     p.LeftoverOverflows,
-		"nat_twins":              p.NATTwins,
+		wire.CaptureSeen:          c.Seen,
+		wire.CaptureFiltered:      c.Filtered,
+		wire.CaptureCaptured:      c.Captured,
+		wire.CaptureLost:          c.Lost,
+		wire.CaptureLostBytes:     c.LostBytes,
+		wire.CaptureTruncated:     c.Truncated,
+		wire.CaptureDelivered:     c.Delivered,
+		wire.CaptureMalformed:     c.Malformed,
+		wire.Connections:          p.Connections,
+		wire.Gaps:                 p.Gaps,
+		wire.GapBytes:             p.Assembly.GapBytes,
+		wire.EntriesWithGap:       p.EntriesWithGap,
+		wire.Unmatched:            p.Unmatched,
+		wire.OpaqueConnections:    p.OpaqueConns,
+		wire.Undetected:           p.Undetected,
+		wire.ConnsEvicted:         p.Assembly.ConnsEvicted,
+		wire.ReassemblyBufferFull: p.Assembly.ConnBufferFull + p.Assembly.SegmentsFull + p.Assembly.TotalBufferFull,
+		wire.LeftoverOverflows:    p.LeftoverOverflows,
+		wire.NATTwins:             p.NATTwins,
 	}
 	var entries uint64
 	for _, n := range p.Entries {
 		entries += n
 	}
-	m["entries"] = entries
+	m[wire.Entries] = entries
 	for code, n := range p.ParseErrors {
-		m["parse_error_"+code] = n
+		m[wire.ParseErrorPrefix+code] = n
 	}
 	for k, n := range p.Protocol {
 		m[k] = n

@@ -16,6 +16,7 @@ import (
 	"github.com/sondehq/sonde/apiserver"
 	"github.com/sondehq/sonde/apiserver/enrich"
 	hubkube "github.com/sondehq/sonde/apiserver/kube"
+	"github.com/sondehq/sonde/protocols/wire"
 	"github.com/sondehq/sonde/web"
 )
 
@@ -56,7 +57,7 @@ func (f *hubFlags) hubConfig(log *slog.Logger) (apiserver.Config, error) {
 		cfg.Resolver = names
 	}
 	if f.tokenFile != "" {
-		if cfg.Token, err = readToken(f.tokenFile); err != nil {
+		if cfg.Token, err = wire.ReadTokenFile(f.tokenFile); err != nil {
 			return cfg, err
 		}
 	}

@@ -81,7 +81,7 @@ export function StatusView() {
                     {Object.entries(a.counters ?? {})
                       .sort(([x], [y]) => x.localeCompare(y))
                       .map(([k, v]) => (
-                        <span key={k} class={'counter' + (v > 0 && isLossCounter(k) ? ' loss' : '')}>
+                        <span key={k} class={'counter' + (v > 0 && isLossCounter(a, k) ? ' loss' : '')}>
                           {k} {count(v)}
                         </span>
                       ))}

@@ -214,7 +214,7 @@ export class Model {
       out.push(`This browser missed ${this.lost.toLocaleString('en-US')} entries: it fell behind the hub's stream (marked in the list).`);
     }
     for (const a of this.agents) {
-      const lossy = Object.entries(a.counters ?? {}).filter(([k, v]) => v > 0 && isLossCounter(k));
+      const lossy = Object.entries(a.counters ?? {}).filter(([k, v]) => v > 0 && isLossCounter(a, k));
       if (lossy.length) {
         out.push(
           `Agent on ${a.node || a.agent_id} (${a.source}) reports loss: ` +
@@ -232,8 +232,8 @@ export class Model {
 
 /** Counters whose growth means data was lost somewhere (kernel ring buffer,
  * capture socket, assembly, the agent's buffer). */
-export function isLossCounter(name: string): boolean {
-  return /drop|lost|loss|gap|overflow|oversize|missed|truncat/i.test(name);
+export function isLossCounter(a: Agent, name: string): boolean {
+  return a.loss?.includes(name) ?? false;
 }
 
 export const model = new Model();

@@ -347,6 +347,8 @@ export interface Agent {
   entries: number;
   duplicate_batches: number;
   counters: Record<string, number> | null;
+  /** The counters that count traffic Sonde could not show. */
+  loss: string[] | null;
 }
 
 export interface FieldInfo {

@@ -41,7 +41,7 @@
 // So: pebble with Snappy blocks,
 // and no per-entry compression on top (pebble compresses 32 KiB blocks,
 // which beats compressing 1 KiB entries one by one). Queries do not read
-// entries but index records (a few hundred bytes; see apiserver/query),
+// entries but index records (a few hundred bytes; see protocols/wire),
 // kept under their own key prefix so a scan touches only their blocks.
 //
 // # Layout

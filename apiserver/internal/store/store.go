@@ -64,7 +64,7 @@ type Record struct {
 	Start time.Time
 	// Full is the entry's JSON, served as is.
 	Full []byte
-	// Index is the entry's index record (apiserver/query).
+	// Index is the entry's index record (protocols/wire).
 	Index []byte
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 // Websocket timing and limits for browser connections.
@@ -87,7 +88,7 @@ func (b *Broker) Clients() int {
 func (b *Broker) Publish(items []Item) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	var x query.Index
+	var x wire.Index
 	// decoded holds the entries that a query needed whole, decoded once
 	// for every subscriber.
 	var decoded []*protocols.Entry

@@ -1,4 +1,4 @@
-package query
+package wire
 
 import (
 	"bytes"
@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/protocolstest"
 )
 
 // TestCheckIndexReads: every record AppendIndex writes passes, and reads
 // back the values the hub stores and names entries by.
 func TestCheckIndexReads(t *testing.T) {
-	for name, e := range sample() {
+	for name, e := range protocolstest.Sample() {
 		e.Node, e.Source = "node-1", ""
 		r, current, err := CheckIndex(AppendIndex(nil, e))
 		if err != nil || !current {
@@ -28,12 +29,12 @@ func TestCheckIndexReads(t *testing.T) {
 // TestCheckIndexRefuses: a record from outside that does not follow the
 // layout is an error, never a panic; one of another schema is not current.
 func TestCheckIndexRefuses(t *testing.T) {
-	e := sample()["http500"]
+	e := protocolstest.Sample()["http500"]
 	good := AppendIndex(nil, e)
 	withField := func(id byte, value ...byte) []byte {
 		return append(append(bytes.Clone(good), id), value...)
 	}
-	redis := AppendIndex(nil, sample()["redisGet"])
+	redis := AppendIndex(nil, protocolstest.Sample()["redisGet"])
 	i := bytes.Index(redis, []byte("GET"))
 	badUTF8 := bytes.Clone(redis)
 	copy(badUTF8[i:], "\xff\xfe\xfd")
@@ -80,7 +81,7 @@ func TestCheckIndexRefuses(t *testing.T) {
 // TestAppendEdited: edits land in their fields and leave the others as
 // they were.
 func TestAppendEdited(t *testing.T) {
-	e := sample()["http500"]
+	e := protocolstest.Sample()["http500"]
 	rec := AppendIndex(nil, e)
 	named := e.Dst
 	named.Service, named.Workload = "orders", "orders"
@@ -92,7 +93,7 @@ func TestAppendEdited(t *testing.T) {
 	x.Reset(edited)
 	w.Reset(AppendEdited(nil, AppendIndex(nil, &want), Edits{ID: "42"}))
 	for _, f := range fields {
-		if !f.Kind.indexed() {
+		if !f.Kind.Indexed() {
 			continue
 		}
 		got, ok := x.Value(f.Name)
@@ -109,7 +110,7 @@ func TestAppendEdited(t *testing.T) {
 // FuzzCheckIndex: no record panics the check, and one that passes can be
 // edited into a record whose every field reads back.
 func FuzzCheckIndex(f *testing.F) {
-	for _, e := range sample() {
+	for _, e := range protocolstest.Sample() {
 		f.Add(AppendIndex(nil, e))
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
@@ -123,7 +124,7 @@ func FuzzCheckIndex(f *testing.F) {
 		var x Index
 		x.Reset(edited)
 		for _, f := range fields {
-			if f.Kind.indexed() {
+			if f.Kind.Indexed() {
 				if _, ok := x.Value(f.Name); !ok {
 					t.Fatalf("%s unreadable in %q, edited from %q", f.Name, edited, rec)
 				}

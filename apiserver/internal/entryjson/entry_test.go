@@ -1,4 +1,4 @@
-package wire_test
+package entryjson_test
 
 import (
 	"bytes"
@@ -12,22 +12,22 @@ import (
 	"testing"
 
 	"github.com/sondehq/sonde/agent/pipeline"
-	"github.com/sondehq/sonde/apiserver/query"
-	"github.com/sondehq/sonde/apiserver/wire"
+	"github.com/sondehq/sonde/apiserver/internal/entryjson"
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/all"
+	"github.com/sondehq/sonde/protocols/wire"
 )
 
 // sampleCapture is committed; the corpus beside the checkout adds every
 // protocol's real captures when it is there.
-const sampleCapture = "../../cmd/sonde/testdata/sample.pcapng"
+const sampleCapture = "../../../cmd/sonde/testdata/sample.pcapng"
 
 // captures lists the sample and, when present, every corpus capture.
 func captures(t testing.TB) []string {
 	paths := []string{sampleCapture}
 	dir := os.Getenv("SONDE_CORPUS")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "corpus")
+		dir = filepath.Join("..", "..", "..", "..", "shared", "corpus")
 	}
 	more, _ := filepath.Glob(filepath.Join(dir, "pcaps", "*", "*"))
 	if len(more) == 0 {
@@ -63,7 +63,7 @@ func entryLines(t testing.TB) [][]byte {
 // makes of it, and encodes back to the same bytes.
 func TestDecodeAsEncodingJSON(t *testing.T) {
 	lines := entryLines(t)
-	d := wire.NewEntryDecoder()
+	d := entryjson.NewEntryDecoder()
 	protos := map[protocols.Protocol]int{}
 	for i, line := range lines {
 		want := new(protocols.Entry)
@@ -89,7 +89,7 @@ func TestDecodeAsEncodingJSON(t *testing.T) {
 // TestReplaceEndpoints: an entry named after decoding, written by replacing
 // its endpoints in the line, is what encoding/json writes for it.
 func TestReplaceEndpoints(t *testing.T) {
-	d := wire.NewEntryDecoder()
+	d := entryjson.NewEntryDecoder()
 	name := func(ep *protocols.Endpoint, i int) {
 		ep.Pod, ep.Namespace = fmt.Sprintf("pod-%d", i), `ns "quoted" <&>`
 		ep.Service, ep.Workload, ep.Node = "svc", "deploy/w", "node-7"
@@ -105,7 +105,7 @@ func TestReplaceEndpoints(t *testing.T) {
 				name(ep, i)
 			}
 		}
-		got, ok, err := wire.ReplaceEndpoints([]byte("x"), line, at, e)
+		got, ok, err := entryjson.ReplaceEndpoints([]byte("x"), line, at, e)
 		if err != nil || !ok {
 			t.Fatalf("entry %d: ReplaceEndpoints: %v, %v", i, ok, err)
 		}
@@ -133,7 +133,7 @@ func TestReplaceEndpoints(t *testing.T) {
 			} else {
 				e.Via = nil
 			}
-			if got, ok, err := wire.ReplaceEndpoints(nil, []byte(tt.line), at, e); ok || err != nil || len(got) != 0 {
+			if got, ok, err := entryjson.ReplaceEndpoints(nil, []byte(tt.line), at, e); ok || err != nil || len(got) != 0 {
 				t.Errorf("= %q, %v, %v; want nothing, false", got, ok, err)
 			}
 		})
@@ -144,7 +144,7 @@ func TestReplaceEndpoints(t *testing.T) {
 // value, is written as encoding/json writes it, and a field added to
 // protocols.Endpoint fails here until ReplaceEndpoints writes it.
 func TestReplaceEndpointsEveryField(t *testing.T) {
-	d := wire.NewEntryDecoder()
+	d := entryjson.NewEntryDecoder()
 	line, _ := json.Marshal(&protocols.Entry{ID: "1", Via: &protocols.Endpoint{}})
 	// Each character that encoding/json escapes or replaces, on its own.
 	values := []string{"plain-name", `a"b`, `a\b`, "a<b", "a>b", "a&b", "a\x01b", "a\u2028b", "é", "a\xffb", ""}
@@ -173,7 +173,7 @@ func TestReplaceEndpointsEveryField(t *testing.T) {
 				}
 			}
 		}
-		got, ok, err := wire.ReplaceEndpoints(nil, line, at, e)
+		got, ok, err := entryjson.ReplaceEndpoints(nil, line, at, e)
 		if want, _ := json.Marshal(e); err != nil || !ok || !bytes.Equal(got, want) {
 			t.Errorf("%q: %v, %v\n got %s\nwant %s", v, ok, err, got, want)
 		}
@@ -183,7 +183,7 @@ func TestReplaceEndpointsEveryField(t *testing.T) {
 // TestDecodeRefuses: what is not an entry is an error, as with
 // encoding/json, never a panic.
 func TestDecodeRefuses(t *testing.T) {
-	d := wire.NewEntryDecoder()
+	d := entryjson.NewEntryDecoder()
 	tests := []struct {
 		name, line string
 	}{
@@ -228,7 +228,7 @@ func FuzzDecode(f *testing.F) {
 			f.Add(l)
 		}
 	}
-	d := wire.NewEntryDecoder()
+	d := entryjson.NewEntryDecoder()
 	f.Fuzz(func(t *testing.T, line []byte) {
 		got := new(protocols.Entry)
 		at, err := d.Decode(line, got)
@@ -242,7 +242,7 @@ func FuzzDecode(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("decodes differently from encoding/json: %s", line)
 		}
-		replaced, ok, err := wire.ReplaceEndpoints(nil, line, at, got)
+		replaced, ok, err := entryjson.ReplaceEndpoints(nil, line, at, got)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +259,7 @@ func FuzzDecode(f *testing.F) {
 // TestScanAsDecode: scanning a real entry finds its endpoints where
 // decoding it does.
 func TestScanAsDecode(t *testing.T) {
-	d := wire.NewEntryDecoder()
+	d := entryjson.NewEntryDecoder()
 	for i, line := range entryLines(t) {
 		want, err := d.Decode(line, new(protocols.Entry))
 		if err != nil {
@@ -275,7 +275,7 @@ func TestScanAsDecode(t *testing.T) {
 // TestScanRefuses: what is not valid JSON, or not of the shape the hub
 // relies on, is an error, never a panic.
 func TestScanRefuses(t *testing.T) {
-	d := wire.NewEntryDecoder()
+	d := entryjson.NewEntryDecoder()
 	const eps = `"src":{"ip":"","port":0},"dst":{"ip":"","port":0}`
 	tests := []struct {
 		name, line string
@@ -320,7 +320,7 @@ func FuzzScan(f *testing.F) {
 			f.Add(l)
 		}
 	}
-	d := wire.NewEntryDecoder()
+	d := entryjson.NewEntryDecoder()
 	f.Fuzz(func(t *testing.T, line []byte) {
 		at, err := d.Scan(line)
 		if err != nil {
@@ -330,8 +330,8 @@ func FuzzScan(f *testing.F) {
 		if err := json.Unmarshal(line, &top); err != nil || !bytes.HasPrefix(top["id"], []byte(`"`)) {
 			t.Fatalf("accepted %q (%v)", line, err)
 		}
-		for name, span := range map[string]wire.Span{"src": at.Src, "dst": at.Dst, "via": at.Via} {
-			if v, ok := top[name]; ok != (span != wire.Span{}) || ok && !bytes.Equal(v, line[span.Start:span.End]) {
+		for name, span := range map[string]entryjson.Span{"src": at.Src, "dst": at.Dst, "via": at.Via} {
+			if v, ok := top[name]; ok != (span != entryjson.Span{}) || ok && !bytes.Equal(v, line[span.Start:span.End]) {
 				t.Fatalf("%s at %+v in %q", name, span, line)
 			}
 		}
@@ -343,7 +343,7 @@ func FuzzScan(f *testing.F) {
 // so that queries find the same entries however they arrived. Strings that
 // are not valid UTF-8 are where the two could differ.
 func TestAgentIndexAsHub(t *testing.T) {
-	d := wire.NewEntryDecoder()
+	d := entryjson.NewEntryDecoder()
 	var es []*protocols.Entry
 	for _, p := range captures(t) {
 		got, _, err := pipeline.ReadFile(p, pipeline.DefaultConfig(all.Dissectors()))
@@ -363,7 +363,7 @@ func TestAgentIndexAsHub(t *testing.T) {
 		if _, err := d.Decode(line, decoded); err != nil {
 			t.Fatal(err)
 		}
-		if a, h := query.AppendIndex(nil, e), query.AppendIndex(nil, decoded); !bytes.Equal(a, h) {
+		if a, h := wire.AppendIndex(nil, e), wire.AppendIndex(nil, decoded); !bytes.Equal(a, h) {
 			t.Fatalf("entry %d: the agent's record differs from the hub's:\n%q\n%q", i, a, h)
 		}
 	}
@@ -374,7 +374,7 @@ func TestAgentIndexAsHub(t *testing.T) {
 // EntryDecoder, and scanning them. Reports the mean JSON size.
 func BenchmarkDecode(b *testing.B) {
 	lines := entryLines(b)
-	d := wire.NewEntryDecoder()
+	d := entryjson.NewEntryDecoder()
 	size := 0
 	for _, l := range lines {
 		size += len(l)

@@ -1,6 +1,7 @@
-package query
+package wire
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,8 +46,8 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// indexed reports whether values of the kind are kept in index records.
-func (k Kind) indexed() bool { return k <= Endpoint }
+// Indexed reports whether values of the kind are kept in index records.
+func (k Kind) Indexed() bool { return k <= Endpoint }
 
 // Field is one name a query can use.
 //
@@ -335,18 +336,6 @@ func headerMap(h protocols.Headers) map[string]string {
 	return m
 }
 
-// endpointMap is how src and dst look to a query.
-func endpointMap(ep protocols.Endpoint) map[string]any {
-	ip := ""
-	if ep.IP.IsValid() {
-		ip = ep.IP.String()
-	}
-	return map[string]any{
-		"ip": ip, "port": int64(ep.Port), "pod": ep.Pod, "namespace": ep.Namespace,
-		"service": ep.Service, "workload": ep.Workload, "node": ep.Node,
-	}
-}
-
 // FieldInfo is a field as the UI's help shows it.
 type FieldInfo struct {
 	Name    string `json:"name"`
@@ -364,14 +353,8 @@ func Fields() []FieldInfo {
 	return out
 }
 
-// Markdown renders the vocabulary as the README's table.
-func Markdown() string {
-	var b strings.Builder
-	b.WriteString("| field | type | meaning | example |\n| --- | --- | --- | --- |\n")
-	for _, f := range Fields() {
-		b.WriteString("| `" + f.Name + "` | " + f.Type + " | " + strings.ReplaceAll(f.Doc, "|", "\\|") +
-			" | `" + strings.ReplaceAll(f.Example, "|", "\\|") + "` |\n")
-	}
-	b.WriteString("\nFunctions: CEL's standard library (`contains`, `startsWith`, `endsWith`, `matches`, `size`, `in`, `exists`, `duration(\"100ms\")`, `timestamp(\"2026-01-02T15:04:05Z\")`) and `now()`, the time of evaluation.\n")
-	return b.String()
-}
+// Table returns a copy of the vocabulary, in table order.
+func Table() []Field { return slices.Clone(fields) }
+
+// Lookup returns the field of that name, or nil.
+func Lookup(name string) *Field { return byName[name] }

@@ -1,4 +1,4 @@
-package query
+package wire
 
 import (
 	"encoding/binary"
@@ -9,8 +9,8 @@ import (
 	"github.com/sondehq/sonde/protocols"
 )
 
-// Agents write each entry's index record beside its JSON (see
-// apiserver/wire), so that the hub stores, names and filters entries
+// Agents write each entry's index record beside its JSON (see the package
+// doc), so that the hub stores, names and filters entries
 // without decoding them. These are the checks and edits the hub makes to a
 // record it did not write.
 
@@ -52,8 +52,8 @@ var (
 	sourceField = fieldNamed("source")
 )
 
-// fieldNamed is byName for package variables, which are set before init
-// fills byName.
+// fieldNamed finds a field of the table for the package's own variables; a
+// misspelt name fails as soon as the package loads.
 func fieldNamed(name string) *Field {
 	for i := range fields {
 		if fields[i].Name == name {
@@ -80,7 +80,7 @@ func CheckIndex(rec []byte) (r Record, current bool, err error) {
 	last := 0
 	for len(p) > 0 {
 		f := byID[p[0]]
-		if f == nil || !f.Kind.indexed() {
+		if f == nil || !f.Kind.Indexed() {
 			return r, true, fmt.Errorf("%w: unknown field %d", ErrRecord, p[0])
 		}
 		if int(f.ID) <= last {

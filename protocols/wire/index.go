@@ -1,8 +1,7 @@
-package query
+package wire
 
 import (
 	"encoding/binary"
-	"fmt"
 	"hash/fnv"
 	"net/netip"
 	"time"
@@ -26,32 +25,44 @@ import (
 // another set (before a field was added) is not trusted to be complete: a field
 // it lacks is read from the whole entry instead.
 
+// The lookup tables over fields, and the fingerprint of the indexed set,
+// are computed once when the package is loaded; TestFieldTable checks that
+// IDs are unique and grow down the table, which records rely on.
 var (
-	byName      = map[string]*Field{}
-	byID        [256]*Field
-	fingerprint [4]byte
+	byName      = nameTable()
+	byID        = idTable()
+	fingerprint = fingerprintOf(fields)
 )
 
 // layoutVersion changes when a kind's encoding does (2: endpoints gained
 // the node), so that records of the old layout are read from the entry.
 const layoutVersion = 2
 
-func init() {
+func nameTable() map[string]*Field {
+	m := make(map[string]*Field, len(fields))
+	for i := range fields {
+		m[fields[i].Name] = &fields[i]
+	}
+	return m
+}
+
+func idTable() (t [256]*Field) {
+	for i := range fields {
+		t[fields[i].ID] = &fields[i]
+	}
+	return t
+}
+
+func fingerprintOf(fs []Field) (fp [4]byte) {
 	h := fnv.New32a()
 	h.Write([]byte{layoutVersion})
-	for i := range fields {
-		f := &fields[i]
-		if i > 0 && f.ID <= fields[i-1].ID {
-			// Records keep fields in ID order, which CheckIndex relies on.
-			panic(fmt.Sprintf("query field %s: IDs must grow down the table", f.Name))
-		}
-		byName[f.Name] = f
-		byID[f.ID] = f
-		if f.Kind.indexed() {
+	for _, f := range fs {
+		if f.Kind.Indexed() {
 			h.Write([]byte{f.ID, byte(f.Kind)})
 		}
 	}
-	copy(fingerprint[:], h.Sum(nil))
+	copy(fp[:], h.Sum(nil))
+	return fp
 }
 
 // AppendIndex appends the index record of e to dst, without e's ID: the
@@ -60,7 +71,7 @@ func AppendIndex(dst []byte, e *protocols.Entry) []byte {
 	dst = append(dst, fingerprint[:]...)
 	for i := range fields {
 		f := &fields[i]
-		if !f.Kind.indexed() || f == idField {
+		if !f.Kind.Indexed() || f == idField {
 			continue
 		}
 		dst = appendValue(dst, f, f.Get(e))
@@ -150,10 +161,17 @@ func (x *Index) Reset(raw []byte) {
 	x.current = len(raw) >= 4 && [4]byte(raw[:4]) == fingerprint
 }
 
-// lookup returns the value of an indexed field: its Go value typed by Kind,
+// Current reports whether the record was written under this field set, so
+// that a field it lacks has its zero value rather than being unknown.
+func (x *Index) Current() bool { return x.current }
+
+// Raw returns the record the reader points at.
+func (x *Index) Raw() []byte { return x.raw }
+
+// Lookup returns the value of an indexed field: its Go value typed by Kind,
 // found=false when the record cannot say (corrupt, or written before the field
 // existed).
-func (x *Index) lookup(want *Field) (v any, found bool) {
+func (x *Index) Lookup(want *Field) (v any, found bool) {
 	if len(x.raw) < 4 {
 		return nil, false
 	}
@@ -186,7 +204,7 @@ func (x *Index) Endpoint(dst bool) (protocols.Endpoint, bool) {
 	if dst {
 		f = byName["dst"]
 	}
-	v, ok := x.lookup(f)
+	v, ok := x.Lookup(f)
 	if !ok {
 		return protocols.Endpoint{}, false
 	}
@@ -196,10 +214,10 @@ func (x *Index) Endpoint(dst bool) (protocols.Endpoint, bool) {
 // Value returns a field's value from the record, by name.
 func (x *Index) Value(name string) (any, bool) {
 	f := byName[name]
-	if f == nil || !f.Kind.indexed() {
+	if f == nil || !f.Kind.Indexed() {
 		return nil, false
 	}
-	return x.lookup(f)
+	return x.Lookup(f)
 }
 
 func zero(k Kind) any {

@@ -25,7 +25,7 @@ const (
 
 var (
 	// ErrNoToken means a token file was empty.
-	ErrNoToken = errors.New("token file is empty")
+	ErrNoToken = errors.New("the token file is empty")
 	// ErrNewline: an entry's JSON spans lines; encode it with json.Marshal.
 	ErrNewline = errors.New("an entry's JSON must be one line")
 )
@@ -39,6 +39,17 @@ type Hello struct {
 	Version string `json:"version"`
 	// Source is the capture source: "ebpf", "afpacket" or "pcap".
 	Source string `json:"source"`
+	// Loss names the dissectors' counters that count loss (see IsLoss); the
+	// agent's own counters are named in AgentCounters.
+	Loss []string `json:"loss,omitempty"`
+}
+
+// Message is any message an agent sends, decoded in one pass: a Hello, or
+// a batch's header line.
+type Message struct {
+	Hello
+	Seq      uint64            `json:"seq"`
+	Counters map[string]uint64 `json:"counters"`
 }
 
 // BatchHeader is the first line of a batch message. Counters, when set, are
@@ -81,7 +92,7 @@ type Ack struct {
 func ReadTokenFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading token: %w", err)
+		return nil, fmt.Errorf("reading the token: %w", err)
 	}
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {

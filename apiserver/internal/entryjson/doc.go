@@ -1,0 +1,14 @@
+// Package entryjson reads entries' JSON as agents send it, for the hub.
+//
+// An EntryDecoder reads what encoding/json writes into the same Entry that
+// encoding/json would make, with json/v2 (github.com/go-json-experiment/json)
+// at well under half the cost; the engine is confined to this package, and
+// the contract (protocols, protocols/wire) stays on the standard library.
+// Scan checks a line's syntax and shape without decoding it and says where
+// its endpoints are, so that the hub, having named them, writes the line
+// again by replacing those alone (ReplaceEndpoints) rather than encoding the
+// whole entry.
+//
+// An EntryDecoder holds reusable buffers and must not be shared between
+// goroutines; nothing here starts goroutines.
+package entryjson
