@@ -13,6 +13,9 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 # browser tests).
 APT_PACKAGES := tshark redis-server redis-tools rabbitmq-server kcat iperf3 wrk clang llvm libbpf-dev \
 	iproute2 iptables chromium nodejs
+# The packages that start goroutines of their own, tested again under the race
+# detector by `make test`. A package that gains a goroutine joins the list.
+RACE_PACKAGES := ./agent/emit/... ./agent/capture/live/... ./apiserver/... ./protocols/protocolstest/...
 FUZZTIME ?= 60s
 TEST_TIMEOUT ?= 75m
 
@@ -62,8 +65,10 @@ deps: ## install what the tests need (Debian packages, Go modules, npm packages)
 .PHONY: test
 test: deps ## run every test (installs what they need first)
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
+	@$(MAKE) --no-print-directory gofmt
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PACKAGES)
 	$(MAKE) --no-print-directory check-generate check-web
 
 .PHONY: generate
@@ -100,9 +105,13 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 bench: deps ## benchmarks, side by side with tshark on the same input
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
 
+.PHONY: gofmt
+gofmt: ## fail when a Go file is not gofmt-formatted (generated eBPF bindings aside)
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfel.go$$')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
 .PHONY: lint
-lint: ## gofmt and go vet
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+lint: gofmt ## gofmt and go vet
 	$(GO) vet ./...
 
 .PHONY: clean
