@@ -214,11 +214,11 @@ type stream struct {
 	held     []chunk // while detecting
 	heldSize [2]int
 
-	conn       protocols.Conn
+	// feeder feeds the parser, keeping what it leaves unconsumed.
+	feeder     *protocols.Feeder
 	clientSide assembly.Side
 	client     netip.AddrPort
 	server     netip.AddrPort
-	leftover   [2][]byte // indexed by protocols.Direction
 }
 
 func (s *stream) Data(side assembly.Side, data []byte, ts time.Time) {
@@ -257,9 +257,7 @@ func (s *stream) Gap(side assembly.Side, n int, ts time.Time) {
 		s.heldSize[side] = 0
 		s.midStream = true
 	case parsing:
-		d := s.dir(side)
-		s.leftover[d] = s.leftover[d][:0]
-		s.conn.Gap(d, n, ts)
+		s.feeder.Gap(s.dir(side), n, ts)
 	}
 }
 
@@ -281,10 +279,11 @@ func (s *stream) Close(reason protocols.CloseReason, ts time.Time) {
 	s.state = opaque
 }
 
-// closeConn closes the parser and adds up its counters.
+// closeConn closes the parser, unless an error closed it already, and adds
+// up its counters.
 func (s *stream) closeConn(reason protocols.CloseReason, ts time.Time) {
-	s.conn.Close(reason, ts)
-	if c, ok := s.conn.(protocols.Counters); ok {
+	s.feeder.Close(reason, ts)
+	if c, ok := s.feeder.Conn().(protocols.Counters); ok {
 		for k, v := range c.Counters() {
 			s.p.stats.Protocol[k] += v
 		}
@@ -369,7 +368,7 @@ func (s *stream) start(d protocols.Dissector, side assembly.Side, fromClient boo
 		MidStream: s.midStream,
 		Upgrade:   upgrade,
 	}
-	s.conn = d.NewConn(info, s.stamp)
+	s.feeder = protocols.NewFeeder(d.NewConn(info, s.stamp), s.p.cfg.MaxLeftover)
 	s.state = parsing
 	held := s.held
 	s.held = nil
@@ -379,61 +378,41 @@ func (s *stream) start(d protocols.Dissector, side assembly.Side, fromClient boo
 	}
 }
 
-// feed hands data to the parser, keeping what it leaves unconsumed.
+// feed hands data to the parser; the feeder keeps what it leaves
+// unconsumed and closes it after an error.
 func (s *stream) feed(d protocols.Direction, data []byte, ts time.Time) {
-	buf := data
-	if len(s.leftover[d]) > 0 {
-		s.leftover[d] = append(s.leftover[d], data...)
-		buf = s.leftover[d]
+	if err := s.feeder.Feed(d, data, ts); err != nil {
+		s.fail(err, d, ts)
 	}
-	n, err := s.conn.Feed(d, buf, ts)
-	if n < 0 || n > len(buf) {
-		n, err = 0, protocols.Malformed("pipeline", "consumed_out_of_range", strconv.Itoa(n))
-	}
-	rest := buf[n:]
-	if err != nil {
-		s.fail(err, d, rest, ts)
-		return
-	}
-	if len(rest) > s.p.cfg.MaxLeftover {
-		s.p.stats.LeftoverOverflows++
-		s.fail(protocols.ErrTooLarge, d, nil, ts)
-		return
-	}
-	// Keep the rest in our own buffer: data belongs to the assembly.
-	s.leftover[d] = append(s.leftover[d][:0], rest...)
 }
 
-// fail handles a parser's error: an upgrade hands the connection to the
-// dissector of the new protocol (or, when Sonde has none by that name, such
-// as a CONNECT tunnel, detects it afresh), anything else makes it opaque.
-func (s *stream) fail(err error, d protocols.Direction, rest []byte, ts time.Time) {
+// fail handles the error that ended a parser (the feeder has closed it): an
+// upgrade hands the connection to the dissector of the new protocol (or,
+// when Sonde has none by that name, such as a CONNECT tunnel, detects it
+// afresh), anything else makes it opaque.
+func (s *stream) fail(err error, d protocols.Direction, ts time.Time) {
+	s.closeConn(protocols.ClosedEnd, ts)
 	var up *protocols.UpgradeError
 	if errors.As(err, &up) {
 		s.p.stats.Upgrades++
-		s.closeConn(protocols.ClosedEnd, ts)
 		// What the old parser did not consume, in both directions, belongs
 		// to the new protocol.
 		s.held = s.held[:0]
 		s.heldSize = [2]int{}
-		for _, c := range []struct {
-			dir  protocols.Direction
-			data []byte
-		}{{d, rest}, {d.Reverse(), s.leftover[d.Reverse()]}} {
-			if len(c.data) > 0 {
-				side := s.sideOf(c.dir)
-				s.held = append(s.held, chunk{side: side, data: append([]byte(nil), c.data...), ts: ts})
-				s.heldSize[side] += len(c.data)
+		for _, dir := range []protocols.Direction{d, d.Reverse()} {
+			if rest := s.feeder.Leftover(dir); len(rest) > 0 {
+				side := s.sideOf(dir)
+				s.held = append(s.held, chunk{side: side, data: append([]byte(nil), rest...), ts: ts})
+				s.heldSize[side] += len(rest)
 			}
 		}
-		s.leftover = [2][]byte{}
+		s.feeder = nil
 		for _, next := range s.p.cfg.Dissectors {
 			if next.Protocol() == up.To {
 				s.start(next, s.clientSide, true, up.Request)
 				return
 			}
 		}
-		s.conn = nil
 		s.state = detecting
 		s.midStream = false
 		if len(s.held) > 0 {
@@ -447,14 +426,16 @@ func (s *stream) fail(err error, d protocols.Direction, rest []byte, ts time.Tim
 	case errors.As(err, &pe):
 		code = pe.Code
 	case errors.Is(err, protocols.ErrTooLarge):
+		if errors.Is(err, protocols.ErrLeftoverTooLarge) {
+			s.p.stats.LeftoverOverflows++
+		}
 		code = "leftover_too_large"
 	}
 	s.p.stats.ParseErrors[code]++
 	s.p.stats.OpaqueConns++
-	s.p.stats.OpaqueBytes += uint64(len(rest))
-	s.leftover = [2][]byte{}
+	s.p.stats.OpaqueBytes += uint64(len(s.feeder.Leftover(d)))
+	s.feeder = nil
 	s.state = opaque
-	s.closeConn(protocols.ClosedEnd, ts)
 }
 
 func (s *stream) sideOf(d protocols.Direction) assembly.Side {

@@ -2,7 +2,6 @@ package protocolstest
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -25,8 +24,10 @@ const MaxLeftover = 1 << 20
 
 // Result is what a replay produced.
 type Result struct {
+	// Entries are what the Conn emitted, at Close included.
 	Entries []*protocols.Entry
-	// Err is the first error Feed returned; feeding stopped there.
+	// Err is the first error Feed returned; feeding stopped there, and the
+	// Conn was closed, as the pipeline closes it.
 	Err error
 	// Upgrade is set when Feed asked to hand the connection to another protocol.
 	Upgrade *protocols.UpgradeError
@@ -34,10 +35,17 @@ type Result struct {
 	Leftover [2]int
 }
 
-// Replay feeds chunks to a new Conn of d, keeping leftovers like the pipeline
-// does, then closes it with reason. It checks the contract as it goes and
-// returns an error when the Conn breaks it (consumed more than it was given).
+// Replay feeds chunks to a new Conn of d through a protocols.Feeder, as the
+// pipeline does, then closes it with reason (after an error, the Feeder has
+// closed it already). It returns an error when the Conn breaks the contract
+// (consumed more than it was given).
 func Replay(d protocols.Dissector, info protocols.ConnInfo, chunks []Chunk, reason protocols.CloseReason) (Result, error) {
+	return ReplayEach(d, info, chunks, reason, nil)
+}
+
+// ReplayEach is Replay that calls each, when not nil, with every entry as
+// the Conn emits it, before it is added to the result.
+func ReplayEach(d protocols.Dissector, info protocols.ConnInfo, chunks []Chunk, reason protocols.CloseReason, each func(*protocols.Entry)) (Result, error) {
 	var res Result
 	if info.Options.BodyCap == 0 {
 		info.Options = protocols.DefaultOptions()
@@ -46,43 +54,40 @@ func Replay(d protocols.Dissector, info protocols.ConnInfo, chunks []Chunk, reas
 		info.Client = netip.MustParseAddrPort("10.0.0.1:40000")
 		info.Server = netip.MustParseAddrPort("10.0.0.2:80")
 	}
-	c := d.NewConn(info, func(e *protocols.Entry) { res.Entries = append(res.Entries, e) })
-	var pending [2][]byte
+	f := protocols.NewFeeder(d.NewConn(info, func(e *protocols.Entry) {
+		if each != nil {
+			each(e)
+		}
+		res.Entries = append(res.Entries, e)
+	}), MaxLeftover)
 	last := time.Unix(0, 0)
 	for _, ch := range chunks {
 		if !ch.Time.IsZero() {
 			last = ch.Time
 		}
 		if ch.Gap != 0 {
-			pending[ch.Dir] = pending[ch.Dir][:0]
-			c.Gap(ch.Dir, ch.Gap, last)
+			f.Gap(ch.Dir, ch.Gap, last)
 			continue
 		}
-		buf := append(pending[ch.Dir], ch.Data...)
-		n, err := c.Feed(ch.Dir, buf, last)
-		if n < 0 || n > len(buf) {
-			return res, fmt.Errorf("Feed consumed %d of %d bytes", n, len(buf))
+		err := f.Feed(ch.Dir, ch.Data, last)
+		if err == nil {
+			continue
 		}
-		if err != nil {
-			var up *protocols.UpgradeError
-			if errors.As(err, &up) {
-				res.Upgrade = up
-			} else {
-				res.Err = err
-			}
-			res.Leftover[ch.Dir] = len(buf) - n
-			return res, nil
+		res.Leftover = [2]int{len(f.Leftover(0)), len(f.Leftover(1))}
+		var pe *protocols.ParseError
+		if errors.As(err, &pe) && pe.Code == protocols.CodeConsumedOutOfRange {
+			return res, errors.New(pe.Detail)
 		}
-		rest := buf[n:]
-		if len(rest) > MaxLeftover {
-			res.Err = fmt.Errorf("%w: %d bytes left unconsumed", protocols.ErrTooLarge, len(rest))
-			return res, nil
+		var up *protocols.UpgradeError
+		if errors.As(err, &up) {
+			res.Upgrade = up
+		} else {
+			res.Err = err
 		}
-		// Copy so that the Conn cannot rely on the old backing array.
-		pending[ch.Dir] = append([]byte(nil), rest...)
+		return res, nil
 	}
-	c.Close(reason, last)
-	res.Leftover = [2]int{len(pending[0]), len(pending[1])}
+	f.Close(reason, last)
+	res.Leftover = [2]int{len(f.Leftover(0)), len(f.Leftover(1))}
 	return res, nil
 }
 
