@@ -5,7 +5,6 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,38 +14,6 @@ import (
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/protocolstest"
 )
-
-// summary is one entry in the short form the tables compare:
-// "METHOD TARGET STATUS" plus the flags that are set.
-func summary(e *protocols.Entry) string {
-	s := fmt.Sprintf("%s %s %s", e.Summary.Method, e.Summary.Target, e.Summary.Status)
-	if e.Unmatched != "" {
-		s += " unmatched=" + string(e.Unmatched)
-	}
-	if e.Gap {
-		s += " gap"
-	}
-	return s
-}
-
-func summaries(es []*protocols.Entry) []string {
-	out := make([]string, len(es))
-	for i, e := range es {
-		out[i] = summary(e)
-	}
-	return out
-}
-
-func errCode(err error) string {
-	var pe *protocols.ParseError
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	if err != nil {
-		return err.Error()
-	}
-	return ""
-}
 
 func gz(s string) string {
 	var b bytes.Buffer
@@ -789,7 +756,7 @@ func TestConn(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := errCode(res.Err); got != tc.wantErr {
+			if got := protocolstest.ErrorCode(res.Err); got != tc.wantErr {
 				t.Errorf("error = %q, want %q", got, tc.wantErr)
 			}
 			var up protocols.Protocol
@@ -799,7 +766,7 @@ func TestConn(t *testing.T) {
 			if up != tc.wantUpgrade {
 				t.Errorf("upgrade = %q, want %q", up, tc.wantUpgrade)
 			}
-			if got := summaries(res.Entries); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			if got := protocolstest.DescribeAll(res.Entries); fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("entries:\n got %q\nwant %q", got, tc.want)
 			}
 			if tc.check != nil && !t.Failed() {
@@ -814,36 +781,9 @@ func TestConn(t *testing.T) {
 func TestConnSplit(t *testing.T) {
 	for _, tc := range connCases {
 		t.Run(tc.name, func(t *testing.T) {
-			whole, err := protocolstest.Replay(New(), tc.info(), tc.chunks, tc.reason)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := fingerprint(t, whole)
-			for seed := range uint64(30) {
-				split, err := protocolstest.Replay(New(), tc.info(), protocolstest.Split(tc.chunks, seed), tc.reason)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := fingerprint(t, split); got != want {
-					t.Fatalf("seed %d:\n got %s\nwant %s", seed, got, want)
-				}
-			}
+			protocolstest.CheckSplit(t, New(), tc.chunks, protocolstest.SplitOptions{Info: tc.info(), Reason: tc.reason, Seeds: protocolstest.Seeds(0, 30)})
 		})
 	}
-}
-
-// fingerprint is everything a replay produced, as text.
-func fingerprint(t *testing.T, res protocolstest.Result) string {
-	t.Helper()
-	b, err := json.Marshal(struct {
-		Entries []*protocols.Entry
-		Err     string
-		Upgrade *protocols.UpgradeError
-	}{res.Entries, errCode(res.Err), res.Upgrade})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // TestUpgradeWaitsForResponse checks that the client's bytes after an
@@ -881,7 +821,7 @@ func TestUpgradeWaitsForResponse(t *testing.T) {
 				t.Errorf("second client Feed = %d, %v; want %d", n, err, tt.wantClient)
 			}
 			if len(entries) != 1 {
-				t.Errorf("entries = %q", summaries(entries))
+				t.Errorf("entries = %q", protocolstest.DescribeAll(entries))
 			}
 		})
 	}

@@ -1,9 +1,7 @@
 package http1
 
 import (
-	"errors"
 	"math/rand/v2"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -30,13 +28,13 @@ func FuzzConn(f *testing.F) {
 	}
 	f.Add([]byte(getA+getA), []byte(resp("200 OK", "Transfer-Encoding: chunked\r\n", "3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n")+resp("200 OK", "", "close")), uint64(7), false)
 	f.Fuzz(func(t *testing.T, clientBytes, serverBytes []byte, plan uint64, midStream bool) {
-		base := interleave(clientBytes, serverBytes, plan)
-		want := fuzzReplay(t, base, midStream)
-		for _, seed := range []uint64{plan ^ 1, plan ^ 0xdeadbeef} {
-			if got := fuzzReplay(t, protocolstest.Split(base, seed), midStream); got != want {
-				t.Fatalf("cut differently, the same bytes gave\n%s\nnot\n%s", got, want)
-			}
-		}
+		opts := fuzzOptions()
+		protocolstest.CheckSplit(t, New(), interleave(clientBytes, serverBytes, plan), protocolstest.SplitOptions{
+			Info:   protocols.ConnInfo{Options: opts, MidStream: midStream},
+			Seeds:  []uint64{plan ^ 1, plan ^ 0xdeadbeef},
+			Entry:  func(t testing.TB, e *protocols.Entry) { checkCaps(t, e, opts) },
+			Strict: true,
+		})
 	})
 }
 
@@ -64,70 +62,7 @@ func interleave(client, server []byte, plan uint64) []protocolstest.Chunk {
 	return out
 }
 
-// fuzzReplay feeds chunks like the pipeline does, checks the invariants
-// as it goes, and returns what came out as text.
-func fuzzReplay(t *testing.T, chunks []protocolstest.Chunk, midStream bool) string {
-	opts := fuzzOptions()
-	info := protocols.ConnInfo{
-		Client:    netip.MustParseAddrPort("10.0.0.1:40000"),
-		Server:    netip.MustParseAddrPort("10.0.0.2:80"),
-		Options:   opts,
-		MidStream: midStream,
-	}
-	var res protocolstest.Result
-	failed := false
-	c := New().NewConn(info, func(e *protocols.Entry) {
-		if failed {
-			t.Fatalf("entry emitted after an error: %+v", e)
-		}
-		checkCaps(t, e, opts)
-		res.Entries = append(res.Entries, e)
-	})
-	var pending [2][]byte
-	last := time.Unix(0, 0)
-	for _, ch := range chunks {
-		last = ch.Time
-		if ch.Gap != 0 {
-			pending[ch.Dir] = nil
-			c.Gap(ch.Dir, ch.Gap, last)
-			continue
-		}
-		buf := append(pending[ch.Dir], ch.Data...)
-		n, err := c.Feed(ch.Dir, buf, last)
-		if n < 0 || n > len(buf) {
-			t.Fatalf("Feed consumed %d of %d bytes", n, len(buf))
-		}
-		if err != nil {
-			failed = true
-			var up *protocols.UpgradeError
-			if errors.As(err, &up) {
-				res.Upgrade = up
-			} else {
-				res.Err = err
-			}
-			// The connection is done: nothing more may come out of it.
-			if n2, err2 := c.Feed(ch.Dir.Reverse(), []byte(getA), last); n2 != 0 || err2 == nil {
-				t.Fatalf("Feed after error %v = %d, %v", err, n2, err2)
-			}
-			c.Gap(ch.Dir, 10, last)
-			c.Close(protocols.ClosedFIN, last)
-			return fingerprint(t, res)
-		}
-		if len(buf)-n > protocolstest.MaxLeftover {
-			res.Err = protocols.ErrTooLarge
-			return fingerprint(t, res)
-		}
-		// Keep the rest without copying it each time: a long message fed
-		// in small pieces must not cost the test quadratic time.
-		pending[ch.Dir] = buf[n:]
-	}
-	c.Close(protocols.ClosedFIN, last)
-	failed = true
-	c.Close(protocols.ClosedRST, last)
-	return fingerprint(t, res)
-}
-
-func checkCaps(t *testing.T, e *protocols.Entry, opts protocols.Options) {
+func checkCaps(t testing.TB, e *protocols.Entry, opts protocols.Options) {
 	if e.HTTP == nil || (e.HTTP.Request == nil && e.HTTP.Response == nil) {
 		t.Fatalf("entry without an HTTP exchange: %+v", e)
 	}

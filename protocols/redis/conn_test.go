@@ -10,9 +10,9 @@ import (
 	"github.com/sondehq/sonde/protocols/protocolstest"
 )
 
-// describeEntry renders what a test checks of an entry on one line:
+// line renders what a test checks of a Redis entry on one line:
 // "METHOD target -> status type reply" and the flags that are set.
-func describeEntry(e *protocols.Entry) string {
+func line(e *protocols.Entry) string {
 	r := e.Redis
 	var b strings.Builder
 	if r.PushKind != "" {
@@ -75,10 +75,10 @@ func describeEntry(e *protocols.Entry) string {
 	return b.String()
 }
 
-func describeAll(es []*protocols.Entry) []string {
+func lines(es []*protocols.Entry) []string {
 	out := make([]string, len(es))
 	for i, e := range es {
-		out[i] = describeEntry(e)
+		out[i] = line(e)
 	}
 	return out
 }
@@ -87,29 +87,7 @@ func describeAll(es []*protocols.Entry) []string {
 // every cut gives the same entries, and returns them.
 func replay(t *testing.T, info protocols.ConnInfo, chunks []protocolstest.Chunk) protocolstest.Result {
 	t.Helper()
-	res, err := protocolstest.Replay(New(), info, chunks, protocols.ClosedFIN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := describeAll(res.Entries)
-	for seed := uint64(1); seed <= 16; seed++ {
-		split, err := protocolstest.Replay(New(), info, protocolstest.Split(chunks, seed), protocols.ClosedFIN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := describeAll(split.Entries); strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Fatalf("split %d gives other entries:\n%s\nwant\n%s", seed, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-		if (split.Err == nil) != (res.Err == nil) {
-			t.Fatalf("split %d: error %v, unsplit %v", seed, split.Err, res.Err)
-		}
-		for i := range split.Entries {
-			if a, b := split.Entries[i], res.Entries[i]; a.RequestSize != b.RequestSize || a.ResponseSize != b.ResponseSize {
-				t.Fatalf("split %d entry %d: sizes %d/%d, unsplit %d/%d", seed, i, a.RequestSize, a.ResponseSize, b.RequestSize, b.ResponseSize)
-			}
-		}
-	}
-	return res
+	return protocolstest.CheckSplit(t, New(), chunks, protocolstest.SplitOptions{Info: info, Seeds: protocolstest.Seeds(1, 16)})
 }
 
 // rdbMarkTest is a diskless snapshot's end mark.
@@ -416,7 +394,7 @@ func TestConn(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			info := protocols.ConnInfo{MidStream: tt.midway}
 			res := replay(t, info, tt.chunks)
-			got := describeAll(res.Entries)
+			got := lines(res.Entries)
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}

@@ -1,11 +1,8 @@
 package redis
 
 import (
-	"errors"
 	"math/rand/v2"
-	"slices"
 	"testing"
-	"time"
 
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/protocolstest"
@@ -40,62 +37,25 @@ func conversation(client, server []byte, seed uint64) []protocolstest.Chunk {
 	return out
 }
 
-// fuzzRun feeds chunks like the pipeline does and checks the invariants a
-// Conn must keep whatever it is fed.
-func fuzzRun(t *testing.T, chunks []protocolstest.Chunk) ([]string, error) {
-	var entries []*protocols.Entry
-	failed := false
-	info := protocols.ConnInfo{Options: protocols.DefaultOptions()}
-	info.Options.MaxPending = 16
-	c := newConn(info, func(e *protocols.Entry) {
-		if failed {
-			t.Fatalf("entry emitted after the error: %s", describeEntry(e))
-		}
-		entries = append(entries, e)
-	})
-	var pending [2][]byte
-	var err error
-	ts := time.Unix(0, 0)
-	for _, ch := range chunks {
-		if ch.Gap != 0 {
-			pending[ch.Dir] = nil
-			c.Gap(ch.Dir, ch.Gap, ts)
-			continue
-		}
-		buf := append(pending[ch.Dir], ch.Data...)
-		var n int
-		n, err = c.Feed(ch.Dir, buf, ts)
-		if n < 0 || n > len(buf) {
-			t.Fatalf("Feed consumed %d of %d bytes", n, len(buf))
-		}
-		for _, d := range c.dec {
-			if len(d.stack) > maxDepth {
-				t.Fatalf("nesting %d past the cap", len(d.stack))
-			}
-		}
-		if len(c.queue) > info.Options.MaxPending {
-			t.Fatalf("%d commands waiting, cap %d", len(c.queue), info.Options.MaxPending)
-		}
-		if err != nil {
-			failed = true
-			if n2, err2 := c.Feed(ch.Dir, buf[n:], ts); n2 != 0 || err2 == nil {
-				t.Fatalf("Feed after an error consumed %d, error %v", n2, err2)
-			}
-			break
-		}
-		if len(buf)-n > maxLine+2 {
-			t.Fatalf("%d bytes left unconsumed: more than a line", len(buf)-n)
-		}
-		pending[ch.Dir] = append([]byte(nil), buf[n:]...)
-	}
-	c.Close(protocols.ClosedFIN, ts)
-	for _, e := range entries {
-		r := e.Redis
-		if len(r.Reply) > replyCap+16 || len(r.Error) > replyCap+16 || len(r.Attributes) > replyCap+16 || len(r.Args) > maxArgs {
-			t.Fatalf("entry past the display caps: reply %d, error %d, attributes %d bytes, %d args", len(r.Reply), len(r.Error), len(r.Attributes), len(r.Args))
+// checkBounds checks the bounds a Conn keeps whatever it is fed.
+func checkBounds(t testing.TB, pc protocols.Conn, maxPending int) {
+	c := pc.(*conn)
+	for _, d := range c.dec {
+		if len(d.stack) > maxDepth {
+			t.Fatalf("nesting %d past the cap", len(d.stack))
 		}
 	}
-	return describeAll(entries), err
+	if len(c.queue) > maxPending {
+		t.Fatalf("%d commands waiting, cap %d", len(c.queue), maxPending)
+	}
+}
+
+// checkDisplay checks an entry against the display caps.
+func checkDisplay(t testing.TB, e *protocols.Entry) {
+	r := e.Redis
+	if len(r.Reply) > replyCap+16 || len(r.Error) > replyCap+16 || len(r.Attributes) > replyCap+16 || len(r.Args) > maxArgs {
+		t.Fatalf("entry past the display caps: reply %d, error %d, attributes %d bytes, %d args", len(r.Reply), len(r.Error), len(r.Attributes), len(r.Args))
+	}
 }
 
 var fuzzSeeds = [][2]string{
@@ -122,15 +82,15 @@ func FuzzConn(f *testing.F) {
 				t.Fatalf("verdict %d", d.Verdict)
 			}
 		}
-		chunks := conversation(client, server, seed)
-		want, wantErr := fuzzRun(t, chunks)
-		got, gotErr := fuzzRun(t, protocolstest.Split(chunks, seed))
-		if !slices.Equal(got, want) {
-			t.Fatalf("split entries\n%q\nwhole\n%q", got, want)
-		}
-		var a, b *protocols.ParseError
-		if errors.As(gotErr, &a) != errors.As(wantErr, &b) || a != nil && a.Code != b.Code {
-			t.Fatalf("split error %v, whole %v", gotErr, wantErr)
-		}
+		info := protocols.ConnInfo{Options: protocols.DefaultOptions()}
+		info.Options.MaxPending = 16
+		protocolstest.CheckSplit(t, New(), conversation(client, server, seed), protocolstest.SplitOptions{
+			Info:        info,
+			Seeds:       []uint64{seed},
+			Entry:       checkDisplay,
+			AfterFeed:   func(t testing.TB, c protocols.Conn) { checkBounds(t, c, info.Options.MaxPending) },
+			MaxLeftover: maxLine + 2,
+			Strict:      true,
+		})
 	})
 }

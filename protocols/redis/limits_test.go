@@ -149,7 +149,7 @@ func TestLimits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := describeAll(res.Entries)
+			got := lines(res.Entries)
 			for i := range got {
 				if len(got[i]) > 300 {
 					// Compare long renderings by their start and end.
@@ -189,7 +189,7 @@ func TestPendingCap(t *testing.T) {
 		`GET c ["c"] -> OK bulk_string "C" inline`,
 		`GET d ["d"] -> OK bulk_string "D" inline`,
 	}
-	if got := describeAll(res.Entries); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := lines(res.Entries); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if w := res.Entries[0].Warnings; len(w) != 1 || w[0] != warnPendingCap {
@@ -267,7 +267,7 @@ func TestGaps(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := replay(t, protocols.ConnInfo{}, tt.chunks)
-			got := describeAll(res.Entries)
+			got := lines(res.Entries)
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}

@@ -821,7 +821,7 @@ func TestLiveReplication(t *testing.T) {
 			for _, e := range res.Entries {
 				r := e.Redis
 				if e.Unmatched != "" || e.Gap || len(e.Warnings) > 0 {
-					t.Errorf("entry %s: unmatched %q gap %v warnings %q", describeEntry(e), e.Unmatched, e.Gap, e.Warnings)
+					t.Errorf("entry %s: unmatched %q gap %v warnings %q", line(e), e.Unmatched, e.Gap, e.Warnings)
 				}
 				switch {
 				case r.PushKind == "rdb":
