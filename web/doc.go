@@ -27,19 +27,7 @@
 //
 // The list keeps its rows in typed arrays (Rows in src/rows.ts: about 63
 // bytes a row plus interned strings) and renders only the rows in view, with
-// a scaled scrollbar past eight million pixels. TestBench
-// (SONDE_WEB_BENCH=100000,1000000) measured, on a 2-core machine that other
-// work kept at a load average of 15-18 (two runs of 1,000,000 give the ranges):
-//
-//	entries in the hub                   100,000             1,000,000
-//	apply a query until its 1,000 rows   1.0-1.5 s           0.8-1.1 s
-//	are on screen (5 queries)
-//	rows in the browser's list           100,000             1,000,000
-//	filling them                         0.7 s               2.7-4.5 s
-//	JS heap                              23 MB               87-119 MB
-//	scrolling 3 rows a frame             25 fps, p95 117 ms  22-29 fps, p95 117-167 ms
-//	a jump anywhere, p50                 56 ms               80-92 ms
-//
-// The work per frame does not grow with the row count (32 rows in the DOM
-// either way); the frame rate follows the machine's load more than the size.
+// a scaled scrollbar past eight million pixels, so the work per frame does
+// not grow with the row count. TestBench (SONDE_WEB_BENCH=100000,1000000)
+// measures it; docs/decisions/web-list.md has the figures.
 package web

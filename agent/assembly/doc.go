@@ -55,32 +55,12 @@
 //
 // # Why not gopacket's reassembly
 //
-// A benchmark chose between gopacket's reassembly.Assembler, with strict
-// limits, and this purpose-built one. BenchmarkAssembler and
-// BenchmarkGopacketReassembly feed both the same synthetic traces — 100
-// concurrent connections of 20 exchanges of 300-byte requests and 16 KiB
-// responses, in order, then with 5% of segments swapped and 2% retransmitted,
-// and 20000 short connections — each limited like DefaultConfig; gopacket's
-// streams Fetch the bytes, as a parser that needs them contiguous must. Best of
-// 23 runs each on the shared 2-core build machine (go1.26, AMD EPYC, under
-// load, so the best run is the fair one); time, bytes and allocations are per
-// trace:
-//
-//	              this package                                     gopacket reassembly
-//	in-order       2.3 ms 14562 MB/s  86 ns/seg  57 KB   213 allocs    7.5 ms 4424 MB/s 284 ns/seg 750 KB   216 allocs
-//	out-of-order   3.4 ms  9692 MB/s 127 ns/seg 1.6 MB  1412 allocs   13.4 ms 2493 MB/s 493 ns/seg 3.9 MB  1252 allocs
-//	many-conns    53.3 ms   450 MB/s 333 ns/seg  12 MB 40148 allocs  104.9 ms  229 MB/s 656 ns/seg  25 MB 40159 allocs
-//
-// Both allocate per connection (the stream, the connection's state) and per
-// held segment, never for in-order data. This package is two to four times
-// faster: per segment it does one lookup with a pointer-free key, takes no
-// locks (gopacket's StreamPool and connections lock per segment so that
-// assemblers can share them) and builds no scatter-gather for in-order data.
-// The bounds decided it, though: gopacket's StreamPool has no limit on
-// connections (750 000 unanswered SYNs grew its heap to 600 MiB, where this
-// package stays at 40 MiB for a million), its FlushCloseOlderThan copies and
-// walks every connection on each call (about a second per call at 500 000
-// connections), its buffer limits count pages rather than bytes, and a gap is
-// a field to read in each ScatterGather rather than a call the dissector
-// cannot miss.
+// gopacket's reassembly.Assembler was measured beside this one on the same
+// traces (BenchmarkAssembler, BenchmarkGopacketReassembly; the figures are in
+// docs/decisions/assembly.md). This one is faster per segment (one lookup
+// with a pointer-free key, no locks, no scatter-gather for in-order data),
+// but the bounds decided it: gopacket's StreamPool has no limit on
+// connections, its FlushCloseOlderThan walks every connection on each call,
+// its buffer limits count pages rather than bytes, and a gap is a field to
+// read rather than a call the dissector cannot miss.
 package assembly
