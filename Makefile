@@ -57,7 +57,7 @@ deps: ## install what the tests need (Debian packages, Go modules, npm packages)
 	$(GO) mod download
 	@# A real kube-apiserver, etcd, scheduler, controller-manager, kubectl and kwok
 	@# for the Kubernetes tests, built once into a cache outside the clone.
-	@bash deploy/testenv/build.sh
+	@bash lab/testenv/build.sh
 	@# The browser tests drive Chromium with playwright-core from web/node_modules.
 	@if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then \
 		cd web && npm ci --no-audit --no-fund >/dev/null; fi

@@ -11,7 +11,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/sondehq/sonde/deploy"
-	"github.com/sondehq/sonde/deploy/kubetest"
+	"github.com/sondehq/sonde/lab/kubetest"
 )
 
 // TestSameAsKustomize: what Render makes of the files with no options is

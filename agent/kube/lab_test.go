@@ -15,12 +15,12 @@ import (
 
 	"github.com/sondehq/sonde/agent/capture/live"
 	"github.com/sondehq/sonde/agent/kube"
-	"github.com/sondehq/sonde/agent/netlab"
 	"github.com/sondehq/sonde/agent/packet"
 	"github.com/sondehq/sonde/agent/pipeline"
 	"github.com/sondehq/sonde/apiserver/enrich"
 	hubkube "github.com/sondehq/sonde/apiserver/kube"
-	"github.com/sondehq/sonde/deploy/kubetest"
+	"github.com/sondehq/sonde/lab/kubetest"
+	"github.com/sondehq/sonde/lab/netlab"
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/all"
 )

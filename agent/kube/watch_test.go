@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sondehq/sonde/agent/kube"
-	"github.com/sondehq/sonde/deploy/kubetest"
+	"github.com/sondehq/sonde/lab/kubetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }

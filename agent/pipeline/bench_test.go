@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/sondehq/sonde/agent/capture/pcapfile"
-	"github.com/sondehq/sonde/agent/internal/synth"
 	"github.com/sondehq/sonde/agent/pipeline"
+	"github.com/sondehq/sonde/lab/synth"
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/all"
 )

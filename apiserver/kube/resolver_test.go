@@ -14,7 +14,7 @@ import (
 
 	"github.com/sondehq/sonde/apiserver/enrich"
 	"github.com/sondehq/sonde/apiserver/kube"
-	"github.com/sondehq/sonde/deploy/kubetest"
+	"github.com/sondehq/sonde/lab/kubetest"
 	"github.com/sondehq/sonde/protocols"
 )
 

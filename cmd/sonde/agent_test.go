@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sondehq/sonde/agent/netlab"
+	"github.com/sondehq/sonde/lab/netlab"
 	"github.com/sondehq/sonde/protocols"
 )
 

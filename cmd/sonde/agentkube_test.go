@@ -18,8 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/sondehq/sonde/agent/netlab"
-	"github.com/sondehq/sonde/deploy/kubetest"
+	"github.com/sondehq/sonde/lab/kubetest"
+	"github.com/sondehq/sonde/lab/netlab"
 	"github.com/sondehq/sonde/protocols"
 )
 

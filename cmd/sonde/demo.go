@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sondehq/sonde/agent/demo"
+	"github.com/sondehq/sonde/lab/demo"
 	"github.com/sondehq/sonde/apiserver"
 	"github.com/sondehq/sonde/apiserver/enrich"
 	"github.com/sondehq/sonde/protocols"

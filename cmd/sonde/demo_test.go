@@ -26,9 +26,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/sondehq/sonde/agent/demo"
-	"github.com/sondehq/sonde/agent/netlab/rabbit"
 	"github.com/sondehq/sonde/bpf"
+	"github.com/sondehq/sonde/lab/demo"
+	"github.com/sondehq/sonde/lab/rabbit"
 	"github.com/sondehq/sonde/protocols"
 )
 

@@ -18,7 +18,7 @@ import (
 
 	agentkube "github.com/sondehq/sonde/agent/kube"
 	hubkube "github.com/sondehq/sonde/apiserver/kube"
-	"github.com/sondehq/sonde/deploy/kubetest"
+	"github.com/sondehq/sonde/lab/kubetest"
 )
 
 var steadyWindow = flag.Duration("steady-window", time.Minute,

@@ -26,7 +26,7 @@ import (
 
 	"github.com/sondehq/sonde/apiserver"
 	"github.com/sondehq/sonde/deploy"
-	"github.com/sondehq/sonde/deploy/kubetest"
+	"github.com/sondehq/sonde/lab/kubetest"
 	"github.com/sondehq/sonde/protocols"
 )
 

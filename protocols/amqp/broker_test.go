@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sondehq/sonde/agent/netlab/rabbit"
+	"github.com/sondehq/sonde/lab/rabbit"
 )
 
 // The live tests run against Debian's rabbitmq-server, started once per

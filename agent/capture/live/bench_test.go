@@ -18,9 +18,9 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/sondehq/sonde/agent/netlab"
 	"github.com/sondehq/sonde/agent/packet"
 	"github.com/sondehq/sonde/agent/pipeline"
+	"github.com/sondehq/sonde/lab/netlab"
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/all"
 )

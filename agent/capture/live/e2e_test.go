@@ -20,9 +20,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sondehq/sonde/agent/capture/live"
-	"github.com/sondehq/sonde/agent/netlab"
 	"github.com/sondehq/sonde/agent/packet"
 	"github.com/sondehq/sonde/agent/pipeline"
+	"github.com/sondehq/sonde/lab/netlab"
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/all"
 )

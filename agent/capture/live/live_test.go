@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sondehq/sonde/agent/netlab"
 	"github.com/sondehq/sonde/agent/packet"
 	"github.com/sondehq/sonde/bpf"
+	"github.com/sondehq/sonde/lab/netlab"
 )
 
 func newLab(t testing.TB) *netlab.Lab { return netlab.ForTest(t) }

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/sondehq/sonde/agent/netlab"
+	"github.com/sondehq/sonde/lab/netlab"
 )
 
 // dialWait bounds a client's connection attempt.

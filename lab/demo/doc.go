@@ -1,5 +1,5 @@
 // Package demo is `sonde demo`: a pretend Kubernetes node built from
-// network namespaces (agent/netlab), with real services of every protocol
+// network namespaces (lab/netlab), with real services of every protocol
 // Sonde dissects talking to each other, captured live by the eBPF agent.
 //
 // The shop it runs: a frontend calls an HTTP/1 JSON API through a service

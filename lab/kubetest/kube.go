@@ -26,7 +26,7 @@ import (
 func kwokConfig(dir string, forwards []PortForward) (string, error) {
 	stages, err := filepath.Glob(filepath.Join(stagesDir(), "*.yaml"))
 	if err != nil || len(stages) == 0 {
-		return "", fmt.Errorf("no kwok stages in %s: run deploy/testenv/build.sh", stagesDir())
+		return "", fmt.Errorf("no kwok stages in %s: run lab/testenv/build.sh", stagesDir())
 	}
 	var b strings.Builder
 	for _, s := range stages {

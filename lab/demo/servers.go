@@ -15,8 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"google.golang.org/grpc"
 
-	"github.com/sondehq/sonde/agent/netlab"
-	"github.com/sondehq/sonde/agent/netlab/rabbit"
+	"github.com/sondehq/sonde/lab/netlab"
+	"github.com/sondehq/sonde/lab/rabbit"
 )
 
 // redisStartWait bounds redis-server's start, which takes milliseconds.

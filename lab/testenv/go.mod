@@ -1,4 +1,4 @@
-module github.com/sondehq/sonde/deploy/testenv
+module github.com/sondehq/sonde/lab/testenv
 
 // Builds the control plane the Kubernetes tests run against: kube-apiserver,
 // kube-scheduler, kube-controller-manager and kubectl from k8s.io/kubernetes,

@@ -1,7 +1,7 @@
 // Package kubetest runs a real Kubernetes control plane for tests: etcd and
 // kube-apiserver, and on request kube-scheduler, kube-controller-manager and
 // kwok playing the kubelet of fake nodes. The binaries come from
-// deploy/testenv/build.sh, which builds them once into a cache outside the
+// lab/testenv/build.sh, which builds them once into a cache outside the
 // clone (BinDir); tests never download or build anything themselves.
 //
 // Where the binaries are missing, Start fails the test when the CI

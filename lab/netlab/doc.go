@@ -5,8 +5,8 @@
 // (Options.Routed) has no bridge: each pod's address is routed to its own
 // veth, as with Calico or Cilium.
 //
-// It is for tests and for `sonde demo`, never for the agent's production
-// path. It needs root, iproute2 (`ip`) and iptables.
+// It is for tests and for the demo (cmd/sonde-demo), never for the agent's
+// production path. It needs root, iproute2 (`ip`) and iptables.
 //
 // All addresses (10.77.0.0/24, fd00:77::/64, service IPs in 10.96.0.0/24)
 // exist only inside the lab's namespaces: traffic never leaves them, and two

@@ -1,7 +1,7 @@
 // Package rabbit runs a private RabbitMQ node from Debian's rabbitmq-server
-// package, for the live AMQP tests and for `sonde demo`: its own epmd,
-// ports, node name, configuration and directories, in the caller's network
-// namespace or in a lab pod's, never the system service or its files.
+// package, for the live AMQP tests and for the demo (cmd/sonde-demo): its
+// own epmd, ports, node name, configuration and directories, in the caller's
+// network namespace or in a lab pod's, never the system service or its files.
 //
 // Start waits until the node accepts AMQP (the Erlang VM takes seconds);
 // Node.Stop ends the node and every process it started, and removes its

@@ -24,7 +24,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// Version is the Kubernetes release deploy/testenv/build.sh builds; its
+// Version is the Kubernetes release lab/testenv/build.sh builds; its
 // go.mod pins the same.
 const Version = "v1.37.2"
 
@@ -32,7 +32,7 @@ const Version = "v1.37.2"
 // the network lab's service IPs (10.96.0.0/24) are inside it.
 const ServiceCIDR = "10.96.0.0/16"
 
-// BinDir is where deploy/testenv/build.sh puts the binaries:
+// BinDir is where lab/testenv/build.sh puts the binaries:
 // $SONDE_K8S_CACHE (default /var/cache/sonde/k8s) / Version / bin.
 func BinDir() string { return filepath.Join(cacheDir(), Version, "bin") }
 
@@ -136,7 +136,7 @@ func require(t testing.TB, bins []string) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := fmt.Sprintf("%s not built in %s: run deploy/testenv/build.sh (make deps) to build the test control plane",
+	msg := fmt.Sprintf("%s not built in %s: run lab/testenv/build.sh (make deps) to build the test control plane",
 		strings.Join(missing, ", "), BinDir())
 	if os.Getenv("CI") != "" {
 		t.Fatal(msg)

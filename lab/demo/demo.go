@@ -12,7 +12,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/sondehq/sonde/agent/netlab"
+	"github.com/sondehq/sonde/lab/netlab"
 	"github.com/sondehq/sonde/protocols"
 )
 

@@ -24,7 +24,7 @@ func corpusDir(t *testing.T) string {
 	if d := os.Getenv("SONDE_CORPUS"); d != "" {
 		return d
 	}
-	// The test runs in agent/conformance; the checkout is two levels up.
+	// The test runs in lab/conformance; the checkout is two levels up.
 	d, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "corpus"))
 	if err != nil {
 		t.Fatal(err)

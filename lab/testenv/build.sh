@@ -50,8 +50,9 @@ ldflags+=" -X sigs.k8s.io/kwok/pkg/consts.Version=${kwok_version#v}"
 ldflags+=" -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${k8s_version#v}"
 
 # What a binary is built from: the modules, the flags and its package. A
-# change to any of them rebuilds it; editing this script's prose does not.
-stamp_of() { printf '%s\n%s\n%s\n' "$(cat go.mod go.sum)" "$ldflags" "$1" | sha256sum | cut -c1-16; }
+# change to any of them rebuilds it; editing this script's prose, or moving
+# the module (its module line), does not.
+stamp_of() { printf '%s\n%s\n%s\n' "$(grep -v '^module ' go.mod; cat go.sum)" "$ldflags" "$1" | sha256sum | cut -c1-16; }
 
 # One builder at a time: `make deps` and a test run may start together.
 exec 9>"$root/.lock"
