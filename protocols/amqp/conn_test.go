@@ -1,7 +1,6 @@
 package amqp
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -11,60 +10,11 @@ import (
 	"github.com/sondehq/sonde/protocols/protocolstest"
 )
 
-// line is the short form of an entry the tables compare against:
-// "method target status", with " unmatched=..." and " gap" when set.
-func line(e *protocols.Entry) string {
-	s := e.Summary.Method + " " + e.Summary.Target + " " + e.Summary.Status
-	if e.Unmatched != protocols.Matched {
-		s += " unmatched=" + string(e.Unmatched)
-	}
-	if e.Gap {
-		s += " gap"
-	}
-	return s
-}
-
-func lines(es []*protocols.Entry) []string {
-	out := make([]string, len(es))
-	for i, e := range es {
-		out[i] = line(e)
-	}
-	return out
-}
-
 // replay runs chunks through a new Conn and, so that no test forgets it,
 // checks that cutting them at random points changes nothing.
 func replay(t *testing.T, info protocols.ConnInfo, chunks []protocolstest.Chunk) protocolstest.Result {
 	t.Helper()
-	res, err := protocolstest.Replay(New(), info, chunks, protocols.ClosedFIN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := dump(t, res)
-	for seed := uint64(1); seed <= 16; seed++ {
-		split, err := protocolstest.Replay(New(), info, protocolstest.Split(chunks, seed), protocols.ClosedFIN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := dump(t, split); got != want {
-			t.Fatalf("split %d changed the result:\n got %s\nwant %s", seed, got, want)
-		}
-	}
-	return res
-}
-
-func dump(t *testing.T, res protocolstest.Result) string {
-	t.Helper()
-	b, err := json.Marshal(res.Entries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := ""
-	var pe *protocols.ParseError
-	if errors.As(res.Err, &pe) {
-		code = pe.Code
-	}
-	return string(b) + " err=" + code
+	return protocolstest.CheckSplit(t, New(), chunks, protocolstest.SplitOptions{Info: info, Seeds: protocolstest.Seeds(1, 16)})
 }
 
 func handshake() []string {
@@ -324,7 +274,7 @@ func TestConn(t *testing.T) {
 			if tt.wantErr != "" && tt.want == nil {
 				return
 			}
-			got := lines(res.Entries)
+			got := protocolstest.DescribeAll(res.Entries)
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Fatalf("entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}

@@ -218,9 +218,9 @@ func TestRabbitMQ(t *testing.T) {
 	slices.SortStableFunc(res.Entries, func(a, b *protocols.Entry) int { return a.Start.Compare(b.Start) })
 	var gotLines []string
 	for _, e := range res.Entries {
-		gotLines = append(gotLines, strconv.Itoa(int(e.AMQP.Channel))+" "+line(e))
+		gotLines = append(gotLines, strconv.Itoa(int(e.AMQP.Channel))+" "+protocolstest.Describe(e))
 		if len(e.Warnings) > 0 {
-			t.Errorf("%s: warnings %q", line(e), e.Warnings)
+			t.Errorf("%s: warnings %q", protocolstest.Describe(e), e.Warnings)
 		}
 	}
 	// Channels run concurrently: compare as sets of lines, and in order
@@ -335,7 +335,7 @@ func TestRabbitMQPlain(t *testing.T) {
 		t.Fatalf("replay: %v, %v", err, res.Err)
 	}
 	saveRecording(t, "rabbitmq-plain", rec.Conns()[0])
-	if got := lines(res.Entries); !slices.Equal(got, []string{"connection.start  ok", "connection.tune  ok", "connection.open / ok", "connection.close  ok"}) {
+	if got := protocolstest.DescribeAll(res.Entries); !slices.Equal(got, []string{"connection.start  ok", "connection.tune  ok", "connection.open / ok", "connection.close  ok"}) {
 		t.Fatalf("entries %q", got)
 	}
 	start := res.Entries[0]

@@ -115,7 +115,7 @@ func TestLoss(t *testing.T) {
 			if res.Err != nil {
 				t.Fatal(res.Err)
 			}
-			if got := lines(res.Entries); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+			if got := protocolstest.DescribeAll(res.Entries); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Fatalf("entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 			if tt.check != nil {

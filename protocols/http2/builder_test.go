@@ -3,7 +3,6 @@ package http2
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -162,29 +161,12 @@ func replay(t testing.TB, info protocols.ConnInfo, chunks []protocolstest.Chunk)
 	return res
 }
 
-func entriesJSON(t testing.TB, es []*protocols.Entry) string {
-	t.Helper()
-	b, err := json.MarshalIndent(es, "", " ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // replaySplit replays chunks whole and split at random points, and fails
 // unless every split gives the same entries.
 func replaySplit(t testing.TB, info protocols.ConnInfo, chunks []protocolstest.Chunk) protocolstest.Result {
 	t.Helper()
-	res := replay(t, info, chunks)
-	want := entriesJSON(t, res.Entries)
-	for seed := uint64(1); seed <= 20; seed++ {
-		got := replay(t, info, protocolstest.Split(chunks, seed))
-		if g := entriesJSON(t, got.Entries); g != want {
-			t.Fatalf("split seed %d: entries differ\nwhole: %s\nsplit: %s", seed, want, g)
-		}
-		if (got.Err == nil) != (res.Err == nil) {
-			t.Fatalf("split seed %d: error %v, whole %v", seed, got.Err, res.Err)
-		}
+	if info.Options.BodyCap == 0 {
+		info.Options = protocols.DefaultOptions()
 	}
-	return res
+	return protocolstest.CheckSplit(t, New(), chunks, protocolstest.SplitOptions{Info: info, Seeds: protocolstest.Seeds(1, 20)})
 }

@@ -1,7 +1,6 @@
 package http2
 
 import (
-	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -124,63 +123,22 @@ func FuzzConn(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, mid bool) {
-		chunks := decodeChunks(data)
-		info := protocols.ConnInfo{Options: fuzzOptions, MidStream: mid}
-		var afterErr bool
-		var entries []*protocols.Entry
-		c := New().NewConn(info, func(e *protocols.Entry) {
-			if afterErr {
-				t.Fatalf("entry emitted after an error: %+v", e)
-			}
-			entries = append(entries, e)
+		res := protocolstest.CheckSplit(t, New(), decodeChunks(data), protocolstest.SplitOptions{
+			Info:        protocols.ConnInfo{Options: fuzzOptions, MidStream: mid},
+			Reason:      protocols.ClosedEnd,
+			Seeds:       []uint64{uint64(len(data))},
+			Entry:       checkCaps,
+			MaxLeftover: maxFrameSize + frameHeaderLen,
+			Strict:      true,
 		})
-		var pending [2][]byte
-		for _, ch := range chunks {
-			if ch.Gap != 0 {
-				pending[ch.Dir] = nil
-				c.Gap(ch.Dir, ch.Gap, ch.Time)
-				continue
-			}
-			buf := append(slices.Clone(pending[ch.Dir]), ch.Data...)
-			n, err := c.Feed(ch.Dir, buf, ch.Time)
-			if n < 0 || n > len(buf) {
-				t.Fatalf("consumed %d of %d", n, len(buf))
-			}
-			pending[ch.Dir] = buf[n:]
-			if len(pending[ch.Dir]) > maxFrameSize+frameHeaderLen {
-				t.Fatalf("left %d bytes unconsumed, more than a frame", len(pending[ch.Dir]))
-			}
-			if err != nil {
-				afterErr = true
-				var pe *protocols.ParseError
-				if !errors.As(err, &pe) {
-					t.Fatalf("error is not a ParseError: %v", err)
-				}
-				break
-			}
-		}
-		c.Close(protocols.ClosedEnd, time.Unix(1_800_000_000, 0))
-		for _, e := range entries {
-			checkCaps(t, e)
-		}
-
-		whole, err := protocolstest.Replay(New(), info, chunks, protocols.ClosedEnd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		split, err := protocolstest.Replay(New(), info, protocolstest.Split(chunks, uint64(len(data))), protocols.ClosedEnd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, _ := json.Marshal(whole.Entries)
-		b, _ := json.Marshal(split.Entries)
-		if string(a) != string(b) || (whole.Err == nil) != (split.Err == nil) {
-			t.Fatalf("split changed the result:\nwhole (%v): %s\nsplit (%v): %s", whole.Err, a, split.Err, b)
+		var pe *protocols.ParseError
+		if res.Err != nil && !errors.As(res.Err, &pe) && !errors.Is(res.Err, protocols.ErrLeftoverTooLarge) {
+			t.Fatalf("error is not a ParseError: %v", res.Err)
 		}
 	})
 }
 
-func checkCaps(t *testing.T, e *protocols.Entry) {
+func checkCaps(t testing.TB, e *protocols.Entry) {
 	t.Helper()
 	bodies := []protocols.Body{}
 	if h := e.HTTP; h != nil {

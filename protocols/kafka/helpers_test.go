@@ -3,7 +3,6 @@ package kafka
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -198,33 +197,7 @@ func replay(t *testing.T, info protocols.ConnInfo, chunks []protocolstest.Chunk)
 // every replay shares.
 func replayWith(t *testing.T, d protocols.Dissector, info protocols.ConnInfo, chunks []protocolstest.Chunk) protocolstest.Result {
 	t.Helper()
-	res, err := protocolstest.Replay(d, info, chunks, protocols.ClosedFIN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	whole := entriesJSON(t, res.Entries)
-	for seed := uint64(1); seed <= 8; seed++ {
-		split, err := protocolstest.Replay(d, info, protocolstest.Split(chunks, seed), protocols.ClosedFIN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if (split.Err == nil) != (res.Err == nil) {
-			t.Fatalf("split %d: error %v, whole: %v", seed, split.Err, res.Err)
-		}
-		if got := entriesJSON(t, split.Entries); got != whole {
-			t.Fatalf("split %d changed the entries:\n got %s\nwant %s", seed, got, whole)
-		}
-	}
-	return res
-}
-
-func entriesJSON(t testing.TB, es []*protocols.Entry) string {
-	t.Helper()
-	b, err := json.Marshal(es)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return protocolstest.CheckSplit(t, d, chunks, protocolstest.SplitOptions{Info: info, Seeds: protocolstest.Seeds(1, 8)})
 }
 
 var t0 = time.Unix(1_700_000_000, 0)
