@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,11 +39,11 @@ func (e *Error) Error() string { return fmt.Sprintf("at character %d: %s", e.Pos
 // env is the CEL environment of the vocabulary, built on first use so that
 // merely linking the package costs nothing.
 var env = sync.OnceValue(func() *cel.Env {
-	opts := []cel.EnvOption{
+	opts := append(costOptions(),
 		cel.ParserExpressionSizeLimit(MaxLength),
 		cel.Function("now", cel.Overload("now_timestamp", nil, cel.TimestampType,
 			cel.FunctionBinding(func(...ref.Val) ref.Val { return types.Timestamp{Time: time.Now()} }))),
-	}
+	)
 	for _, f := range wire.Table() {
 		opts = append(opts, cel.Variable(f.Name, celType(f.Kind)))
 	}
@@ -98,7 +99,10 @@ func Compile(q string) (*Program, error) {
 	if ast.OutputType() != cel.BoolType {
 		return nil, &Error{Message: fmt.Sprintf("%v, not %s", ErrNotBool, ast.OutputType()), Position: 0}
 	}
-	prg, err := env().Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err := checkCost(env(), ast); err != nil {
+		return nil, err
+	}
+	prg, err := env().Program(ast, programOptions()...)
 	if err != nil {
 		return nil, &Error{Message: err.Error()}
 	}
@@ -142,6 +146,12 @@ func (p *Program) NeedsEntry() bool { return p != nil && p.full }
 // answer (NeedsEntry, or a record older than a field). An evaluation error
 // (a missing map key, say) is no match.
 func (p *Program) MatchIndex(x *wire.Index, entry func() *protocols.Entry) bool {
+	return p.MatchIndexContext(context.Background(), x, entry)
+}
+
+// MatchIndexContext is MatchIndex for a request that may end first: an
+// evaluation still running when ctx ends stops and is no match.
+func (p *Program) MatchIndexContext(ctx context.Context, x *wire.Index, entry func() *protocols.Entry) bool {
 	if p == nil {
 		return true
 	}
@@ -149,11 +159,13 @@ func (p *Program) MatchIndex(x *wire.Index, entry func() *protocols.Entry) bool 
 		return false
 	}
 	a := &indexActivation{x: x, entry: entry}
-	return p.eval(a)
+	return p.eval(ctx, a)
 }
 
-func (p *Program) eval(a interpreter.Activation) bool {
-	out, _, err := p.prg.Eval(a)
+// eval runs the program; an error (a missing key, the cost limit reached,
+// ctx ended) is no match.
+func (p *Program) eval(ctx context.Context, a interpreter.Activation) bool {
+	out, _, err := p.prg.ContextEval(ctx, a)
 	if err != nil {
 		return false
 	}
