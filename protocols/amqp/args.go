@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/internal/bin"
 )
 
 // argValue is one decoded method argument. str aliases the frame payload and
@@ -26,7 +27,7 @@ type argValue struct {
 //
 // The values are appended to vals[:0], which a caller may reuse.
 func decodeArgs(m *method, payload []byte, l *limits, vals []argValue) ([]argValue, error) {
-	r := reader{b: payload}
+	r := bin.NewReader(payload)
 	vals = slices.Grow(vals[:0], len(m.args))[:len(m.args)]
 	var bits uint8
 	bitPos := 8
@@ -34,7 +35,7 @@ func decodeArgs(m *method, payload []byte, l *limits, vals []argValue) ([]argVal
 		v := argValue{name: a.name, kind: a.kind}
 		if a.kind == kBit {
 			if bitPos == 8 {
-				bits, bitPos = r.u8(), 0
+				bits, bitPos = r.Uint8(), 0
 			}
 			v.num = uint64(bits >> bitPos & 1)
 			bitPos++
@@ -44,29 +45,29 @@ func decodeArgs(m *method, payload []byte, l *limits, vals []argValue) ([]argVal
 		bitPos = 8
 		switch a.kind {
 		case kOctet:
-			v.num = uint64(r.u8())
+			v.num = uint64(r.Uint8())
 		case kShort:
-			v.num = uint64(r.u16())
+			v.num = uint64(r.Uint16())
 		case kLong:
-			v.num = uint64(r.u32())
+			v.num = uint64(r.Uint32())
 		case kLongLong, kTimestamp:
-			v.num = r.u64()
+			v.num = r.Uint64()
 		case kShortstr:
-			v.str = r.shortstr()
+			v.str = r.Bytes8()
 		case kLongstr:
-			v.str = r.longstr()
+			v.str = r.Bytes32()
 		case kTable:
-			raw := r.longstr()
-			if r.err == nil {
+			raw := r.Bytes32()
+			if r.Ok() {
 				v.table, v.truncated = decodeTable(raw, 1, l)
 			}
 		}
 		vals[i] = v
 	}
-	if r.err != nil {
+	if !r.Ok() {
 		return nil, errShort
 	}
-	if len(r.b) > 0 {
+	if r.Len() > 0 {
 		l.hit(countTrailingBytes)
 	}
 	return vals, nil
@@ -141,19 +142,19 @@ type contentHeader struct {
 // decodeContentHeader decodes a content header payload: class-id, weight
 // (always 0), body size, property flags and the properties they announce.
 func decodeContentHeader(payload []byte, l *limits) (contentHeader, error) {
-	r := reader{b: payload}
+	r := bin.NewReader(payload)
 	var h contentHeader
-	h.class = r.u16()
-	r.u16() // weight
-	h.bodySize = r.u64()
-	flags := r.u16()
-	for more := flags; more&propContinued != 0 && r.err == nil; {
-		more = r.u16()
+	h.class = r.Uint16()
+	r.Uint16() // weight
+	h.bodySize = r.Uint64()
+	flags := r.Uint16()
+	for more := flags; more&propContinued != 0 && r.Ok(); {
+		more = r.Uint16()
 		if more&^propContinued != 0 {
 			h.unknown = true
 		}
 	}
-	if r.err != nil {
+	if !r.Ok() {
 		return h, errShort
 	}
 	if h.class != classBasic {
@@ -167,29 +168,29 @@ func decodeContentHeader(payload []byte, l *limits) (contentHeader, error) {
 	// byte that is not UTF-8 as U+FFFD.
 	str := func(bit uint16, dst *string) {
 		if flags&bit != 0 {
-			*dst = string(r.shortstr())
+			*dst = string(r.Bytes8())
 		}
 	}
 	str(propContentType, &p.ContentType)
 	str(propContentEncoding, &p.ContentEncoding)
 	if flags&propHeaders != 0 {
-		raw := r.longstr()
-		if r.err == nil {
+		raw := r.Bytes32()
+		if r.Ok() {
 			p.Headers, _ = decodeTable(raw, 1, l)
 		}
 	}
 	if flags&propDeliveryMode != 0 {
-		p.DeliveryMode = r.u8()
+		p.DeliveryMode = r.Uint8()
 	}
 	if flags&propPriority != 0 {
-		p.Priority = r.u8()
+		p.Priority = r.Uint8()
 	}
 	str(propCorrelationID, &p.CorrelationID)
 	str(propReplyTo, &p.ReplyTo)
 	str(propExpiration, &p.Expiration)
 	str(propMessageID, &p.MessageID)
 	if flags&propTimestamp != 0 {
-		if sec := r.u64(); sec <= maxRFC3339 {
+		if sec := r.Uint64(); sec <= maxRFC3339 {
 			p.Timestamp = time.Unix(int64(sec), 0).UTC()
 		}
 	}
@@ -197,10 +198,10 @@ func decodeContentHeader(payload []byte, l *limits) (contentHeader, error) {
 	str(propUserID, &p.UserID)
 	str(propAppID, &p.AppID)
 	str(propClusterID, &p.ClusterID)
-	if r.err != nil {
+	if !r.Ok() {
 		return h, errShort
 	}
-	if len(r.b) > 0 {
+	if r.Len() > 0 {
 		l.hit(countTrailingBytes)
 	}
 	return h, nil

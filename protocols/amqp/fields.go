@@ -2,13 +2,13 @@ package amqp
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/internal/bin"
 )
 
 // Caps on what one method or content header may make Sonde keep. Tables are
@@ -43,68 +43,6 @@ var hitWarnings = map[string]string{
 	countTableBad:      "field table malformed: shown up to the damage",
 	countFieldType:     "field table holds an unknown value type: shown up to it",
 	countTrailingBytes: "frame longer than its fields: extra bytes ignored",
-}
-
-// reader reads AMQP's big-endian primitives with a sticky error: after the
-// first short read every read returns zero values, so a decoder reads in a
-// straight line and checks err once at the end.
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.b) {
-		r.err = errShort
-		r.b = nil
-		return nil
-	}
-	p := r.b[:n:n]
-	r.b = r.b[n:]
-	return p
-}
-
-func (r *reader) u8() uint8 {
-	if p := r.take(1); r.err == nil {
-		return p[0]
-	}
-	return 0
-}
-
-func (r *reader) u16() uint16 {
-	if p := r.take(2); r.err == nil {
-		return binary.BigEndian.Uint16(p)
-	}
-	return 0
-}
-
-func (r *reader) u32() uint32 {
-	if p := r.take(4); r.err == nil {
-		return binary.BigEndian.Uint32(p)
-	}
-	return 0
-}
-
-func (r *reader) u64() uint64 {
-	if p := r.take(8); r.err == nil {
-		return binary.BigEndian.Uint64(p)
-	}
-	return 0
-}
-
-func (r *reader) shortstr() []byte { return r.take(int(r.u8())) }
-
-// longstr refuses a length larger than the bytes left before converting it.
-func (r *reader) longstr() []byte {
-	n := r.u32()
-	if uint64(n) > uint64(len(r.b)) {
-		r.err = errShort
-		return nil
-	}
-	return r.take(int(n))
 }
 
 // limits carries the field budget of one method or content header and
@@ -150,17 +88,17 @@ func (l *limits) text(f *protocols.AMQPField, p []byte) {
 // its length prefix). depth is the nesting level of the table, 1 for a
 // table that is a method argument. It reports whether it left fields out.
 func decodeTable(raw []byte, depth int, l *limits) ([]protocols.AMQPField, bool) {
-	r := reader{b: raw}
+	r := bin.NewReader(raw)
 	var out []protocols.AMQPField
-	for len(r.b) > 0 {
+	for r.Len() > 0 {
 		if l.fieldsLeft <= 0 {
 			l.hit(countTableFields)
 			return out, true
 		}
 		l.fieldsLeft--
-		name := r.shortstr()
-		typ := r.u8()
-		if r.err != nil {
+		name := r.Bytes8()
+		typ := r.Uint8()
+		if !r.Ok() {
 			l.hit(countTableBad)
 			return out, true
 		}
@@ -178,15 +116,15 @@ func decodeTable(raw []byte, depth int, l *limits) ([]protocols.AMQPField, bool)
 
 // decodeArray decodes the values of a field array (without its length prefix).
 func decodeArray(raw []byte, depth int, l *limits) ([]protocols.AMQPField, bool) {
-	r := reader{b: raw}
+	r := bin.NewReader(raw)
 	var out []protocols.AMQPField
-	for len(r.b) > 0 {
+	for r.Len() > 0 {
 		if l.fieldsLeft <= 0 {
 			l.hit(countTableFields)
 			return out, true
 		}
 		l.fieldsLeft--
-		typ := r.u8()
+		typ := r.Uint8()
 		f, ok := decodeValue(&r, typ, depth, l)
 		if !ok {
 			return out, true
@@ -201,38 +139,38 @@ func decodeArray(raw []byte, depth int, l *limits) ([]protocols.AMQPField, bool)
 // follow): 's' is a signed 16-bit integer, not a short string, and 'l' a
 // signed 64-bit one. The spec's 'U' and 'L' are read too; all types have a
 // known size, so only an unknown letter stops the table.
-func decodeValue(r *reader, typ byte, depth int, l *limits) (protocols.AMQPField, bool) {
+func decodeValue(r *bin.Reader, typ byte, depth int, l *limits) (protocols.AMQPField, bool) {
 	var f protocols.AMQPField
 	switch typ {
 	case 't':
-		f.Type, f.Value = "bool", strconv.FormatBool(r.u8() != 0)
+		f.Type, f.Value = "bool", strconv.FormatBool(r.Uint8() != 0)
 	case 'b':
-		f.Type, f.Value = "int8", strconv.FormatInt(int64(int8(r.u8())), 10)
+		f.Type, f.Value = "int8", strconv.FormatInt(int64(int8(r.Uint8())), 10)
 	case 'B':
-		f.Type, f.Value = "uint8", strconv.FormatUint(uint64(r.u8()), 10)
+		f.Type, f.Value = "uint8", strconv.FormatUint(uint64(r.Uint8()), 10)
 	case 's', 'U':
-		f.Type, f.Value = "int16", strconv.FormatInt(int64(int16(r.u16())), 10)
+		f.Type, f.Value = "int16", strconv.FormatInt(int64(int16(r.Uint16())), 10)
 	case 'u':
-		f.Type, f.Value = "uint16", strconv.FormatUint(uint64(r.u16()), 10)
+		f.Type, f.Value = "uint16", strconv.FormatUint(uint64(r.Uint16()), 10)
 	case 'I':
-		f.Type, f.Value = "int32", strconv.FormatInt(int64(int32(r.u32())), 10)
+		f.Type, f.Value = "int32", strconv.FormatInt(int64(int32(r.Uint32())), 10)
 	case 'i':
-		f.Type, f.Value = "uint32", strconv.FormatUint(uint64(r.u32()), 10)
+		f.Type, f.Value = "uint32", strconv.FormatUint(uint64(r.Uint32()), 10)
 	case 'l', 'L':
-		f.Type, f.Value = "int64", strconv.FormatInt(int64(r.u64()), 10)
+		f.Type, f.Value = "int64", strconv.FormatInt(int64(r.Uint64()), 10)
 	case 'f':
-		f.Type, f.Value = "float", strconv.FormatFloat(float64(math.Float32frombits(r.u32())), 'g', -1, 32)
+		f.Type, f.Value = "float", strconv.FormatFloat(float64(math.Float32frombits(r.Uint32())), 'g', -1, 32)
 	case 'd':
-		f.Type, f.Value = "double", strconv.FormatFloat(math.Float64frombits(r.u64()), 'g', -1, 64)
+		f.Type, f.Value = "double", strconv.FormatFloat(math.Float64frombits(r.Uint64()), 'g', -1, 64)
 	case 'D':
-		scale := r.u8()
-		f.Type, f.Value = "decimal", formatDecimal(int32(r.u32()), scale)
+		scale := r.Uint8()
+		f.Type, f.Value = "decimal", formatDecimal(int32(r.Uint32()), scale)
 	case 'S':
 		f.Type = "longstr"
-		l.text(&f, r.longstr())
+		l.text(&f, r.Bytes32())
 	case 'x':
 		f.Type = "bytes"
-		p := r.longstr()
+		p := r.Bytes32()
 		if len(p) > maxValueLen {
 			p = p[:maxValueLen]
 			f.Truncated = true
@@ -240,14 +178,14 @@ func decodeValue(r *reader, typ byte, depth int, l *limits) (protocols.AMQPField
 		}
 		f.Value, f.Encoding = base64.StdEncoding.EncodeToString(p), "base64"
 	case 'T':
-		f.Type, f.Value = "timestamp", formatTimestamp(r.u64())
+		f.Type, f.Value = "timestamp", formatTimestamp(r.Uint64())
 	case 'F', 'A':
-		raw := r.longstr()
+		raw := r.Bytes32()
 		f.Type = "table"
 		if typ == 'A' {
 			f.Type = "array"
 		}
-		if r.err != nil {
+		if !r.Ok() {
 			break
 		}
 		if depth >= maxTableDepth {
@@ -266,7 +204,7 @@ func decodeValue(r *reader, typ byte, depth int, l *limits) (protocols.AMQPField
 		l.hit(countFieldType)
 		return f, false
 	}
-	if r.err != nil {
+	if !r.Ok() {
 		l.hit(countTableBad)
 		return f, false
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/sondehq/sonde/protocols/internal/bin"
 )
 
 // zstdMaxWindow bounds the window a zstd frame may ask the decoder to
@@ -122,12 +124,12 @@ func snappyDecode(src []byte, limit int, buf *bytes.Buffer) ([]byte, bool, error
 		}
 		return out, false, nil
 	}
-	r := reader{b: src[len(xerialMagic):]}
-	r.int32() // version
-	r.int32() // compatible version
-	for r.ok() && len(r.b) > 0 {
-		block := r.span(int(r.int32()))
-		if !r.ok() {
+	r := reader{bin.NewReader(src[len(xerialMagic):])}
+	r.Int32() // version
+	r.Int32() // compatible version
+	for r.Ok() && r.Len() > 0 {
+		block := r.Span(int(r.Int32()))
+		if !r.Ok() {
 			return nil, false, fmt.Errorf("snappy: xerial block runs past the data")
 		}
 		n, err := snappy.DecodedLen(block)

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/internal/bin"
 )
 
 // Reasons a frame's body was not decoded; they end up in entry warnings.
@@ -410,16 +411,16 @@ type requestHeader struct {
 
 func (d *Dissector) parseRequestHeader(p []byte) (requestHeader, bool) {
 	var h requestHeader
-	r := reader{b: p}
-	h.key, h.version, h.corr = r.int16(), r.int16(), r.int32()
-	if !r.ok() || !d.knownVersion(h.key, h.version) {
+	r := reader{bin.NewReader(p)}
+	h.key, h.version, h.corr = r.Int16(), r.Int16(), r.Int32()
+	if !r.Ok() || !d.knownVersion(h.key, h.version) {
 		return h, false
 	}
 	h.req = kmsg.RequestForKey(h.key)
 	h.req.SetVersion(h.version)
 	if !headerV0(h.key, h.version) {
-		if l := r.int16(); l >= 0 {
-			h.clientID = string(r.span(int(l)))
+		if l := r.Int16(); l >= 0 {
+			h.clientID = string(r.Span(int(l)))
 		} else if l != -1 {
 			return h, false
 		}
@@ -427,8 +428,8 @@ func (d *Dissector) parseRequestHeader(p []byte) (requestHeader, bool) {
 			r.skipTags()
 		}
 	}
-	h.n = len(p) - len(r.b)
-	return h, r.ok()
+	h.n = len(p) - r.Len()
+	return h, r.Ok()
 }
 
 func (c *conn) request(body []byte, size int, start time.Time, gap bool, partial string) error {
@@ -577,22 +578,22 @@ func (c *conn) response(body []byte, size int, start, end time.Time, gap bool, p
 		c.finish(e)
 		return
 	}
-	r := reader{b: body[4:]}
+	r := reader{bin.NewReader(body[4:])}
 	if ex.flexible && ex.key != 18 {
 		r.skipTags()
 	}
 	resp := kmsg.ResponseForKey(ex.key)
 	resp.SetVersion(ex.version)
-	err := c.decode(resp, r.b)
+	err := c.decode(resp, r.Rest())
 	if err != nil && ex.key == 18 && ex.version > 0 {
 		// A broker that does not support an ApiVersions request's version
 		// answers in version 0 with UNSUPPORTED_VERSION (KIP-511).
 		resp = kmsg.ResponseForKey(ex.key)
-		if err0 := c.decode(resp, r.b); err0 == nil {
+		if err0 := c.decode(resp, r.Rest()); err0 == nil {
 			err = nil
 		}
 	}
-	if !r.ok() || err != nil {
+	if !r.Ok() || err != nil {
 		c.d.count(cResponseUndecoded)
 		if err == nil {
 			err = errShortHeader

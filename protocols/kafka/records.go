@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/protocols/internal/bin"
 )
 
 const (
@@ -123,21 +124,21 @@ func (w *walker) addBatch(b protocols.KafkaBatch) *protocols.KafkaBatch {
 }
 
 func (w *walker) batchV2(batch []byte, at where) error {
-	r := reader{b: batch}
-	base := r.int64()
-	r.int32() // batchLength, checked by the caller
-	r.int32() // partitionLeaderEpoch
-	r.int8()  // magic
-	r.int32() // crc
-	attrs := r.int16()
-	r.int32() // lastOffsetDelta
-	firstTs := r.int64()
-	r.int64() // maxTimestamp
-	r.int64() // producerId
-	r.int16() // producerEpoch
-	r.int32() // baseSequence
-	count := r.int32()
-	if !r.ok() || count < 0 {
+	r := reader{bin.NewReader(batch)}
+	base := r.Int64()
+	r.Int32() // batchLength, checked by the caller
+	r.Int32() // partitionLeaderEpoch
+	r.Int8()  // magic
+	r.Int32() // crc
+	attrs := r.Int16()
+	r.Int32() // lastOffsetDelta
+	firstTs := r.Int64()
+	r.Int64() // maxTimestamp
+	r.Int64() // producerId
+	r.Int16() // producerEpoch
+	r.Int32() // baseSequence
+	count := r.Int32()
+	if !r.Ok() || count < 0 {
 		return fmt.Errorf("%w: header of %d bytes, record count %d", errCorruptBatch, len(batch), count)
 	}
 	w.rec.RecordCount += int64(count)
@@ -156,27 +157,27 @@ func (w *walker) batchV2(batch []byte, at where) error {
 	if count == 0 || !w.recs.canShow() {
 		return nil
 	}
-	payload, ok := w.inflate(int8(attrs&7), r.b)
+	payload, ok := w.inflate(int8(attrs&7), r.Rest())
 	if !ok {
 		return nil
 	}
 	// Records => length:varint attributes:int8 timestampDelta:varlong
 	//            offsetDelta:varint key:varint-bytes value:varint-bytes
 	//            [headerKey:varint-string headerValue:varint-bytes] (varint count)
-	rs := reader{b: payload}
+	rs := reader{bin.NewReader(payload)}
 	for i := int32(0); i < count && w.recs.canShow(); i++ {
-		l := rs.varint()
-		if !rs.ok() || l < 0 || l > int64(len(rs.b)) {
+		l := rs.Varint()
+		if !rs.Ok() || l < 0 || l > int64(rs.Len()) {
 			break // the rest was cut by the decompression cap, or is corrupt
 		}
-		rr := reader{b: rs.span(int(l))}
-		rr.int8()
-		tsDelta := rr.varint()
-		offDelta := rr.varint()
+		rr := reader{bin.NewReader(rs.Span(int(l)))}
+		rr.Int8()
+		tsDelta := rr.Varint()
+		offDelta := rr.Varint()
 		key, hasKey := rr.varintBytes()
 		value, hasValue := rr.varintBytes()
-		nh := rr.varint()
-		if !rr.ok() || nh < 0 || nh > int64(len(rr.b)) {
+		nh := rr.Varint()
+		if !rr.Ok() || nh < 0 || nh > int64(rr.Len()) {
 			break
 		}
 		m := protocols.KafkaMessage{
@@ -188,7 +189,7 @@ func (w *walker) batchV2(batch []byte, at where) error {
 		for range nh {
 			hk, _ := rr.varintBytes()
 			hv, hasValue := rr.varintBytes()
-			if !rr.ok() {
+			if !rr.Ok() {
 				break
 			}
 			m.Headers = append(m.Headers, w.recs.header(hk, hv, hasValue))
@@ -216,19 +217,19 @@ func (b *recordBudget) header(k, v []byte, hasValue bool) protocols.KafkaHeader 
 //	Message => crc:int32 magic:int8 attributes:int8 [timestamp:int64 (magic 1)]
 //	           key:bytes value:bytes
 func (w *walker) legacyMessage(msg []byte, b *protocols.KafkaBatch, top bool) error {
-	r := reader{b: msg}
-	offset := r.int64()
-	r.int32() // messageSize
-	r.int32() // crc
-	magic := r.int8()
-	attrs := r.int8()
+	r := reader{bin.NewReader(msg)}
+	offset := r.Int64()
+	r.Int32() // messageSize
+	r.Int32() // crc
+	magic := r.Int8()
+	attrs := r.Int8()
 	ts := int64(-1)
 	if magic == 1 {
-		ts = r.int64()
+		ts = r.Int64()
 	}
 	key, hasKey := r.bytes32()
 	value, hasValue := r.bytes32()
-	if !r.ok() {
+	if !r.Ok() {
 		return fmt.Errorf("%w: message of %d bytes", errCorruptBatch, len(msg))
 	}
 	if top {
