@@ -157,9 +157,11 @@ type Conn interface {
 }
 
 // Counters is implemented by a Conn or a Dissector that counts caps hit and
-// problems it recovered from, under stable names ("kafka_frame_skipped",
-// "amqp_heartbeats"). The pipeline adds a Conn's counters up when the
-// connection closes, and reports a Dissector's as they stand.
+// problems it recovered from, under stable names ("kafka_pending_evicted",
+// "amqp_heartbeat"); every dissector counts with a CounterSet. The pipeline
+// adds a Conn's counters up when the connection closes, and reports a
+// Dissector's as they stand. Protocol errors are not counters: they end
+// the connection and are counted by the pipeline under ParseError.Code.
 type Counters interface {
 	Counters() map[string]uint64
 }

@@ -20,7 +20,8 @@
 // call: "need more data" is a short count, never an error. The pipeline bounds
 // what it keeps (MaxPending): a Conn that consumes nothing while the leftover
 // grows past that bound is closed with ErrTooLarge. Large bodies are therefore
-// consumed as they arrive, copying at most the configured body cap.
+// consumed as they arrive, copying at most the configured body cap. Feeder is
+// that feeding, written once: the pipeline and the tests' replays both use it.
 //
 // # Loss
 //

@@ -81,6 +81,13 @@ const (
 	countIncomplete      = "amqp_content_incomplete"
 )
 
+// counterNames are every counter of a connection, those of field tables included.
+var counterNames = protocols.NewCounterNames(
+	countHeartbeat, countOrphan, countResync, countLostFrame, countPendingCap,
+	countConfirmTimeout, countConfirmUnlinked, countBodyTruncated, countIncomplete,
+	countTableDepth, countTableFields, countValueLen, countTableBad, countFieldType, countTrailingBytes,
+)
+
 // side is the frame reader of one direction.
 type side struct {
 	dir protocols.Direction
@@ -124,7 +131,7 @@ type conn struct {
 	pending     int    // sync requests and publishes waiting for a reply or confirm
 	unconfirmed int    // publishes waiting for a confirm
 	lastTS      time.Time
-	counters    map[string]uint64
+	counts      *protocols.CounterSet
 	err         error // the parse error that made the connection opaque
 	closed      bool
 	// scratch holds the decoded arguments of the method being handled.
@@ -137,7 +144,7 @@ func newConn(info protocols.ConnInfo, emit protocols.EmitFunc) *conn {
 		emit:     emit,
 		chans:    make(map[uint16]*channel),
 		frameMax: defaultFrameMax,
-		counters: make(map[string]uint64),
+		counts:   counterNames.New(),
 	}
 	c.sides[protocols.ClientToServer] = side{dir: protocols.ClientToServer, synced: !info.MidStream, wantHeader: !info.MidStream}
 	c.sides[protocols.ServerToClient] = side{dir: protocols.ServerToClient, synced: !info.MidStream, mayHeader: !info.MidStream}
@@ -149,19 +156,9 @@ func newConn(info protocols.ConnInfo, emit protocols.EmitFunc) *conn {
 
 // Counters returns how often each counted event happened on this
 // connection: heartbeats, caps hit, frames skipped. The keys are stable.
-func (c *conn) Counters() map[string]uint64 {
-	out := make(map[string]uint64, len(c.counters))
-	for k, v := range c.counters {
-		out[k] = v
-	}
-	return out
-}
+func (c *conn) Counters() map[string]uint64 { return c.counts.Counters() }
 
-func (c *conn) count(name string, n int) {
-	if n > 0 {
-		c.counters[name] += uint64(n)
-	}
-}
+func (c *conn) count(name string, n int) { c.counts.Add(name, n) }
 
 func malformed(code, format string, args ...any) error {
 	return protocols.Malformed(protocols.AMQP, code, fmt.Sprintf(format, args...))

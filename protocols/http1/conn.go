@@ -123,11 +123,15 @@ type conn struct {
 	blocked *exchange
 	now     time.Time
 	// err is sticky: after it, the Conn consumes and emits nothing.
-	err error
+	err    error
+	counts *protocols.CounterSet
 }
 
+// Counters returns how often this connection hit each cap, by stable name.
+func (c *conn) Counters() map[string]uint64 { return c.counts.Counters() }
+
 func newConn(info protocols.ConnInfo, emit protocols.EmitFunc) *conn {
-	c := &conn{opts: info.Options, emit: emit}
+	c := &conn{opts: info.Options, emit: emit, counts: counterNames.New()}
 	if c.opts.MaxPending <= 0 {
 		c.opts.MaxPending = protocols.DefaultOptions().MaxPending
 	}
@@ -634,6 +638,7 @@ func (c *conn) enqueue(ex *exchange) {
 	}
 	if old := c.queue[0]; old.reqDone && old.resp == nil {
 		old.respDone = true
+		c.counts.Add(countPendingEvicted, 1)
 		old.entry.Warn(fmt.Sprintf("response no longer awaited: more than %d requests were waiting", c.opts.MaxPending))
 		c.flush()
 	}
@@ -870,3 +875,12 @@ func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
 	c.shutdown("message incomplete when the connection ended by " + reason.String())
 	c.err = errClosed
 }
+
+// Counter names, stable: the pipeline adds them up by name.
+const (
+	// countPendingEvicted: more than Options.MaxPending requests were waiting,
+	// and the oldest was given up.
+	countPendingEvicted = "http1_pending_evicted"
+)
+
+var counterNames = protocols.NewCounterNames(countPendingEvicted)

@@ -118,7 +118,11 @@ type conn struct {
 	lingering   [2]int
 	lingerUntil time.Time
 	err         error
+	counts      *protocols.CounterSet
 }
+
+// Counters returns how often this connection hit each cap, by stable name.
+func (c *conn) Counters() map[string]uint64 { return c.counts.Counters() }
 
 func (dissector) NewConn(info protocols.ConnInfo, emit protocols.EmitFunc) protocols.Conn {
 	c := &conn{
@@ -126,6 +130,7 @@ func (dissector) NewConn(info protocols.ConnInfo, emit protocols.EmitFunc) proto
 		emit:    emit,
 		streams: make(map[uint32]*stream),
 		joined:  info.MidStream,
+		counts:  counterNames.New(),
 	}
 	c.opts.BodyCap = max(c.opts.BodyCap, 0)
 	c.opts.DecodedCap = max(c.opts.DecodedCap, 0)
@@ -539,6 +544,7 @@ func (c *conn) open(id uint32, ts time.Time) *stream {
 			}
 		}
 		oldest.warn(warnEvicted)
+		c.counts.Add(countPendingEvicted, 1)
 		c.finish(oldest, oldest.missing())
 	}
 	c.seq++
@@ -690,3 +696,12 @@ func (r *idRing) has(id uint32) bool {
 	_, ok := r.set[id]
 	return ok
 }
+
+// Counter names, stable: the pipeline adds them up by name.
+const (
+	// countPendingEvicted: more than Options.MaxPending streams were waiting,
+	// and the oldest was given up.
+	countPendingEvicted = "http2_pending_evicted"
+)
+
+var counterNames = protocols.NewCounterNames(countPendingEvicted)

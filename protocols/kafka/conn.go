@@ -122,7 +122,7 @@ func (c *conn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int, er
 				return i, nil
 			}
 			h.lost = false
-			c.d.count(cResync)
+			c.d.count(CountResync)
 		}
 		if h.want == 0 && len(h.buf) == 0 {
 			h.start = ts
@@ -188,7 +188,7 @@ func (c *conn) collect(dir protocols.Direction, h *half, p []byte) (int, bool, e
 		if size > decodeCap {
 			keep = keepPrefix
 			h.over = true
-			c.d.count(cFrameOverCap)
+			c.d.count(CountFrameOverCap)
 		}
 		h.size = 4 + size
 		h.want = 4 + keep
@@ -226,7 +226,7 @@ func (c *conn) overMessageCap(key int16, size int, response bool) string {
 	if size <= messageCap || carriesRecords(key, response) {
 		return ""
 	}
-	c.d.count(cFrameOverCap)
+	c.d.count(CountFrameOverCap)
 	return fmt.Sprintf("not decoded: its %d bytes exceed the %d MiB cap for messages without records", size, messageCap>>20)
 }
 
@@ -344,7 +344,7 @@ func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
 	switch {
 	case h.lost:
 	case h.want > 0:
-		c.d.count(cGapInFrame)
+		c.d.count(CountGapInFrame)
 		h.gap = true
 		left := h.want - len(h.buf) + h.skip
 		if n > 0 && n < left {
@@ -440,7 +440,7 @@ func (c *conn) request(body []byte, size int, start time.Time, gap bool, partial
 			c.rawSASLToken(body, size, start, gap)
 		case partial != "":
 			// The header itself was lost: nothing to show.
-			c.d.count(cRequestUndecoded)
+			c.d.count(CountRequestUndecoded)
 		case c.trusted:
 			return protocols.Malformed(protocols.Kafka, "kafka_request_header",
 				fmt.Sprintf("no known API key and version in a %d-byte request", size))
@@ -466,7 +466,7 @@ func (c *conn) request(body []byte, size int, start time.Time, gap bool, partial
 	if partial != "" {
 		e.Warn("request body " + partial)
 	} else if err := c.decode(h.req, body[h.n:]); err != nil {
-		c.d.count(cRequestUndecoded)
+		c.d.count(CountRequestUndecoded)
 		e.Warn(fmt.Sprintf("request body not decodable as %s v%d: %v", rec.API, h.version, err))
 	} else {
 		c.describe(e, h.req, false)
@@ -492,7 +492,7 @@ func (c *conn) await(ex *exchange) {
 	}
 	for len(c.pending) >= c.opts.MaxPending {
 		c.popDone()
-		c.d.count(cPendingEvicted)
+		c.d.count(CountPendingEvicted)
 		c.unmatch(c.queue[0])
 	}
 	c.popDone()
@@ -534,13 +534,13 @@ func (c *conn) response(body []byte, size int, start, end time.Time, gap bool, p
 		return
 	}
 	if len(body) < 4 {
-		c.d.count(cResponseUndecoded)
+		c.d.count(CountResponseUndecoded)
 		return
 	}
 	corr := int32(binary.BigEndian.Uint32(body))
 	ex := c.pending[corr]
 	if ex == nil {
-		c.d.count(cUnmatchedResponse)
+		c.d.count(CountUnmatchedResponse)
 		e := &protocols.Entry{
 			Protocol:     protocols.Kafka,
 			Start:        start,
@@ -594,7 +594,7 @@ func (c *conn) response(body []byte, size int, start, end time.Time, gap bool, p
 		}
 	}
 	if !r.Ok() || err != nil {
-		c.d.count(cResponseUndecoded)
+		c.d.count(CountResponseUndecoded)
 		if err == nil {
 			err = errShortHeader
 		}
@@ -614,7 +614,7 @@ func (c *conn) response(body []byte, size int, start, end time.Time, gap bool, p
 func (c *conn) decode(m interface{ ReadFrom([]byte) error }, p []byte) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.d.count(cDecoderPanic)
+			c.d.count(CountDecoderPanic)
 			err = fmt.Errorf("%w: decoder panic: %v", errUndecodable, r)
 		}
 	}()
@@ -628,7 +628,7 @@ func (c *conn) decode(m interface{ ReadFrom([]byte) error }, p []byte) (err erro
 // rawSASLToken handles a SASL token sent after SaslHandshake v0, framed by a
 // length only (KIP-43). It is shown as a SaslAuthenticate without version.
 func (c *conn) rawSASLToken(body []byte, size int, start time.Time, gap bool) {
-	c.d.count(cRawSASL)
+	c.d.count(CountRawSASL)
 	if c.rawToken != nil {
 		c.rawToken.Unmatched = protocols.MissingResponse
 		c.finish(c.rawToken)

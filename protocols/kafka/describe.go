@@ -194,7 +194,7 @@ func (w *walker) walk(v reflect.Value, at where) {
 func (w *walker) walkStruct(v reflect.Value, at where) {
 	if w.visits++; w.visits > maxVisits {
 		if w.visits == maxVisits+1 {
-			w.c.d.count(cWalkCap)
+			w.c.d.count(CountWalkCap)
 			w.e.Warn(fmt.Sprintf("only the first %d parts of the message were examined", maxVisits))
 		}
 		return
@@ -383,7 +383,7 @@ func (w *walker) capHit() {
 		return
 	}
 	w.capped = true
-	w.c.d.count(cListCap)
+	w.c.d.count(CountListCap)
 	w.e.Warn(fmt.Sprintf("lists capped: at most %d topics, %d partitions per topic and %d errors are shown", maxTopics, maxPartitions, maxErrors))
 }
 

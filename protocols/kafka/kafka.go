@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -72,34 +71,12 @@ const (
 	CountWalkCap           = "kafka_walk_cap"
 )
 
-var counterNames = [...]string{
+var counterNames = protocols.NewCounterNames(
 	CountFrameOverCap, CountRequestUndecoded, CountResponseUndecoded,
 	CountUnmatchedResponse, CountPendingEvicted, CountDecodedCap,
 	CountDecodeBudget, CountDecompressError, CountBatchMalformed,
 	CountRecordsCap, CountListCap, CountResync, CountGapInFrame,
 	CountDecoderPanic, CountRawSASL, CountWalkCap,
-}
-
-type counter int
-
-const (
-	cFrameOverCap counter = iota
-	cRequestUndecoded
-	cResponseUndecoded
-	cUnmatchedResponse
-	cPendingEvicted
-	cDecodedCap
-	cDecodeBudget
-	cDecompressError
-	cBatchMalformed
-	cRecordsCap
-	cListCap
-	cResync
-	cGapInFrame
-	cDecoderPanic
-	cRawSASL
-	cWalkCap
-	numCounters
 )
 
 // Dissector recognises Kafka connections and makes their parsers. It is safe
@@ -109,7 +86,7 @@ type Dissector struct {
 	// maxVersion[key] is the newest version kmsg decodes for an API key,
 	// -1 for keys kmsg does not know.
 	maxVersion [maxKey]int16
-	counts     [numCounters]atomic.Uint64
+	counts     *protocols.CounterSet
 	plans      sync.Map // reflect.Type -> *plan
 	codecs     codecs
 	topics     topicNames
@@ -154,7 +131,7 @@ func (t *topicNames) name(id [16]byte) string {
 func New() protocols.Dissector { return newDissector() }
 
 func newDissector() *Dissector {
-	d := &Dissector{}
+	d := &Dissector{counts: counterNames.New()}
 	for k := range d.maxVersion {
 		d.maxVersion[k] = -1
 		if req := kmsg.RequestForKey(int16(k)); req != nil {
@@ -169,15 +146,9 @@ func (d *Dissector) Protocol() protocols.Protocol { return protocols.Kafka }
 
 // Counters returns how often each cap and each recoverable problem was hit,
 // by stable name, since the dissector was made.
-func (d *Dissector) Counters() map[string]uint64 {
-	m := make(map[string]uint64, len(counterNames))
-	for i, name := range counterNames {
-		m[name] = d.counts[i].Load()
-	}
-	return m
-}
+func (d *Dissector) Counters() map[string]uint64 { return d.counts.Counters() }
 
-func (d *Dissector) count(c counter) { d.counts[c].Add(1) }
+func (d *Dissector) count(name string) { d.counts.Add(name, 1) }
 
 // knownVersion reports whether kmsg decodes this API key at this version.
 func (d *Dissector) knownVersion(key, version int16) bool {

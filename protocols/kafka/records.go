@@ -108,7 +108,7 @@ func (w *walker) recordSet(data []byte, at where) {
 }
 
 func (w *walker) batchError(at where, err error) {
-	w.c.d.count(cBatchMalformed)
+	w.c.d.count(CountBatchMalformed)
 	w.e.Warn(fmt.Sprintf("records of %s[%d] not decodable: %v", at.topic, at.partition, err))
 }
 
@@ -198,7 +198,7 @@ func (w *walker) batchV2(batch []byte, at where) error {
 		b.Records = append(b.Records, m)
 	}
 	if !w.recs.canShow() && int64(len(b.Records)) < b.RecordCount {
-		w.c.d.count(cRecordsCap)
+		w.c.d.count(CountRecordsCap)
 	}
 	return nil
 }
@@ -280,7 +280,7 @@ func (w *walker) inflate(codec int8, src []byte) ([]byte, bool) {
 	}
 	limit := min(w.recs.decodedCap, w.recs.decodeLeft)
 	if limit <= 0 {
-		w.c.d.count(cDecodeBudget)
+		w.c.d.count(CountDecodeBudget)
 		w.e.Warn(fmt.Sprintf("records not decompressed: the entry's budget of %d decoded bytes is spent", decodeBudgetFactor*w.recs.decodedCap))
 		return nil, false
 	}
@@ -290,12 +290,12 @@ func (w *walker) inflate(codec int8, src []byte) ([]byte, bool) {
 	out, capped, err := w.c.d.codecs.decompress(codec, src, limit, w.buf)
 	w.recs.decodeLeft -= len(out)
 	if err != nil {
-		w.c.d.count(cDecompressError)
+		w.c.d.count(CountDecompressError)
 		w.e.Warn(fmt.Sprintf("%s records not decompressed: %v", codecName(codec), err))
 		return nil, false
 	}
 	if capped {
-		w.c.d.count(cDecodedCap)
+		w.c.d.count(CountDecodedCap)
 		w.e.Warn(fmt.Sprintf("%s records decompressed up to the %d-byte cap only", codecName(codec), w.recs.decodedCap))
 	}
 	return out, true

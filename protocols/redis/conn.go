@@ -83,14 +83,18 @@ type conn struct {
 
 	err    error
 	closed bool
+	counts *protocols.CounterSet
 }
+
+// Counters returns how often this connection hit each cap, by stable name.
+func (c *conn) Counters() map[string]uint64 { return c.counts.Counters() }
 
 func newConn(info protocols.ConnInfo, emit protocols.EmitFunc) *conn {
 	opts := info.Options
 	if opts.BodyCap == 0 {
 		opts = protocols.DefaultOptions()
 	}
-	c := &conn{opts: opts, emit: emit}
+	c := &conn{opts: opts, emit: emit, counts: counterNames.New()}
 	c.dec[protocols.ClientToServer] = decoder{client: true, keepCap: opts.BodyCap}
 	c.dec[protocols.ServerToClient] = decoder{keepCap: opts.BodyCap}
 	c.subs.reset()
@@ -279,6 +283,7 @@ func (c *conn) request(m *message) {
 	if c.opts.MaxPending > 0 && len(c.queue) > c.opts.MaxPending {
 		old := c.queue[0]
 		c.queue = c.queue[1:]
+		c.counts.Add(countPendingEvicted, 1)
 		if !old.noReply {
 			c.owed++
 			if old.expect > 1 {
@@ -674,3 +679,12 @@ func (s *subscriptions) track(kind string, v *value) {
 		(*set)[name] = struct{}{}
 	}
 }
+
+// Counter names, stable: the pipeline adds them up by name.
+const (
+	// countPendingEvicted: more than Options.MaxPending commands were waiting,
+	// and the oldest was given up.
+	countPendingEvicted = "redis_pending_evicted"
+)
+
+var counterNames = protocols.NewCounterNames(countPendingEvicted)
