@@ -1,7 +1,6 @@
 package http2
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 
@@ -143,8 +142,6 @@ var staticTable = sync.OnceValue(func() []hpack.HeaderField {
 	}
 	return t
 })
-
-var errHPACKInteger = errors.New("hpack: integer overflow or truncated block")
 
 // shadowTable follows an HPACK dynamic table whose older entries are not
 // known. Indices count from the newest entry (RFC 7541 §2.3.3), so entries

@@ -679,12 +679,3 @@ func (s *subscriptions) track(kind string, v *value) {
 		(*set)[name] = struct{}{}
 	}
 }
-
-// Counter names, stable: the pipeline adds them up by name.
-const (
-	// countPendingEvicted: more than Options.MaxPending commands were waiting,
-	// and the oldest was given up.
-	countPendingEvicted = "redis_pending_evicted"
-)
-
-var counterNames = protocols.NewCounterNames(countPendingEvicted)

@@ -26,8 +26,6 @@ const (
 // rdbMarkLen is the length of a diskless transfer's end mark.
 const rdbMarkLen = 40
 
-var errBadRDB = malformed("redis_bad_rdb", "snapshot transfer without a valid length or end mark")
-
 // rdbNext reads a snapshot transfer; the message's value has kind 'R' and
 // the transfer's size.
 func (d *decoder) rdbNext(p []byte, ts time.Time) (int, *message, error) {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"strconv"
 	"time"
-
-	"github.com/sondehq/sonde/protocols"
 )
 
 // Bounds on what a peer may declare. Each refusal is a ParseError with a
@@ -33,27 +31,6 @@ const (
 	maxKeptNodes = 1024
 	maxScalar    = 4096
 )
-
-// The ParseError codes, one per check.
-var (
-	errBadType       = malformed("redis_bad_type", "unknown RESP type byte")
-	errMissingCR     = malformed("redis_missing_cr", "line not terminated by CRLF")
-	errBadLength     = malformed("redis_bad_length", "invalid length or count")
-	errBadInteger    = malformed("redis_bad_integer", "invalid integer")
-	errBadDouble     = malformed("redis_bad_double", "invalid double")
-	errBadBoolean    = malformed("redis_bad_boolean", "boolean is neither t nor f")
-	errBadNull       = malformed("redis_bad_null", "null carries data")
-	errBadBigNumber  = malformed("redis_bad_big_number", "invalid big number")
-	errBulkCRLF      = malformed("redis_bulk_crlf", "string payload not followed by CRLF")
-	errBulkTooLarge  = malformed("redis_bulk_too_large", "string longer than 512 MiB")
-	errCountTooLarge = malformed("redis_count_too_large", "aggregate declares more elements than a peer can send")
-	errTooDeep       = malformed("redis_too_deep", "aggregates nested deeper than 32 levels")
-	errLineTooLong   = malformed("redis_line_too_long", "line longer than 64 KiB")
-	errInlineTooLong = malformed("redis_inline_too_long", "inline command longer than 64 KiB")
-	errRequestType   = malformed("redis_request_not_bulk", "command array holds something other than strings")
-)
-
-func malformed(code, detail string) error { return protocols.Malformed(protocols.Redis, code, detail) }
 
 // value is one RESP value as far as it is kept. Commands are arrays of bulk
 // strings, inline commands included.
