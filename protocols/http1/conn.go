@@ -2,39 +2,11 @@ package http1
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/sondehq/sonde/protocols"
 )
-
-// Stable names of the protocol errors, under which the pipeline counts them.
-const (
-	codeStartLineTooLong    = "http1_start_line_too_long"
-	codeHeadersTooLarge     = "http1_headers_too_large"
-	codeTooManyHeaders      = "http1_too_many_headers"
-	codeBadContentLength    = "http1_bad_content_length"
-	codeBadTransferEncoding = "http1_bad_transfer_encoding"
-	codeBadChunkSize        = "http1_bad_chunk_size"
-	codeChunkLineTooLong    = "http1_chunk_line_too_long"
-	codeBadChunkEnd         = "http1_bad_chunk_end"
-	codeLostSync            = "http1_lost_sync"
-)
-
-const (
-	// maxChunkLine bounds a chunk-size line with its extensions (net/http
-	// refuses more than 4 KiB too).
-	maxChunkLine = 4 << 10
-	// maxGarbage is how many bytes that do not parse as HTTP/1 are skipped,
-	// looking for the next message, before the connection is given up.
-	// Skipping after a gap or a mid-stream join is not bounded: the bytes
-	// are the rest of a message whose framing was lost, not garbage.
-	maxGarbage = 64 << 10
-)
-
-var errClosed = errors.New("connection closed")
 
 // state is where a direction's parser is in its stream.
 type state uint8
@@ -206,56 +178,6 @@ func (c *conn) step(s *side, data []byte) (int, error) {
 		return len(data), nil
 	default:
 		return c.resync(s, data)
-	}
-}
-
-// startLine returns the length of the first line of data with its LF, 0
-// while the line is incomplete, and an error once it is longer than any
-// header block.
-func (s *side) startLine(data []byte) (int, error) {
-	if s.lineEnd == 0 {
-		i := bytes.IndexByte(data[s.scan:], '\n')
-		if i < 0 {
-			s.scan = len(data)
-		} else {
-			s.lineEnd = s.scan + i + 1
-			s.scan = s.lineEnd
-		}
-	}
-	if s.lineEnd > maxHeaderBlock+1 || (s.lineEnd == 0 && len(data) > maxHeaderBlock) {
-		return 0, protocols.Malformed(protocols.HTTP1, codeStartLineTooLong, "")
-	}
-	return s.lineEnd, nil
-}
-
-// rescan forgets what was learnt about the front of the data, once bytes
-// were consumed from it.
-func (s *side) rescan() {
-	s.scan, s.lineEnd, s.parsed = 0, 0, false
-}
-
-// headerEnd returns the offset just past the empty line that ends the header
-// block whose field lines begin at from, or -1 when it has not all arrived.
-// A block larger than maxHeaderBlock is an error, wherever the data was cut.
-func (s *side) headerEnd(data []byte, from int) (int, error) {
-	p := max(from, s.scan)
-	for {
-		i := bytes.IndexByte(data[p:], '\n')
-		if i < 0 {
-			s.scan = p
-			if len(data) > maxHeaderBlock {
-				return -1, protocols.Malformed(protocols.HTTP1, codeHeadersTooLarge, "")
-			}
-			return -1, nil
-		}
-		line := data[p : p+i]
-		p += i + 1
-		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-			if p > maxHeaderBlock {
-				return -1, protocols.Malformed(protocols.HTTP1, codeHeadersTooLarge, "")
-			}
-			return p, nil
-		}
 	}
 }
 
@@ -459,78 +381,6 @@ func (c *conn) readResponse(s *side, data []byte) (int, error) {
 	return end, nil
 }
 
-// readChunkSize reads "chunk-size [chunk-ext] CRLF" (RFC 9112 §7.1).
-// Extensions are skipped: nothing in them is worth showing.
-func readChunkSize(s *side, data []byte) (int, error) {
-	i := bytes.IndexByte(data, '\n')
-	if i > maxChunkLine || (i < 0 && len(data) > maxChunkLine) {
-		return 0, protocols.Malformed(protocols.HTTP1, codeChunkLineTooLong, "")
-	}
-	if i < 0 {
-		return 0, nil
-	}
-	line := trimCR(data[:i])
-	if j := bytes.IndexByte(line, ';'); j >= 0 {
-		line = line[:j]
-	}
-	line = bytes.Trim(line, " \t")
-	size, ok := parseHex(line)
-	if !ok {
-		return 0, protocols.Malformed(protocols.HTTP1, codeBadChunkSize, strconv.Quote(string(line)))
-	}
-	*s.size += int64(i + 1)
-	if size == 0 {
-		s.state = stTrailers
-	} else {
-		s.state, s.remain = stChunkData, size
-	}
-	return i + 1, nil
-}
-
-// parseHex parses a chunk size. Fifteen hex digits are more than any real
-// chunk and cannot overflow an int64.
-func parseHex(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 15 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= c && c <= 'f':
-			d = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		n = n<<4 | int64(d)
-	}
-	return n, true
-}
-
-// readChunkEnd reads the CRLF after a chunk's data (a bare LF is tolerated).
-func readChunkEnd(s *side, data []byte) (int, error) {
-	n := 0
-	switch {
-	case data[0] == '\n':
-		n = 1
-	case data[0] != '\r':
-		return 0, protocols.Malformed(protocols.HTTP1, codeBadChunkEnd, "")
-	case len(data) == 1:
-		return 0, nil
-	case data[1] == '\n':
-		n = 2
-	default:
-		return 0, protocols.Malformed(protocols.HTTP1, codeBadChunkEnd, "")
-	}
-	*s.size += int64(n)
-	s.state = stChunkSize
-	return n, nil
-}
-
 // readTrailers reads the trailer section after the last chunk.
 func (c *conn) readTrailers(s *side, data []byte) (int, error) {
 	end, err := s.headerEnd(data, 0)
@@ -598,35 +448,6 @@ func (c *conn) enterSync(s *side, why syncReason) {
 
 func (s *side) reset() {
 	*s = side{dir: s.dir, last: s.last, skipped: s.skipped, sync: s.sync}
-}
-
-func (c *conn) newExchange(s *side) *exchange {
-	ex := &exchange{entry: &protocols.Entry{Protocol: protocols.HTTP1, HTTP: &protocols.HTTPRecord{}}}
-	c.reportSkipped(s, ex)
-	return ex
-}
-
-// reportSkipped notes on ex the bytes its side discarded before it.
-func (c *conn) reportSkipped(s *side, ex *exchange) {
-	if s.skipped == 0 {
-		return
-	}
-	what := "bytes that do not parse as HTTP/1"
-	switch s.sync {
-	case syncGap:
-		what = "bytes after a gap"
-	case syncMidStream:
-		what = "bytes of a connection joined mid-stream"
-	}
-	ex.entry.Warn(fmt.Sprintf("%d %s skipped before this %s", s.skipped, what, messageName(s.dir)))
-	s.skipped = 0
-}
-
-func messageName(d protocols.Direction) string {
-	if d == protocols.ClientToServer {
-		return "request"
-	}
-	return "response"
 }
 
 // enqueue adds a request to the FIFO that responses pair with. Beyond
@@ -788,27 +609,6 @@ func (c *conn) flush() {
 	}
 }
 
-// finish fills in the entry's summary, timing and unmatched state.
-func (c *conn) finish(ex *exchange) {
-	e := ex.entry
-	end := ex.respEnd
-	switch {
-	case ex.req == nil:
-		e.Unmatched = protocols.MissingRequest
-		e.Start = ex.respStart
-	case ex.resp == nil:
-		e.Unmatched = protocols.MissingResponse
-		end = ex.reqEnd
-	}
-	if ex.req != nil {
-		e.Summary.Method, e.Summary.Target = ex.req.Method, ex.req.Target
-	}
-	if ex.resp != nil && ex.resp.StatusCode != 0 {
-		e.Summary.Status = strconv.Itoa(ex.resp.StatusCode)
-	}
-	e.Duration = max(end.Sub(e.Start), 0)
-}
-
 func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
 	if c.err != nil || n == 0 {
 		return
@@ -875,12 +675,3 @@ func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
 	c.shutdown("message incomplete when the connection ended by " + reason.String())
 	c.err = errClosed
 }
-
-// Counter names, stable: the pipeline adds them up by name.
-const (
-	// countPendingEvicted: more than Options.MaxPending requests were waiting,
-	// and the oldest was given up.
-	countPendingEvicted = "http1_pending_evicted"
-)
-
-var counterNames = protocols.NewCounterNames(countPendingEvicted)

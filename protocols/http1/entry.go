@@ -6,7 +6,9 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/sondehq/sonde/protocols"
 )
@@ -66,4 +68,54 @@ func undecodable(coding string, err error) string {
 // (deflate) and a check value that makes the pair a multiple of 31.
 func isZlibHeader(p []byte) bool {
 	return len(p) >= 2 && p[0]&0x0f == 8 && (uint16(p[0])<<8|uint16(p[1]))%31 == 0
+}
+
+func (c *conn) newExchange(s *side) *exchange {
+	ex := &exchange{entry: &protocols.Entry{Protocol: protocols.HTTP1, HTTP: &protocols.HTTPRecord{}}}
+	c.reportSkipped(s, ex)
+	return ex
+}
+
+// reportSkipped notes on ex the bytes its side discarded before it.
+func (c *conn) reportSkipped(s *side, ex *exchange) {
+	if s.skipped == 0 {
+		return
+	}
+	what := "bytes that do not parse as HTTP/1"
+	switch s.sync {
+	case syncGap:
+		what = "bytes after a gap"
+	case syncMidStream:
+		what = "bytes of a connection joined mid-stream"
+	}
+	ex.entry.Warn(fmt.Sprintf("%d %s skipped before this %s", s.skipped, what, messageName(s.dir)))
+	s.skipped = 0
+}
+
+func messageName(d protocols.Direction) string {
+	if d == protocols.ClientToServer {
+		return "request"
+	}
+	return "response"
+}
+
+// finish fills in the entry's summary, timing and unmatched state.
+func (c *conn) finish(ex *exchange) {
+	e := ex.entry
+	end := ex.respEnd
+	switch {
+	case ex.req == nil:
+		e.Unmatched = protocols.MissingRequest
+		e.Start = ex.respStart
+	case ex.resp == nil:
+		e.Unmatched = protocols.MissingResponse
+		end = ex.reqEnd
+	}
+	if ex.req != nil {
+		e.Summary.Method, e.Summary.Target = ex.req.Method, ex.req.Target
+	}
+	if ex.resp != nil && ex.resp.StatusCode != 0 {
+		e.Summary.Status = strconv.Itoa(ex.resp.StatusCode)
+	}
+	e.Duration = max(end.Sub(e.Start), 0)
 }
