@@ -51,34 +51,6 @@ const (
 	maxTopicNames = 16384
 )
 
-// Counter names, stable: the pipeline and the tests read them by name.
-const (
-	CountFrameOverCap      = "kafka_frame_over_decode_cap"
-	CountRequestUndecoded  = "kafka_request_undecodable"
-	CountResponseUndecoded = "kafka_response_undecodable"
-	CountUnmatchedResponse = "kafka_response_unmatched"
-	CountPendingEvicted    = "kafka_pending_evicted"
-	CountDecodedCap        = "kafka_decoded_cap"
-	CountDecodeBudget      = "kafka_decode_budget"
-	CountDecompressError   = "kafka_decompress_error"
-	CountBatchMalformed    = "kafka_batch_malformed"
-	CountRecordsCap        = "kafka_records_cap"
-	CountListCap           = "kafka_list_cap"
-	CountResync            = "kafka_resync"
-	CountGapInFrame        = "kafka_gap_in_frame"
-	CountDecoderPanic      = "kafka_decoder_panic"
-	CountRawSASL           = "kafka_sasl_raw_token"
-	CountWalkCap           = "kafka_walk_cap"
-)
-
-var counterNames = protocols.NewCounterNames(
-	CountFrameOverCap, CountRequestUndecoded, CountResponseUndecoded,
-	CountUnmatchedResponse, CountPendingEvicted, CountDecodedCap,
-	CountDecodeBudget, CountDecompressError, CountBatchMalformed,
-	CountRecordsCap, CountListCap, CountResync, CountGapInFrame,
-	CountDecoderPanic, CountRawSASL, CountWalkCap,
-)
-
 // Dissector recognises Kafka connections and makes their parsers. It is safe
 // for concurrent use; its Conns share its counters, its decompressor pools,
 // its cache of how to walk kmsg's types, and the topic names it learnt.
