@@ -6,6 +6,15 @@
 // `make web` rebuilds them and `make check-web` fails when the committed
 // build differs from a rebuild of the sources.
 //
+// The UI's types for the hub's JSON are generated from the Go types the hub
+// serves: web/internal/tsgen reads them by reflection (with a table for the
+// types that write their own JSON) and writes src/types.gen.ts, together with
+// the query's field names; `go generate ./web/...` and `make web` run it, and
+// TestTypesGenerated fails when the committed file is stale. `npm run build`
+// type-checks the sources with tsc before bundling them, so a field the hub
+// renames breaks the build of the view that reads it. Answers the hub builds
+// from unexported or anonymous Go types are typed by hand in src/types.ts.
+//
 // Handler serves the embedded files: the hashed files under /assets/ with a
 // year-long immutable cache, and index.html, with no-cache, for every other
 // path that is not a file (the app routes in the browser with ?q=&view=&id=).

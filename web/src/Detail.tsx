@@ -470,7 +470,7 @@ function Batches({ batches, count }: { batches?: KafkaBatch[]; count?: number })
                   <td>{r.timestamp_ms >= 0 ? dateTime(r.timestamp_ms) : ''}</td>
                   <td>{r.key ? <Inline b={r.key} /> : <span class="muted">null</span>}</td>
                   <td>{r.value ? <Inline b={r.value} /> : <span class="muted">null (tombstone)</span>}</td>
-                  <td>{(r.headers ?? []).map((h) => `${h.name}=${h.value}`).join(', ')}</td>
+                  <td>{(r.headers ?? []).map((h) => `${h.name}=${h.value ? (h.value.text ?? h.value.base64 ?? '') : 'null'}`).join(', ')}</td>
                 </tr>
               ))}
             </tbody>

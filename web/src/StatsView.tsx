@@ -6,7 +6,7 @@ import { api } from './api';
 import { count, ms } from './format';
 import { addClause, clause } from './query';
 import type { Stats } from './types';
-import { PROTOCOLS } from './types';
+import { ProtocolValues } from './types';
 import { protocolNames } from './ui';
 
 interface Data {
@@ -30,7 +30,7 @@ export function StatsView({ query, window }: { query: string; window: string }) 
     const load = async () => {
       try {
         const all = await api.stats(query, window, ac.signal);
-        const protos = PROTOCOLS.filter((p) => all.by_protocol[p]);
+        const protos = ProtocolValues.filter((p) => all.by_protocol?.[p]);
         const by = await Promise.all(
           protos.map(async (p) => [p, await api.stats(addClause(query, clause('protocol', p)), window, ac.signal)] as [string, Stats]),
         );
@@ -51,7 +51,7 @@ export function StatsView({ query, window }: { query: string; window: string }) 
   if (error) return <div class="empty err-text">{error}</div>;
   if (!data) return <div class="empty">Loading stats…</div>;
   const s = data.all;
-  const step = seconds(window) / Math.max(1, s.timeline.length);
+  const step = seconds(window) / Math.max(1, s.timeline?.length ?? 0);
   return (
     <div class="stats">
       <div class="cards">
@@ -98,7 +98,7 @@ const H = 200;
 const M = { l: 44, r: 12, t: 10, b: 24 };
 
 function RateChart({ data, step }: { data: Data; step: number }) {
-  const tl = data.all.timeline;
+  const tl = data.all.timeline ?? [];
   if (!tl.length) return <p class="muted">no data</p>;
   const n = tl.length;
   const rate = (c: number) => c / step;
@@ -123,7 +123,7 @@ function RateChart({ data, step }: { data: Data; step: number }) {
         <path d={line(tl.map((b) => rate(b.count)))} class="rate-total" />
         <path d={line(tl.map((b) => rate(b.errors)))} class="rate-errors" />
         {data.by.map(([p, st]) => (
-          <path key={p} d={line(st.timeline.map((b) => rate(b.count)))} class="rate-proto" style={{ stroke: `var(--p-${p})` }} />
+          <path key={p} d={line((st.timeline ?? []).map((b) => rate(b.count)))} class="rate-proto" style={{ stroke: `var(--p-${p})` }} />
         ))}
         <text x={M.l} y={H - 6} class="axis">
           {fmt(t0)}
@@ -148,13 +148,14 @@ function RateChart({ data, step }: { data: Data; step: number }) {
 const classOrder = ['2xx', 'ok', '1xx', '3xx', '4xx', '5xx', 'error', 'unmatched', 'other'];
 
 function ClassBars({ s }: { s: Stats }) {
-  const protos = Object.keys(s.by_status_class).sort();
+  const byClass = s.by_status_class ?? {};
+  const protos = Object.keys(byClass).sort();
   if (!protos.length) return <p class="muted">no data</p>;
   const bw = 360;
   return (
     <svg viewBox={`0 0 ${bw + 150} ${protos.length * 28 + 8}`} class="chart" role="img" aria-label="status classes">
       {protos.map((p, row) => {
-        const cls = s.by_status_class[p];
+        const cls = byClass[p];
         const total = Object.values(cls).reduce((a, b) => a + b, 0);
         let x = 70;
         return (

@@ -1,5 +1,5 @@
 // Calls to the hub's REST API (apiserver/README.md lists it).
-import type { Agent, Entry, FieldInfo, Page, ServiceMap, Stats } from './types';
+import type { AgentsAnswer, Entry, FieldsAnswer, Page, ServiceMap, Stats, ValidateAnswer } from './types';
 
 /** ApiError is a non-2xx answer: the hub's sentence, and for bad queries the
  * character (code point) where it went wrong. */
@@ -41,18 +41,18 @@ export const api = {
     request<Page>('/api/v1/entries' + qs({ q, before, limit }), { signal }),
   entry: (id: string, signal?: AbortSignal) => request<Entry>('/api/v1/entries/' + encodeURIComponent(id), { signal }),
   validate: (q: string, signal?: AbortSignal) =>
-    request<{ ok: boolean }>('/api/v1/query/validate', {
+    request<ValidateAnswer>('/api/v1/query/validate', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ q }),
       signal,
     }),
-  fields: () => request<{ fields: FieldInfo[] }>('/api/v1/query/fields'),
+  fields: () => request<FieldsAnswer>('/api/v1/query/fields'),
   stats: (q: string, window: string, signal?: AbortSignal) =>
     request<Stats>('/api/v1/stats' + qs({ q, window }), { signal }),
   serviceMap: (q: string, window: string, signal?: AbortSignal) =>
     request<ServiceMap>('/api/v1/servicemap' + qs({ q, window }), { signal }),
-  agents: () => request<{ agents: Agent[] }>('/api/v1/agents'),
+  agents: () => request<AgentsAnswer>('/api/v1/agents'),
   harURL: (q: string) => '/api/v1/export/har' + qs({ q }),
   streamURL: (q: string, history: number) => {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';

@@ -4,7 +4,7 @@
 // however many entries arrive in it.
 import { api } from './api';
 import { Rows } from './rows';
-import type { Agent, Entry, HubStats } from './types';
+import type { AgentInfo, Entry, HubStats } from './types';
 
 /** Most rows the browser keeps; older ones are dropped from the head. */
 export const MAX_ROWS = 2_000_000;
@@ -30,7 +30,7 @@ export class Model {
   lost = 0;
   received = 0;
   hub: HubStats | null = null;
-  agents: Agent[] = [];
+  agents: AgentInfo[] = [];
   agentsError = '';
   paused = false;
   /** The tail position the list shows while paused. */
@@ -232,7 +232,7 @@ export class Model {
 
 /** Counters whose growth means data was lost somewhere (kernel ring buffer,
  * capture socket, assembly, the agent's buffer). */
-export function isLossCounter(a: Agent, name: string): boolean {
+export function isLossCounter(a: AgentInfo, name: string): boolean {
   return a.loss?.includes(name) ?? false;
 }
 

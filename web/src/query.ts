@@ -1,5 +1,12 @@
 // Building queries from what the user clicks, and reading the URL.
 import { EpKind } from './rows';
+import type { EndpointMember, EndpointQueryField, MapQueryField, QueryField } from './types';
+
+/** A field a value can be filtered by: one of the hub's query fields, an
+ * endpoint's member (src.pod) or a key of a map field
+ * (request.headers["accept"]). The names come from the Go vocabulary, so a
+ * field the hub renames fails the type check here. */
+export type FieldRef = QueryField | `${EndpointQueryField}.${EndpointMember}` | `${MapQueryField}.${string}`;
 
 /** A CEL literal for a value: strings quoted (CEL accepts JSON's escapes),
  * numbers and booleans bare. */
@@ -9,7 +16,7 @@ export function literal(v: string | number | boolean): string {
 }
 
 /** One comparison: `field == value`, or `!=` to exclude. */
-export function clause(field: string, v: string | number | boolean, exclude = false): string {
+export function clause(field: FieldRef, v: string | number | boolean, exclude = false): string {
   return `${field} ${exclude ? '!=' : '=='} ${literal(v)}`;
 }
 
@@ -23,21 +30,21 @@ export function addClause(q: string, c: string): string {
 }
 
 /** The clause that selects an endpoint shown in the list as label. */
-export function endpointClause(side: 'src' | 'dst', kind: EpKind, label: string, exclude = false): string {
+export function endpointClause(side: EndpointQueryField, kind: EpKind, label: string, exclude = false): string {
   switch (kind) {
     case EpKind.Pod:
-      return clause(side + '.pod', label, exclude);
+      return clause(`${side}.pod`, label, exclude);
     case EpKind.Service:
-      return clause(side + '.service', label, exclude);
+      return clause(`${side}.service`, label, exclude);
     case EpKind.Workload:
-      return clause(side + '.workload', label, exclude);
+      return clause(`${side}.workload`, label, exclude);
   }
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(label);
   if (side === 'dst' && m) {
     const both = `${side}.ip == ${literal(m[1])} && ${side}.port == ${m[2]}`;
     return exclude ? `!(${both})` : both;
   }
-  return clause(side + '.ip', label, exclude);
+  return clause(`${side}.ip`, label, exclude);
 }
 
 /** The view the URL describes: ?q=&view=&id= */

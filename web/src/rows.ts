@@ -7,7 +7,7 @@
 // the arrays are a deque: data sits between off and off+size, with room left
 // on both sides when they grow.
 import type { Endpoint, Entry, Protocol } from './types';
-import { PROTOCOLS } from './types';
+import { ProtocolValues } from './types';
 
 export const enum Flag {
   Gap = 1,
@@ -221,7 +221,7 @@ export class Rows {
       id: this.id[i],
       startMs: this.start[i],
       durationNs: this.dur[i],
-      protocol: PROTOCOLS[this.proto[i]],
+      protocol: ProtocolValues[this.proto[i]],
       method: this.strings.get(this.method[i]),
       target: this.strings.get(this.target[i]),
       status: this.strings.get(this.status[i]),
@@ -254,7 +254,7 @@ export class Rows {
     this.src[i] = this.strings.id(s);
     this.dst[i] = this.strings.id(d);
     this.kinds[i] = sk | (dk << 2);
-    this.proto[i] = Math.max(0, PROTOCOLS.indexOf(e.protocol));
+    this.proto[i] = Math.max(0, ProtocolValues.indexOf(e.protocol));
     let f = 0;
     if (e.gap) f |= Flag.Gap;
     if (e.unmatched === 'response') f |= Flag.NoResponse;

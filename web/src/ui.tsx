@@ -3,7 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { actions } from './actions';
 import { bodyBase64, bodyBytes, hexDump, prettyJSON, prettyXML, size } from './format';
-import { clause } from './query';
+import { clause, type FieldRef } from './query';
 import type { AMQPField, Body, Header, ProtoField } from './types';
 
 export const protocolNames: Record<string, string> = {
@@ -17,7 +17,7 @@ export const protocolNames: Record<string, string> = {
 
 interface VProps {
   /** The query field; with v, the click adds `f == v` (shift: `f != v`). */
-  f?: string;
+  f?: FieldRef;
   v?: string | number | boolean;
   /** A ready clause instead of f and v; shift-click negates it. */
   c?: string;
@@ -89,7 +89,7 @@ export function Section({ title, children, extra }: { title: string; children: C
 }
 
 /** Headers as a table; field(name) gives the query field for a header. */
-export function HeadersTable({ headers, field }: { headers?: Header[] | null; field?: (name: string) => string }) {
+export function HeadersTable({ headers, field }: { headers?: Header[] | null; field?: (name: string) => FieldRef }) {
   if (!headers?.length) return <p class="muted">none</p>;
   return (
     <table class="headers">
