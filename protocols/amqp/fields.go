@@ -25,16 +25,6 @@ const (
 	maxValueLen = 1024
 )
 
-// Counter names of cap hits and anomalies that are not fatal.
-const (
-	countTableDepth    = "amqp_table_depth"
-	countTableFields   = "amqp_table_fields"
-	countValueLen      = "amqp_value_truncated"
-	countTableBad      = "amqp_table_malformed"
-	countFieldType     = "amqp_field_type_unknown"
-	countTrailingBytes = "amqp_trailing_bytes"
-)
-
 // hitWarnings say in words what each counted hit means for the entry.
 var hitWarnings = map[string]string{
 	countTableDepth:    "field table nested deeper than 8 levels: inner tables not shown",
