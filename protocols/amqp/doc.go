@@ -64,6 +64,26 @@
 // seen is an entry with Unmatched "request"; a request whose reply never
 // came is one with Unmatched "response".
 //
+// # Where things are
+//
+// Every dissector in protocols/ has the same files, so that whoever reads one
+// finds their way in the others:
+//
+//   - dissector.go: the Dissector: detection from the protocol header or a run
+//     of frames
+//   - frame.go: framing: frames, heartbeats, resynchronisation after a loss
+//     (content.go: content headers and bodies)
+//   - conn.go: the Conn: channels, pairing synchronous methods with their
+//     replies, publisher confirms, the pending cap
+//   - entry.go: entry building: an exchange's record, target and status
+//     (args.go, fields.go: arguments and field tables, read with
+//     protocols/internal/bin)
+//   - errors.go: the error codes, sentinels and counter names
+//   - spec.go, redact.go: the 0-9-1 method table; credentials
+//
+// Tests feed Conns through protocolstest, whose CheckSplit checks that
+// cutting a stream at other points changes nothing.
+//
 // # Concurrency and buffers
 //
 // The dissector returned by New is stateless and safe for concurrent use.

@@ -71,6 +71,23 @@
 // without a response are emitted with Unmatched "response" when the connection
 // closes.
 //
+// # Where things are
+//
+// Every dissector in protocols/ has the same files, so that whoever reads one
+// finds their way in the others:
+//
+//   - dissector.go: the Dissector: detection from a request or status line
+//   - frame.go: framing: start lines, header blocks, Content-Length and
+//     chunked bodies
+//   - conn.go: the Conn: each direction's state machine, resynchronisation,
+//     and the FIFO that pairs responses with requests
+//   - entry.go: entry building: the exchange's entry, its summary and timing,
+//     decoded bodies
+//   - errors.go: the error codes, sentinels and counter names
+//
+// Tests feed Conns through protocolstest, whose CheckSplit checks that
+// cutting a stream at other points changes nothing.
+//
 // # Concurrency and buffers
 //
 // The dissector is stateless. A Conn is used from one goroutine and starts

@@ -59,6 +59,25 @@
 // BodyCap, the protobuf field tree by depth (12) and count (2048 per
 // message, 4096 per side of a call).
 //
+// # Where things are
+//
+// Every dissector in protocols/ has the same files, so that whoever reads one
+// finds their way in the others:
+//
+//   - dissector.go: the Dissector: detection from the preface or a run of
+//     frame headers
+//   - frame.go: framing: the preface, frames through x/net's Framer, frame
+//     boundaries after a loss
+//   - conn.go: the Conn: frames to streams, pairing by stream ID, resets, the
+//     bound on open streams
+//   - entry.go: entry building: a stream's headers, bodies and its HTTP entry
+//   - errors.go: the error codes, sentinels and counter names
+//   - hpack.go, grpc.go, protobuf.go, inflate.go: header blocks, gRPC calls,
+//     schema-less protobuf, content decoding
+//
+// Tests feed Conns through protocolstest, whose CheckSplit checks that
+// cutting a stream at other points changes nothing.
+//
 // # Concurrency and buffers
 //
 // A Conn is not safe for concurrent use and starts no goroutines; the

@@ -53,6 +53,26 @@
 // without loss, a malformed frame is a ParseError and the connection becomes
 // opaque.
 //
+// # Where things are
+//
+// Every dissector in protocols/ has the same files, so that whoever reads one
+// finds their way in the others:
+//
+//   - dissector.go: the Dissector: detection, counters, the topic names its
+//     Conns share
+//   - frame.go: framing: length-prefixed frames, their caps, resynchronisation
+//     after a loss
+//   - conn.go: the Conn: pairing responses with requests by correlation ID,
+//     the pending queue
+//   - entry.go: entry building: walking kmsg's decoded messages into the
+//     record (records.go, compress.go: record batches)
+//   - errors.go: the error codes, sentinels and counter names
+//   - reader.go: Kafka's compound types on the shared sticky reader
+//     (protocols/internal/bin)
+//
+// Tests feed Conns through protocolstest, whose CheckSplit checks that
+// cutting a stream at other points changes nothing.
+//
 // # Concurrency and buffers
 //
 // The Dissector is safe for concurrent use; its Conns share its counters,

@@ -52,6 +52,24 @@
 // peer can send, and lines (other than a server's simple strings and
 // errors) longer than 64 KiB.
 //
+// # Where things are
+//
+// Every dissector in protocols/ has the same files, so that whoever reads one
+// finds their way in the others:
+//
+//   - dissector.go: the Dissector: detection, and finding a message start
+//     after a loss
+//   - frame.go: framing: the incremental RESP decoder (inline.go: inline
+//     commands; replication.go: snapshots)
+//   - conn.go: the Conn: the FIFO of commands waiting for replies, pushes,
+//     subscriptions, MULTI
+//   - entry.go: entry building: how values are shown (command.go, commands.go:
+//     commands, their keys and secrets)
+//   - errors.go: the error codes, sentinels and counter names
+//
+// Tests feed Conns through protocolstest, whose CheckSplit checks that
+// cutting a stream at other points changes nothing.
+//
 // # Concurrency and buffers
 //
 // The Dissector is stateless. A Conn is used by one goroutine at a time and
