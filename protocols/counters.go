@@ -53,14 +53,6 @@ func (s *CounterSet) Add(name string, n int) {
 	s.counts[i].Add(uint64(n))
 }
 
-// Get returns the count of name.
-func (s *CounterSet) Get(name string) uint64 {
-	if i, ok := s.names.index[name]; ok {
-		return s.counts[i].Load()
-	}
-	return 0
-}
-
 // Counters returns every counter by name, zeros included.
 func (s *CounterSet) Counters() map[string]uint64 {
 	m := make(map[string]uint64, len(s.names.names))

@@ -46,9 +46,6 @@ func NewFeeder(c Conn, maxLeftover int) *Feeder {
 // Conn returns the Conn being fed.
 func (f *Feeder) Conn() Conn { return f.conn }
 
-// Closed reports whether the Conn was closed, after an error or by Close.
-func (f *Feeder) Closed() bool { return f.closed }
-
 // Feed hands data, after what dir left unconsumed, to the Conn. It returns
 // nil, or the error that ended the Conn; the Conn is closed by then. data is
 // not kept.

@@ -40,12 +40,12 @@ type Result struct {
 // closed it already). It returns an error when the Conn breaks the contract
 // (consumed more than it was given).
 func Replay(d protocols.Dissector, info protocols.ConnInfo, chunks []Chunk, reason protocols.CloseReason) (Result, error) {
-	return ReplayEach(d, info, chunks, reason, nil)
+	return replay(d, info, chunks, reason, nil)
 }
 
-// ReplayEach is Replay that calls each, when not nil, with every entry as
-// the Conn emits it, before it is added to the result.
-func ReplayEach(d protocols.Dissector, info protocols.ConnInfo, chunks []Chunk, reason protocols.CloseReason, each func(*protocols.Entry)) (Result, error) {
+// replay is Replay that calls each, when not nil, with every entry as the
+// Conn emits it, before it is added to the result.
+func replay(d protocols.Dissector, info protocols.ConnInfo, chunks []Chunk, reason protocols.CloseReason, each func(*protocols.Entry)) (Result, error) {
 	var res Result
 	if info.Options.BodyCap == 0 {
 		info.Options = protocols.DefaultOptions()

@@ -66,7 +66,7 @@ func CheckSplit(t testing.TB, d protocols.Dissector, chunks []Chunk, opts SplitO
 func replayChecked(t testing.TB, d protocols.Dissector, chunks []Chunk, opts SplitOptions) Result {
 	t.Helper()
 	cd := &checkedDissector{Dissector: d, t: t, opts: opts}
-	res, err := ReplayEach(cd, opts.Info, chunks, opts.Reason, func(e *protocols.Entry) {
+	res, err := replay(cd, opts.Info, chunks, opts.Reason, func(e *protocols.Entry) {
 		if cd.conn != nil && cd.conn.failed && opts.Strict {
 			t.Fatalf("entry emitted after the error %v: %s", cd.conn.err, Describe(e))
 		}
