@@ -488,15 +488,10 @@ func TestEvictionKeepsUnderLimit(t *testing.T) {
 	if size > limit {
 		t.Errorf("data directory holds %d bytes, over the %d limit", size, limit)
 	}
-	// While a compaction runs, its output exists beside its input, and a
-	// burst of writes can outrun the evictor: for a moment the directory may
-	// pass the limit. At this smallest limit, on a loaded 2-core machine,
-	// peaks of up to 28 % over were measured, more than the quarter deploy
-	// gives the volume; this bound catches a runaway store, and the peak is
-	// logged above so that closing the gap shows.
-	const tolerance = limit / 2
-	if peak > limit+tolerance {
-		t.Errorf("data directory peaked at %d bytes, over the %d limit by more than %d", peak, limit, tolerance)
+	// The directory is sampled between batches; the store's own test
+	// (TestBurstOfLargeBatchesStaysUnderLimit) samples beside them.
+	if peak > limit {
+		t.Errorf("data directory peaked at %d bytes, over the %d limit", peak, limit)
 	}
 	if *p.Total == 0 || *p.Total >= n || p.Entries[0].Summary.Target != "t-"+strconv.Itoa(n-1) {
 		t.Errorf("kept %d entries, newest %v", *p.Total, p.Entries[0].Summary)

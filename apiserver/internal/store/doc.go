@@ -80,13 +80,16 @@
 // and memtables are sized from the limit so that both stay small against it.
 // The oldest remaining entry's start is "history starts at T".
 //
-// The limit holds between bursts, not at every instant: measured at the
-// 16 MiB minimum with writes as fast as the machine takes them, the
-// directory passed it by up to a fifth for moments while a compaction's
-// output and input coexisted (deploy sizes the volume a quarter above the
-// limit). No table file holds keys of two prefixes (Open's SpanPolicyFunc
-// ends a table where the prefix changes), so reclaiming an evicted range
-// rewrites only the tables of that range.
+// Append adds each batch's size to the estimate as it writes it (measured
+// before the commit: pebble takes a large batch's buffer over and leaves the
+// batch looking empty), so a burst meets Append's own eviction, not the
+// evictor's once-a-second look. Every level's tables have the small size
+// chosen from the limit: with pebble's default of doubling per level, the
+// bottom level's 8 MiB tables let one compaction rewrite most of a small
+// store while its input still existed, twice the limit for a moment. No
+// table file holds keys of two prefixes (Open's SpanPolicyFunc ends a table
+// where the prefix changes), so reclaiming an evicted range rewrites only the
+// tables of that range. Measurements are in docs/decisions.
 //
 // # Concurrency
 //

@@ -130,8 +130,12 @@ func Open(cfg Config) (*Store, error) {
 		MaxManifestFileSize: clamp(cfg.Limit/32, 1<<20, 64<<20),
 	}
 	// Smaller tables make smaller compactions, whose input and output
-	// coexist on disk for a moment: the headroom eviction must leave.
-	opts.TargetFileSizes[0] = clamp(cfg.Limit/128, 128<<10, 2<<20)
+	// coexist on disk for a moment: the headroom eviction must leave. Every
+	// level gets the same size, since pebble's default doubles it per level
+	// and the bottom level's tables would be 64 times as large.
+	for i := range opts.TargetFileSizes {
+		opts.TargetFileSizes[i] = clamp(cfg.Limit/128, 128<<10, 2<<20)
+	}
 	opts.Experimental.SpanPolicyFunc = onePrefixPerTable
 	profile := block.SnappyCompression
 	switch cfg.Compression {
@@ -154,6 +158,8 @@ func Open(cfg Config) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	// Start the estimate from what a reopened store already holds.
+	s.estimate.Store(int64(db.Metrics().DiskSpaceUsage()))
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	go s.evictLoop(ctx)
@@ -346,13 +352,18 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 		b.Set(batchKey(k[:0], first, agentID), v[:], nil)
 	}
 	last := first + uint64(len(recs)) - 1
+	// Measure the batch before committing it: pebble takes a large batch's
+	// buffer over as a memtable of its own and leaves Len reporting an empty
+	// batch, which once kept the estimate from growing at all, so that only
+	// the evictor's ticker noticed a burst, a second and many megabytes late.
+	written := int64(b.Len())
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, false, fmt.Errorf("storing %d entries: %w", len(recs), err)
 	}
 	if agentID != "" {
 		s.agents[agentID] = agentMark{batch: batchSeq, at: now}
 	}
-	s.estimate.Add(int64(b.Len()))
+	s.estimate.Add(written)
 	if len(recs) > 0 {
 		if s.last.Load() < s.first.Load() { // was empty
 			s.start.Store(recs[0].Start.UnixNano())

@@ -295,3 +295,58 @@ func TestFlushesDoNotOverlap(t *testing.T) {
 		}
 	}
 }
+
+// TestBurstOfLargeBatchesStaysUnderLimit appends batches larger than the
+// memtable, as fast as they come, and samples the directory beside them.
+// Pebble takes such a batch's buffer over, so the store must measure it
+// before committing: once it did not, and only the evictor's once-a-second
+// look caught a burst, after the directory had grown to twice the limit.
+func TestBurstOfLargeBatchesStaysUnderLimit(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, MinLimit, "")
+	defer s.Close()
+	entries := benchEntries(1000)
+	batch := func(uint64) ([]Record, error) {
+		recs := make([]Record, len(entries))
+		for i, e := range entries {
+			recs[i] = Record{Start: time.Unix(int64(i), 0), Full: e, Index: e[:64]}
+		}
+		return recs, nil
+	}
+	stop := make(chan struct{})
+	peak := make(chan int64)
+	go func() {
+		var p int64
+		for {
+			select {
+			case <-stop:
+				peak <- p
+				return
+			default:
+			}
+			p = max(p, dirBytes(dir))
+		}
+	}()
+	for range 5 * MinLimit / (1000 * len(entries[0])) {
+		if _, _, err := s.Append("", 0, batch, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	p := <-peak
+	t.Logf("limit %d MiB, peak %.1f MiB, evicted %d", MinLimit>>20, float64(p)/(1<<20), s.Stats().Evicted)
+	if p > MinLimit {
+		t.Errorf("directory peaked at %d bytes, over the %d limit", p, MinLimit)
+	}
+}
+
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
