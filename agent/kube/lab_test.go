@@ -15,50 +15,46 @@ import (
 
 	"github.com/sondehq/sonde/agent/capture/live"
 	"github.com/sondehq/sonde/agent/kube"
-	"github.com/sondehq/sonde/agent/packet"
-	"github.com/sondehq/sonde/agent/pipeline"
+	"github.com/sondehq/sonde/agent/runner"
 	"github.com/sondehq/sonde/apiserver/enrich"
 	hubkube "github.com/sondehq/sonde/apiserver/kube"
 	"github.com/sondehq/sonde/lab/kubetest"
 	"github.com/sondehq/sonde/lab/netlab"
 	"github.com/sondehq/sonde/protocols"
-	"github.com/sondehq/sonde/protocols/all"
 )
 
 // capture runs the eBPF capture of addrs in the lab's node through the
-// pipeline; stop ends it and returns the entries.
+// agent's runtime; stop ends it and returns the entries.
 func capture(t *testing.T, l *netlab.Lab, addrs []netip.Addr) (stop func() ([]*protocols.Entry, live.Stats)) {
 	t.Helper()
-	src, err := live.NewEBPF(live.Config{Pods: addrs, Netns: l.Node.Handle})
+	var mu sync.Mutex
+	var entries []*protocols.Entry
+	rt, err := runner.Open(runner.Config{
+		Live: &live.Config{Source: "ebpf", Pods: addrs, Netns: l.Node.Handle},
+		Emit: func(e *protocols.Entry) {
+			mu.Lock()
+			entries = append(entries, e)
+			mu.Unlock()
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var entries []*protocols.Entry
-	p := pipeline.New(pipeline.DefaultConfig(all.Dissectors()), func(e *protocols.Entry) {
-		mu.Lock()
-		entries = append(entries, e)
-		mu.Unlock()
-	})
-	frames := pipeline.NewFrames(p)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- src.Run(ctx, func(f *live.Frame) { frames.Frame(f.Data, f.WireLen, f.Time, packet.LinkEthernet) })
-	}()
+	go func() { done <- rt.Run(ctx) }()
 	stopped := false
 	stop = func() ([]*protocols.Entry, live.Stats) {
 		if !stopped {
 			stopped = true
 			cancel()
-			if err := <-done; err != nil {
+			if err := <-done; err != nil { // Run closed every connection
 				t.Error(err)
 			}
-			p.Close(time.Now())
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		return entries, src.Stats()
+		return entries, rt.Stats().Capture
 	}
 	t.Cleanup(func() { stop() })
 	return stop

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,12 +25,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sondehq/sonde/agent/capture/live"
-	"github.com/sondehq/sonde/agent/emit"
 	agentkube "github.com/sondehq/sonde/agent/kube"
-	"github.com/sondehq/sonde/agent/packet"
-	"github.com/sondehq/sonde/agent/pipeline"
-	"github.com/sondehq/sonde/protocols"
-	"github.com/sondehq/sonde/protocols/all"
+	"github.com/sondehq/sonde/agent/runner"
 	"github.com/sondehq/sonde/protocols/wire"
 )
 
@@ -192,154 +187,62 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 		defer h.Close()
 		ns = h
 	}
-	var err error
-	src, err = live.Open(live.Config{
-		Pods: pods, Ifaces: f.ifaces, AllIfaces: f.allIfaces, Ports: ports, FollowPods: f.kubernetes,
-		Source: f.source, RingSize: f.ringSize, SnapLen: f.snapLen, Netns: ns, Log: log,
-	})
-	if err != nil {
-		return fmt.Errorf("starting the capture: %w", err)
+	cfg := runner.Config{
+		Live: &live.Config{
+			Pods: pods, Ifaces: f.ifaces, AllIfaces: f.allIfaces, Ports: ports, FollowPods: f.kubernetes,
+			Source: f.source, RingSize: f.ringSize, SnapLen: f.snapLen, Netns: ns, Log: log,
+		},
+		Node: node, Version: version, KeepSecrets: f.noRedact, Log: log,
 	}
-
-	var sinks []protocols.EmitFunc
-	var out *bufio.Writer
-	var outMu sync.Mutex
 	if f.asJSON {
-		out = bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
-		enc := json.NewEncoder(out)
-		enc.SetEscapeHTML(false)
-		sinks = append(sinks, func(e *protocols.Entry) {
-			outMu.Lock()
-			enc.Encode(e)
-			outMu.Unlock()
-		})
+		cfg.JSON = cmd.OutOrStdout()
 	}
-	var sender *emit.Sender
-	// Frames arrive on the capture's goroutine, expiry comes from a ticker.
-	var p *pipeline.Shared
-	stats := func() map[string]uint64 { return agentCounters(src.Stats(), p.Stats()) }
 	if f.hubURL != "" {
 		token, err := wire.ReadTokenFile(f.tokenFile)
 		if err != nil {
 			return err
 		}
-		sender = emit.New(emit.Config{HubURL: f.hubURL, Token: token, Node: node, Version: version,
-			Source: src.Stats().Source, Logger: log, Counters: stats})
-		sinks = append(sinks, sender.Send)
+		cfg.Hub = &runner.Hub{URL: f.hubURL, Token: token}
 	}
-	cfg := pipeline.DefaultConfig(all.Dissectors())
-	cfg.Options.Redact = !f.noRedact
-	cfg.Node, cfg.Source, cfg.IDPrefix = node, src.Stats().Source, node+"-"
-	p = pipeline.NewShared(pipeline.New(cfg, func(e *protocols.Entry) {
-		for _, s := range sinks {
-			s(e)
-		}
-	}))
+	rt, err := runner.Open(cfg)
+	if err != nil {
+		return err
+	}
+	src = rt.Source()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	if sender != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); sender.Run(ctx) }()
-	}
 	if f.metricsAddr != "" {
-		if err := serveAgentMetrics(ctx, f.metricsAddr, src, stats, ready, &wg); err != nil {
+		if err := serveAgentMetrics(ctx, f.metricsAddr, src, rt.Counters, ready, &wg); err != nil {
 			return err
 		}
 	}
 	if watcher != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if err := watcher.Run(ctx); err != nil && ctx.Err() == nil {
 				log.Error("watching the node's pods stopped", "err", err)
 			}
-		}()
+		})
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		usr1 := make(chan os.Signal, 1)
 		signal.Notify(usr1, syscall.SIGUSR1)
 		defer signal.Stop(usr1)
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-usr1:
-				printCounters(cmd.ErrOrStderr(), stats())
-			case now := <-tick.C:
-				p.Expire(now)
-				if out != nil {
-					outMu.Lock()
-					out.Flush()
-					outMu.Unlock()
-				}
+				printCounters(cmd.ErrOrStderr(), rt.Counters())
 			}
 		}
-	}()
-	runErr := src.Run(ctx, func(fr *live.Frame) {
-		p.Frame(fr.Data, fr.WireLen, fr.Time, packet.LinkEthernet)
 	})
-	p.Close(time.Now())
-	if sender != nil {
-		flushCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := sender.Flush(flushCtx); err != nil {
-			log.Warn("entries not acknowledged by the hub at exit", "err", err)
-		}
-		done()
-	}
+	runErr := rt.Run(ctx)
 	cancel()
 	wg.Wait()
-	if out != nil {
-		out.Flush()
-	}
-	printCounters(cmd.ErrOrStderr(), stats())
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return fmt.Errorf("capture: %w", runErr)
-	}
-	return nil
-}
-
-// agentCounters flattens the capture's and the pipeline's counters under
-// stable names, as the hub and the metrics show them.
-func agentCounters(c live.Stats, p pipeline.Stats) map[string]uint64 {
-	m := map[string]uint64{
-		wire.CaptureSeen:          c.Seen,
-		wire.CaptureFiltered:      c.Filtered,
-		wire.CaptureCaptured:      c.Captured,
-		wire.CaptureLost:          c.Lost,
-		wire.CaptureLostBytes:     c.LostBytes,
-		wire.CaptureTruncated:     c.Truncated,
-		wire.CaptureDelivered:     c.Delivered,
-		wire.CaptureMalformed:     c.Malformed,
-		wire.Connections:          p.Connections,
-		wire.Gaps:                 p.Gaps,
-		wire.GapBytes:             p.Assembly.GapBytes,
-		wire.EntriesWithGap:       p.EntriesWithGap,
-		wire.Unmatched:            p.Unmatched,
-		wire.OpaqueConnections:    p.OpaqueConns,
-		wire.Undetected:           p.Undetected,
-		wire.ConnsEvicted:         p.Assembly.ConnsEvicted,
-		wire.ReassemblyBufferFull: p.Assembly.ConnBufferFull + p.Assembly.SegmentsFull + p.Assembly.TotalBufferFull,
-		wire.LeftoverOverflows:    p.LeftoverOverflows,
-		wire.NATTwins:             p.NATTwins,
-	}
-	var entries uint64
-	for _, n := range p.Entries {
-		entries += n
-	}
-	m[wire.Entries] = entries
-	for code, n := range p.ParseErrors {
-		m[wire.ParseErrorPrefix+code] = n
-	}
-	for k, n := range p.Protocol {
-		m[k] = n
-	}
-	return m
+	printCounters(cmd.ErrOrStderr(), rt.Counters())
+	return runErr
 }
 
 func printCounters(w io.Writer, m map[string]uint64) {

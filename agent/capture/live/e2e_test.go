@@ -20,15 +20,13 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sondehq/sonde/agent/capture/live"
-	"github.com/sondehq/sonde/agent/packet"
-	"github.com/sondehq/sonde/agent/pipeline"
+	"github.com/sondehq/sonde/agent/runner"
 	"github.com/sondehq/sonde/lab/netlab"
 	"github.com/sondehq/sonde/protocols"
-	"github.com/sondehq/sonde/protocols/all"
 )
 
 // TestEntries runs HTTP/1 requests, gRPC calls and Redis commands between
-// pods through the eBPF capture and the shared pipeline: every exchange must
+// pods through the eBPF capture and the agent's runtime: every exchange must
 // come out as exactly one entry with the client and server addresses, and
 // nothing may be lost. Each connection is captured on both pods' veths; the
 // copies carry the same sequence numbers, so the assembly keeps one.
@@ -92,23 +90,22 @@ func TestEntries(t *testing.T) {
 	// A fresh connection, opened while the capture runs.
 	rdb = newRedis()
 
-	src, err := live.NewEBPF(live.Config{Pods: []netip.Addr{server.IP, client.IP}, Netns: l.Node.Handle})
+	var mu sync.Mutex
+	var entries []*protocols.Entry
+	rt, err := runner.Open(runner.Config{
+		Live: &live.Config{Source: "ebpf", Pods: []netip.Addr{server.IP, client.IP}, Netns: l.Node.Handle},
+		Emit: func(e *protocols.Entry) {
+			mu.Lock()
+			entries = append(entries, e)
+			mu.Unlock()
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var entries []*protocols.Entry
-	p := pipeline.New(pipeline.DefaultConfig(all.Dissectors()), func(e *protocols.Entry) {
-		mu.Lock()
-		entries = append(entries, e)
-		mu.Unlock()
-	})
-	frames := pipeline.NewFrames(p)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- src.Run(ctx, func(f *live.Frame) { frames.Frame(f.Data, f.WireLen, f.Time, packet.LinkEthernet) })
-	}()
+	go func() { done <- rt.Run(ctx) }()
 
 	const nHTTP, nGRPC, nRedis = 30, 20, 25
 	hc := &http.Client{Transport: &http.Transport{DialContext: client.DialContext}, Timeout: 10 * time.Second}
@@ -147,11 +144,10 @@ func TestEntries(t *testing.T) {
 	// Every byte an entry needs crossed TC before the client read it, and
 	// Run drains the ring after detaching: stopping now loses nothing.
 	cancel()
-	if err := <-done; err != nil {
+	if err := <-done; err != nil { // Run closed every connection
 		t.Fatal(err)
 	}
-	p.Close(time.Now())
-	st := src.Stats()
+	st := rt.Stats().Capture
 	if st.Lost != 0 || st.Read != st.Captured || st.Delivered != st.Read {
 		t.Errorf("capture stats %+v: want nothing lost and everything delivered", st)
 	}
