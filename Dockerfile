@@ -1,4 +1,5 @@
-# One static sonde binary for both the node agent and the hub.
+# One static sonde binary for both the node agent and the hub; the demo
+# (cmd/sonde-demo) and the lab (lab/) are never built into it.
 # The eBPF object and the web UI are committed, so the build needs neither clang nor Node.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src

@@ -4,6 +4,7 @@ SHELL := /bin/bash
 
 GO       ?= go
 BIN      := bin/sonde
+DEMO_BIN := bin/sonde-demo
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 # Debian packages the tests drive for real: tshark (conformance reference and
@@ -47,9 +48,10 @@ endef
 DEMO_PACKAGES := redis-server rabbitmq-server iproute2 iptables
 
 .PHONY: demo
-demo: build ## a shop of real services in network namespaces, captured live; UI on localhost:8899 (root)
+demo: ## build and run bin/sonde-demo: real services in network namespaces, captured live; UI on localhost:8899 (root)
 	$(call apt_install,$(DEMO_PACKAGES))
-	$(BIN) demo
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DEMO_BIN) ./cmd/sonde-demo
+	$(DEMO_BIN)
 
 .PHONY: deps
 deps: ## install what the tests need (Debian packages, Go modules, npm packages); quick when already there

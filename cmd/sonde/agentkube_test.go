@@ -288,3 +288,19 @@ func hubEntries(t *testing.T, hub, q string, want int) []protocols.Entry {
 	}
 	return page.Entries
 }
+
+// tappedInterfaces lists, sorted, the interfaces of a namespace that have
+// an eBPF program attached.
+func tappedInterfaces(t *testing.T, nsName string) []string {
+	t.Helper()
+	m, err := netlab.Programs(nsName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name := range m {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -35,6 +35,7 @@ func TestCommandsRefuseBadFlags(t *testing.T) {
 		{"hub outside a cluster", []string{"hub", "--data", t.TempDir(), "--token-file", token, "--kubernetes"}, "--kubernetes needs to run inside a cluster"},
 		{"bad storage limit", []string{"read", "--serve", "--storage-limit", "lots", "testdata/sample.pcapng"}, "--storage-limit"},
 		{"bad name line", []string{"read", "--serve", "--name", "not-an-ip pod=x", "testdata/sample.pcapng"}, "not-an-ip"},
+		{"demo, a program of its own", []string{"demo", "--no-browser"}, "run `make demo`"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

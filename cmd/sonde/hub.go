@@ -16,6 +16,7 @@ import (
 	"github.com/sondehq/sonde/apiserver"
 	"github.com/sondehq/sonde/apiserver/enrich"
 	hubkube "github.com/sondehq/sonde/apiserver/kube"
+	"github.com/sondehq/sonde/cmd/internal/browse"
 	"github.com/sondehq/sonde/protocols/wire"
 	"github.com/sondehq/sonde/web"
 )
@@ -156,15 +157,6 @@ func serveHub(ctx context.Context, cfg apiserver.Config, listen string, load fun
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", listen, err)
 	}
-	fmt.Fprintf(msg, "serving Sonde on http://%s (Ctrl-C to stop)\n", browsable(ln.Addr()))
+	fmt.Fprintf(msg, "serving Sonde on http://%s (Ctrl-C to stop)\n", browse.Addr(ln.Addr()))
 	return srv.Serve(ctx, ln)
-}
-
-// browsable turns a listening address into one a browser can open.
-func browsable(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok || !tcp.IP.IsUnspecified() {
-		return a.String()
-	}
-	return fmt.Sprintf("localhost:%d", tcp.Port)
 }

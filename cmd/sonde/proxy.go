@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sondehq/sonde/cmd/internal/browse"
 )
 
 func newProxyCmd() *cobra.Command {
@@ -43,7 +45,7 @@ until Ctrl-C, and leaves the install as it is.`,
 			onReady: func(pod string) {
 				p.done("forwarding %s to %s/%s (Ctrl-C to stop)", url, kf.install, pod)
 				if first && !noBrowser {
-					openBrowser(url, out)
+					browse.Open(url, out)
 				}
 				first = false
 			}}

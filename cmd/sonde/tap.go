@@ -26,6 +26,7 @@ import (
 
 	agentkube "github.com/sondehq/sonde/agent/kube"
 	"github.com/sondehq/sonde/apiserver"
+	"github.com/sondehq/sonde/cmd/internal/browse"
 	"github.com/sondehq/sonde/deploy"
 )
 
@@ -215,7 +216,7 @@ they come and go. Ctrl-C removes what tap created, unless --keep.`,
 					first = false
 					p.done("forwarding %s to %s/%s (Ctrl-C to stop and %s)", url, kf.install, pod, onExit)
 					if !noBrowser {
-						openBrowser(url, out)
+						browse.Open(url, out)
 					}
 					return
 				}

@@ -51,6 +51,23 @@ func depUnder(prefixes ...string) func(*pkg) bool {
 
 func isLab(p string) bool { return under("lab")(p) }
 
+// demoProgram is the demo's own build: it may import the lab, as a program
+// that is never shipped.
+const demoProgram = "cmd/sonde-demo"
+
+// shipped says whether p may end up in the image the DaemonSet runs:
+// everything but the lab and the demo's program.
+func shipped(p string) bool { return !isLab(p) && !exactly(demoProgram)(p) }
+
+// demoOnly are the libraries the demo's servers and clients use and the
+// shipped binary must not link.
+var demoOnly = []string{
+	"github.com/twmb/franz-go/pkg/kfake",
+	"github.com/redis/go-redis/v9",
+	"github.com/rabbitmq/amqp091-go",
+	"google.golang.org/grpc",
+}
+
 // rules are DESIGN.md's arrows.
 var rules = []rule{
 	{"the agent never imports the hub", under("agent"), depUnder("apiserver", "web")},
@@ -72,7 +89,15 @@ var rules = []rule{
 	{"the eBPF loader imports nothing of Sonde's", under("bpf"), func(d *pkg) bool {
 		return strings.HasPrefix(d.ImportPath, module+"/")
 	}},
-	{"nothing shipped imports the lab", func(p string) bool { return !isLab(p) }, func(d *pkg) bool { return isLab(d.ImportPath) }},
+	{"nothing shipped imports the lab", shipped, func(d *pkg) bool { return isLab(d.ImportPath) || exactly(demoProgram)(d.ImportPath) }},
+	{"the shipped binary links none of the demo's clients and servers", exactly("cmd/sonde"), func(d *pkg) bool {
+		for _, pre := range demoOnly {
+			if d.ImportPath == pre || strings.HasPrefix(d.ImportPath, pre+"/") {
+				return true
+			}
+		}
+		return false
+	}},
 }
 
 // TestArrows checks every rule against the import graph of the module's

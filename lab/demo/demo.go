@@ -12,8 +12,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/sondehq/sonde/agent/runner"
 	"github.com/sondehq/sonde/lab/netlab"
-	"github.com/sondehq/sonde/protocols"
 )
 
 const (
@@ -34,8 +34,8 @@ var (
 	ErrTools = errors.New("the demo needs the ip and iptables commands (Debian packages iproute2 and iptables)")
 	// ErrRate says Config.Rate is out of bounds.
 	ErrRate = fmt.Errorf("the request rate must be between 0 and %d a second", MaxRate)
-	// ErrNoSink says Config.Sink is missing.
-	ErrNoSink = errors.New("the demo needs a sink for its entries")
+	// ErrNoHub says Config.Hub is missing its URL or token.
+	ErrNoHub = errors.New("the demo needs a hub to send its entries to: its URL and ingest token")
 
 	errRanTwice = errors.New("a demo runs only once")
 )
@@ -116,8 +116,11 @@ type Config struct {
 	// Rate is how many requests a second the frontend makes at most; zero
 	// means DefaultRate.
 	Rate float64
-	// Sink receives the captured entries in batches. An error ends the demo.
-	Sink func([]*protocols.Entry) error
+	// Hub receives the captured entries over the ingest websocket, as
+	// from `sonde agent --hub URL --token-file F`.
+	Hub runner.Hub
+	// Version is reported to the hub as the agent's.
+	Version string
 	// Out receives a line for each thing a person watching may want to
 	// know: the lab, each protocol's server or why it is skipped, the
 	// capture. Nil discards.
@@ -142,8 +145,8 @@ type Demo struct {
 // New builds the lab: the node, the pods and the service IPs. Nothing runs
 // in it until Run.
 func New(cfg Config) (*Demo, error) {
-	if cfg.Sink == nil {
-		return nil, ErrNoSink
+	if cfg.Hub.URL == "" || len(cfg.Hub.Token) == 0 {
+		return nil, ErrNoHub
 	}
 	if cfg.Rate == 0 {
 		cfg.Rate = DefaultRate

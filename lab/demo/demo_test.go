@@ -4,21 +4,22 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/sondehq/sonde/protocols"
+	"github.com/sondehq/sonde/agent/runner"
 )
 
 // TestNewRefusesBadConfig: a bad configuration is refused before anything
-// is built (the demo itself runs in cmd/sonde's TestDemo, as root).
+// is built (the demo itself runs in cmd/sonde-demo's TestDemo, as root).
 func TestNewRefusesBadConfig(t *testing.T) {
-	sink := func([]*protocols.Entry) error { return nil }
+	hub := runner.Hub{URL: "http://127.0.0.1:1", Token: []byte("t")}
 	tests := []struct {
 		name    string
 		cfg     Config
 		wantErr error
 	}{
-		{"no sink", Config{}, ErrNoSink},
-		{"negative rate", Config{Sink: sink, Rate: -1}, ErrRate},
-		{"rate past the bound", Config{Sink: sink, Rate: MaxRate + 1}, ErrRate},
+		{"no hub", Config{}, ErrNoHub},
+		{"hub without a token", Config{Hub: runner.Hub{URL: hub.URL}}, ErrNoHub},
+		{"negative rate", Config{Hub: hub, Rate: -1}, ErrRate},
+		{"rate past the bound", Config{Hub: hub, Rate: MaxRate + 1}, ErrRate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
-// Package demo is `sonde demo`: a pretend Kubernetes node built from
-// network namespaces (lab/netlab), with real services of every protocol
-// Sonde dissects talking to each other, captured live by the eBPF agent.
+// Package demo is the demo that cmd/sonde-demo runs: a pretend Kubernetes
+// node built from network namespaces (lab/netlab), with real services of
+// every protocol Sonde dissects talking to each other, captured live by the
+// eBPF agent.
 //
 // The shop it runs: a frontend calls an HTTP/1 JSON API through a service
 // IP; the API reads a catalog over HTTP/2 (h2c), charges payments over gRPC
@@ -14,8 +15,9 @@
 // installed; without them their protocol is skipped, saying so in one line.
 //
 // Capture runs on the lab's host-side interfaces (agent/capture/live), in
-// the node namespace, through the same pipeline as `sonde agent`; entries
-// reach Config.Sink in batches. Names lists the lab's addresses with the pod,
+// the node namespace, through the agent's runtime (agent/runner), which
+// sends the entries to Config.Hub over the ingest websocket, exactly as
+// `sonde agent --hub` does. Names lists the lab's addresses with the pod,
 // namespace, service and workload they stand for, for the hub's resolver.
 //
 // Run tears down everything it made when its context ends: clients, then
@@ -24,5 +26,4 @@
 // It needs root, iproute2 and iptables.
 //
 // Concurrency: New, Names and Run are called from one goroutine; Run once.
-// Sink is called from one goroutine at a time and owns the entries it gets.
 package demo

@@ -6,7 +6,7 @@ import (
 )
 
 // TB is the part of testing.TB that ForTest uses; the package does not
-// import testing so that `sonde demo` can use it.
+// import testing so that the demo (cmd/sonde-demo) can use it.
 type TB interface {
 	Helper()
 	Skip(args ...any)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -22,12 +23,10 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
-	"github.com/sondehq/sonde/bpf"
 	"github.com/sondehq/sonde/lab/demo"
+	"github.com/sondehq/sonde/lab/netlab"
 	"github.com/sondehq/sonde/lab/rabbit"
 	"github.com/sondehq/sonde/protocols"
 )
@@ -47,10 +46,10 @@ var demoScreenshot = flag.String("demo-screenshot", "", "TestDemo saves a screen
 
 // demoChild makes the test binary run main with the arguments after "--"
 // (the os/exec tests' helper-process pattern): the demo runs in a process
-// of its own, as `sonde demo` would, without building the command again.
+// of its own, as `make demo` runs it, without building the command again.
 const demoChild = "SONDE_TEST_RUN_MAIN"
 
-// TestDemo runs `sonde demo` as a user would, in a process of its own, as
+// TestDemo runs sonde-demo as a user would, in a process of its own, as
 // root. Through the hub's API, every protocol whose server is installed
 // must show entries between the lab's named pods, and Chromium must show
 // them. After Ctrl-C nothing of the demo may remain: no network namespace,
@@ -58,15 +57,15 @@ const demoChild = "SONDE_TEST_RUN_MAIN"
 func TestDemo(t *testing.T) {
 	if os.Getenv(demoChild) == "1" {
 		args := os.Args[slices.Index(os.Args, "--")+1:]
-		os.Args = append([]string{"sonde"}, args...)
+		os.Args = append([]string{"sonde-demo"}, args...)
 		main() // exits non-zero on failure
 		os.Exit(0)
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("sonde demo needs root (network namespaces, eBPF, TC): run the privileged tests as root")
+		t.Skip("sonde-demo needs root (network namespaces, eBPF, TC): run the privileged tests as root")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDemo$", "--",
-		"demo", "--no-browser", "--listen", "127.0.0.1:0", "--duration", "5m")
+		"--no-browser", "--listen", "127.0.0.1:0", "--duration", "5m")
 	cmd.Env = append(os.Environ(), demoChild+"=1")
 	// If this test dies, the demo cleans up as after Ctrl-C.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGINT}
@@ -77,7 +76,7 @@ func TestDemo(t *testing.T) {
 			cmd.Process.Signal(os.Interrupt)
 			cmd.Wait()
 		}
-		t.Logf("sonde demo said:\n%s", out.text())
+		t.Logf("sonde-demo said:\n%s", out.text())
 	})
 
 	prefix := out.match(t, regexp.MustCompile(`network namespaces (\S+)-\*`))
@@ -120,13 +119,13 @@ func TestDemo(t *testing.T) {
 	case err := <-exited:
 		stopped = true
 		if err != nil {
-			t.Errorf("sonde demo after Ctrl-C: %v", err)
+			t.Errorf("sonde-demo after Ctrl-C: %v", err)
 		}
 	case <-time.After(demoStopWait):
-		t.Fatalf("sonde demo still running %v after Ctrl-C", demoStopWait)
+		t.Fatalf("sonde-demo still running %v after Ctrl-C", demoStopWait)
 	}
 	if !strings.Contains(out.text(), "stopped: network namespaces "+prefix) {
-		t.Error("sonde demo did not say it removed the lab")
+		t.Error("sonde-demo did not say it removed the lab")
 	}
 
 	for name := range nsInodes {
@@ -164,10 +163,10 @@ func TestDemoRefusesBadFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"negative duration", []string{"demo", "--duration", "-1s"}, "--duration must not be negative"},
-		{"rate too high", []string{"demo", "--rate", "1000"}, "--rate 1000: the request rate must be between"},
-		{"negative rate", []string{"demo", "--rate", "-2"}, "--rate -2: the request rate must be between"},
-		{"argument", []string{"demo", "now"}, `unknown command "now"`},
+		{"negative duration", []string{"--duration", "-1s"}, "--duration must not be negative"},
+		{"rate too high", []string{"--rate", "1000"}, "--rate 1000: the request rate must be between"},
+		{"negative rate", []string{"--rate", "-2"}, "--rate -2: the request rate must be between"},
+		{"argument", []string{"now"}, `unknown command "now"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,12 +239,12 @@ func (o *demoOutput) match(t *testing.T, re *regexp.Regexp) string {
 		more, eof := o.more, o.eof
 		o.mu.Unlock()
 		if eof {
-			t.Fatalf("sonde demo ended without printing a line matching %q", re)
+			t.Fatalf("sonde-demo ended without printing a line matching %q", re)
 		}
 		select {
 		case <-more:
 		case <-deadline:
-			t.Fatalf("sonde demo printed no line matching %q in 30 s", re)
+			t.Fatalf("sonde-demo printed no line matching %q in 30 s", re)
 		}
 	}
 }
@@ -337,67 +336,16 @@ func labNamespaces(t *testing.T, prefix string) map[string]uint64 {
 // namespace, by TCX or as clsact filters.
 func attachedPrograms(t *testing.T, nsName string) []ebpf.ProgramID {
 	t.Helper()
+	m, err := netlab.Programs(nsName)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ids []ebpf.ProgramID
-	for _, progs := range programsByInterface(t, nsName) {
+	for _, progs := range m {
 		ids = append(ids, progs...)
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids)
-}
-
-// tappedInterfaces lists, sorted, the interfaces of a namespace that have
-// an eBPF program attached.
-func tappedInterfaces(t *testing.T, nsName string) []string {
-	t.Helper()
-	var names []string
-	for name := range programsByInterface(t, nsName) {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
-}
-
-// programsByInterface maps each interface of a namespace that has eBPF
-// programs attached (by TCX or as clsact filters) to their IDs.
-func programsByInterface(t *testing.T, nsName string) map[string][]ebpf.ProgramID {
-	t.Helper()
-	ns, err := netns.GetFromName(nsName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	m := map[string][]ebpf.ProgramID{}
-	err = bpf.InNetns(ns, func() error {
-		links, err := netlink.LinkList()
-		if err != nil {
-			return err
-		}
-		for _, l := range links {
-			name := l.Attrs().Name
-			for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
-				res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: at})
-				if err != nil {
-					continue // no TCX on this kernel or interface
-				}
-				for _, p := range res.Programs {
-					m[name] = append(m[name], p.ID)
-				}
-			}
-			for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
-				filters, _ := netlink.FilterList(l, parent)
-				for _, f := range filters {
-					if bf, ok := f.(*netlink.BpfFilter); ok {
-						m[name] = append(m[name], ebpf.ProgramID(bf.Id))
-					}
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // processesIn lists the processes whose network namespace is one of these.
@@ -459,4 +407,17 @@ func checkDemoUI(t *testing.T, hub string, pods []string) {
 	if err != nil {
 		t.Errorf("the UI check failed: %v", err)
 	}
+}
+
+// run executes the command in process with args, as the shell would pass
+// them.
+func run(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newDemoCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	err := cmd.Execute()
+	return out.String(), errOut.String(), err
 }

@@ -1,4 +1,4 @@
-// node testdata/demo_ui.mjs URL POD...: opens a running `sonde demo` in
+// node testdata/demo_ui.mjs URL POD...: opens a running sonde-demo in
 // Debian's Chromium and checks that the list shows entries that name the
 // lab's pods. Prints "ok - what" or "not ok - why" and exits 1. With
 // SONDE_DEMO_SCREENSHOT=FILE it also saves what the page shows.
