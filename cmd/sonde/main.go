@@ -1,5 +1,3 @@
-// Command sonde shows the traffic inside a Kubernetes cluster, request by
-// request. This package only wires the others into cobra commands.
 package main
 
 import (
