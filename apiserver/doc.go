@@ -17,8 +17,9 @@
 //
 // Serve runs the HTTP server; every request, ingest connection and stream
 // session has its own goroutine (plus one reader per websocket). Ingest
-// connections store each batch before acknowledging it, then publish it to the
-// stream broker, which never blocks on a browser. When the context given to
+// connections store each batch before acknowledging it, then hand it to the
+// stream broker, which queues it for each stream's own matching goroutine:
+// neither a slow browser nor an expensive query holds ingest up. When the context given to
 // Serve ends, Serve stops accepting, closes every websocket with "going away"
 // and waits (up to ShutdownTimeout) for requests in flight.
 //

@@ -45,35 +45,80 @@ type Item struct {
 type Broker struct {
 	mu   sync.RWMutex
 	subs map[*Sub]struct{}
-	// OnLost, when set, is told how many entries a slow subscriber missed.
+	// OnLost, when set, is told how many entries a subscriber missed. It is
+	// called from Publish and from the subscribers' goroutines.
 	OnLost func(n int)
 }
 
 // NewBroker returns a broker without subscribers.
 func NewBroker() *Broker { return &Broker{subs: map[*Sub]struct{}{}} }
 
-// Sub is one subscription.
+// Sub is one subscription. Publish appends whole batches to its queue of
+// published batches; its own goroutine (match) takes them in order, skips
+// what the history covers, matches the rest against the query and offers
+// the matches to ch, which the session's writer drains. So an expensive
+// query costs only its own subscriber time: when match falls behind by a
+// full queue, Publish drops the next batches for it, and when the writer
+// falls behind, match drops entries; both are counted in lost.
 type Sub struct {
-	prog  *query.Program
-	ch    chan Item
-	after atomic.Uint64
-	lost  atomic.Uint64
+	prog *query.Program
+	// ch holds matched entries until the writer sends them.
+	ch chan Item
+	// after is the newest sequence number the history covers.
+	after  uint64
+	lost   atomic.Uint64
+	onLost func(int)
+
+	mu sync.Mutex
+	// batches are published batches not yet matched (under mu), holding
+	// pending entries in all; limit bounds pending.
+	batches [][]Item
+	pending int
+	limit   int
+	// ready is signalled when batches grows. ctx ends with Unsubscribe,
+	// stopping match and any evaluation it is in.
+	ready  chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
-// Subscribe registers a subscription with a queue of the given size.
-func (b *Broker) Subscribe(p *query.Program, queue int) *Sub {
-	s := &Sub{prog: p, ch: make(chan Item, max(queue, 1))}
+// Subscribe registers a subscription whose writer queue holds queue
+// entries and whose queue of published batches holds as many entries
+// (though always one batch, however large). last reports the newest stored
+// sequence number; it is read once the subscription is registered, and
+// returned: the subscription skips entries up to it, which the caller sends
+// from history, so that history and live entries neither overlap nor leave
+// a hole. Subscribe starts the subscription's matching goroutine, which runs
+// until Unsubscribe.
+func (b *Broker) Subscribe(p *query.Program, queue int, last func() uint64) (*Sub, uint64) {
+	queue = max(queue, 1)
+	s := &Sub{prog: p, ch: make(chan Item, queue), limit: queue, onLost: b.OnLost,
+		ready: make(chan struct{}, 1)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	// Publish takes s.mu before it reads after; holding it until after is
+	// set keeps a batch published meanwhile from being judged against a
+	// history not yet known. (Publish cannot be waiting for s.mu while
+	// b.mu is taken here: s is not registered until then.)
+	s.mu.Lock()
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
-	return s
+	s.after = last()
+	s.mu.Unlock()
+	go s.match()
+	return s, s.after
 }
 
-// Unsubscribe removes a subscription; its queue is left to the garbage collector.
+// Unsubscribe removes a subscription and stops its goroutine; its queues
+// are left to the garbage collector.
 func (b *Broker) Unsubscribe(s *Sub) {
 	b.mu.Lock()
+	_, ok := b.subs[s]
 	delete(b.subs, s)
 	b.mu.Unlock()
+	if ok {
+		s.cancel()
+	}
 }
 
 // Clients counts subscriptions.
@@ -83,52 +128,113 @@ func (b *Broker) Clients() int {
 	return len(b.subs)
 }
 
-// Publish offers items, in sequence order, to every subscriber whose query
-// they match. It never blocks.
+// Publish hands a batch of items, in sequence order, to every subscriber's
+// queue. It never blocks and matches nothing itself, so it may be called
+// under the store's write lock, keeping batches in sequence order. The
+// items are shared with the subscribers from then on.
 func (b *Broker) Publish(items []Item) {
+	if len(items) == 0 {
+		return
+	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	var x wire.Index
-	// decoded holds the entries that a query needed whole, decoded once
-	// for every subscriber.
-	var decoded []*protocols.Entry
 	for s := range b.subs {
-		lost := 0
-		after := s.after.Load()
-		for i, it := range items {
-			if it.Seq <= after {
-				continue
+		s.offer(items)
+	}
+}
+
+// offer queues a batch, or counts it lost when the queue is full.
+func (s *Sub) offer(items []Item) {
+	s.mu.Lock()
+	if s.pending > 0 && s.pending+len(items) > s.limit {
+		after := s.after
+		s.mu.Unlock()
+		// Unread entries may or may not have matched; all of them are
+		// announced, since the subscriber cannot know.
+		n := 0
+		for _, it := range items {
+			if it.Seq > after {
+				n++
 			}
-			if s.prog != nil {
-				x.Reset(it.Index)
-				if !s.prog.MatchIndex(&x, func() *protocols.Entry {
-					if decoded == nil {
-						decoded = make([]*protocols.Entry, len(items))
-					}
-					if decoded[i] == nil {
-						decoded[i] = new(protocols.Entry)
-						if json.Unmarshal(it.JSON, decoded[i]) != nil {
-							decoded[i] = nil // matches nothing
-						}
-					}
-					return decoded[i]
-				}) {
+		}
+		s.addLost(n)
+		return
+	}
+	s.batches = append(s.batches, items)
+	s.pending += len(items)
+	s.mu.Unlock()
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Sub) addLost(n int) {
+	if n == 0 {
+		return
+	}
+	s.lost.Add(uint64(n))
+	if s.onLost != nil {
+		s.onLost(n)
+	}
+}
+
+// next takes the oldest queued batch, or returns nil.
+func (s *Sub) next() []Item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.batches) == 0 {
+		return nil
+	}
+	items := s.batches[0]
+	s.batches[0] = nil
+	s.batches = s.batches[1:]
+	s.pending -= len(items)
+	return items
+}
+
+// match is the subscription's goroutine: it matches queued batches until
+// Unsubscribe.
+func (s *Sub) match() {
+	var x wire.Index
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.ready:
+		}
+		for items := s.next(); items != nil; items = s.next() {
+			lost := 0
+			for _, it := range items {
+				if s.ctx.Err() != nil {
+					return
+				}
+				if it.Seq <= s.after || !s.matches(&x, it) {
 					continue
 				}
+				select {
+				case s.ch <- it:
+				default:
+					lost++
+				}
 			}
-			select {
-			case s.ch <- it:
-			default:
-				lost++
-			}
-		}
-		if lost > 0 {
-			s.lost.Add(uint64(lost))
-			if b.OnLost != nil {
-				b.OnLost(lost)
-			}
+			s.addLost(lost)
 		}
 	}
+}
+
+func (s *Sub) matches(x *wire.Index, it Item) bool {
+	if s.prog == nil {
+		return true
+	}
+	x.Reset(it.Index)
+	return s.prog.MatchIndexContext(s.ctx, x, func() *protocols.Entry {
+		e := new(protocols.Entry)
+		if json.Unmarshal(it.JSON, e) != nil {
+			return nil // matches nothing
+		}
+		return e
+	})
 }
 
 // Source is what a session needs from the hub.
@@ -170,10 +276,8 @@ func (s *Session) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	sub := s.Broker.Subscribe(s.Query, s.Queue)
+	sub, upTo := s.Broker.Subscribe(s.Query, s.Queue, s.Source.Last)
 	defer s.Broker.Unsubscribe(sub)
-	upTo := s.Source.Last()
-	sub.after.Store(upTo)
 
 	s.Conn.SetReadLimit(maxMessageSize)
 	s.Conn.SetReadDeadline(time.Now().Add(pongWait))
