@@ -43,7 +43,7 @@ type sample struct {
 // window before the newest stored entry's start (for a capture loaded by
 // `sonde read --serve`, "the last 15 minutes" are the capture's, not the
 // wall clock's). It returns the window's end.
-func (s *Server) scanWindow(ctx context.Context, p *query.Program, window time.Duration, fn func(*sample)) (time.Time, error) {
+func (s *search) scanWindow(ctx context.Context, p *query.Program, window time.Duration, fn func(*sample)) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, scanBudget)
 	defer cancel()
 	var end time.Time
@@ -136,7 +136,7 @@ type Stats struct {
 	HistoryStart  *time.Time                `json:"history_start,omitempty"`
 }
 
-func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+func (s *search) stats(w http.ResponseWriter, r *http.Request) {
 	window, err := windowParam(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -228,7 +228,7 @@ func mapNode(ep protocols.Endpoint, server bool) MapNode {
 	return MapNode{ID: name, Kind: "address", Name: name}
 }
 
-func (s *Server) serviceMap(w http.ResponseWriter, r *http.Request) {
+func (s *search) serviceMap(w http.ResponseWriter, r *http.Request) {
 	window, err := windowParam(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())

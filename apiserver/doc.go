@@ -13,6 +13,18 @@
 // `sonde read --serve` loads entries in-process with Ingest instead of running
 // agents.
 //
+// # Parts
+//
+// Server routes requests and owns the lifecycle (store, shutdown) and the
+// metrics. Three types do the work, each documenting its goroutines:
+// ingester (agent connections, checking batches, storing them), search
+// (pages, one entry, stats, the service map, exports, a stream's history:
+// reads of the store) and liveStreams (the stream websockets, over
+// internal/stream's Broker). They meet through small interfaces: ingest
+// hands stored batches to a publisher (the broker), a stream asks a
+// historian (search) for its history, and both register their websockets
+// with a connTracker (the Server) to be closed on shutdown.
+//
 // # Goroutines
 //
 // Serve runs the HTTP server; every request, ingest connection and stream

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strconv"
@@ -39,41 +40,106 @@ const (
 
 var errNoHello = errors.New("the first message must be a hello")
 
+// ingester takes entries into the hub: agent connections (ServeHTTP), the
+// checking of their batches, and in-process loads (ingestEntries); it
+// stores each batch and hands it, stored, to the live streams.
+//
+// Goroutines: each agent connection is served on its HTTP handler's
+// goroutine, which stores batches and writes acks (the connection's only
+// writer of data frames), plus one that reads and checks the next batch and
+// one that pings; ingestEntries runs on its caller's. The ingester starts
+// nothing else and owns nothing that outlives a connection but the agents'
+// records. Safe for concurrent use.
+type ingester struct {
+	token      []byte
+	resolver   enrich.Resolver
+	maxMessage int64
+	log        *slog.Logger
+	store      *store.Store
+	live       publisher
+	conns      connTracker
+	metrics    *metrics
+	agents     *agents
+	upgrader   *websocket.Upgrader
+}
+
+// publisher takes each stored batch for the live streams, in sequence order
+// (it is called under the store's write lock); it must not block.
+type publisher interface {
+	Publish(items []stream.Item)
+}
+
+// connTracker registers the websockets a hub shutdown must close (the HTTP
+// server does not track hijacked connections); track is false once the hub
+// is shutting down.
+type connTracker interface {
+	track(c *websocket.Conn) bool
+	untrack(c *websocket.Conn)
+}
+
+// ingestEntries stores entries loaded in-process and shows them to live
+// streams, in batches of inProcessBatch, setting their IDs.
+func (in *ingester) ingestEntries(entries []*protocols.Entry) error {
+	for len(entries) > 0 {
+		n := min(inProcessBatch, len(entries))
+		ready := make([]prepared, n)
+		for i, e := range entries[:n] {
+			enrich.Entry(in.resolver, e)
+			var err error
+			if ready[i], err = prepareEntry(e); err != nil {
+				return err
+			}
+		}
+		first, _, _, err := in.storeBatch("", 0, ready)
+		if err != nil {
+			return err
+		}
+		for i, e := range entries[:n] {
+			e.ID = strconv.FormatUint(first+uint64(i), 10)
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
+// inProcessBatch is how many in-process entries go into one stored batch.
+const inProcessBatch = 1000
+
 // authorized checks the bearer token in constant time (hashing first, so
 // that not even the length is compared in variable time).
-func (s *Server) authorized(r *http.Request) bool {
-	if len(s.cfg.Token) == 0 {
+func (in *ingester) authorized(r *http.Request) bool {
+	if len(in.token) == 0 {
 		return false
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return false
 	}
-	a, b := sha256.Sum256([]byte(got)), sha256.Sum256(s.cfg.Token)
+	a, b := sha256.Sum256([]byte(got)), sha256.Sum256(in.token)
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// ingest serves one agent connection: hello, then batches, each stored and
-// then acknowledged.
-func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
-		s.metrics.rejected.WithLabelValues(rejectUnauthorized).Inc()
-		s.log.Warn("ingest refused: missing or wrong token", "remote", r.RemoteAddr)
+// ServeHTTP serves one agent connection (GET /api/v1/ingest): hello, then
+// batches, each stored and then acknowledged.
+func (in *ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !in.authorized(r) {
+		in.metrics.rejected.WithLabelValues(rejectUnauthorized).Inc()
+		in.log.Warn("ingest refused: missing or wrong token", "remote", r.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
-	c, err := s.upgrader.Upgrade(w, r, nil)
+	c, err := in.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		s.metrics.rejected.WithLabelValues(rejectUpgrade).Inc()
+		in.metrics.rejected.WithLabelValues(rejectUpgrade).Inc()
 		return
 	}
-	if !s.track(c) {
+	if !in.conns.track(c) {
 		c.Close()
 		return
 	}
-	defer s.untrack(c)
+	defer in.conns.untrack(c)
 	defer c.Close()
-	c.SetReadLimit(s.cfg.MaxMessageBytes)
+	c.SetReadLimit(in.maxMessage)
 	c.SetReadDeadline(time.Now().Add(ingestPongWait))
 	c.SetPongHandler(func(string) error { return c.SetReadDeadline(time.Now().Add(ingestPongWait)) })
 
@@ -97,44 +163,44 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 
 	// One goroutine reads and checks the next batch while this one stores
 	// and acknowledges the previous: checking and storing use a core each.
-	in := make(chan inbound, 1)
+	inbox := make(chan inbound, 1)
 	bufs := make(msgBuffers, msgBuffersHeld)
-	go s.readIngest(c, in, done, bufs)
+	go in.readIngest(c, inbox, done, bufs)
 
 	var a *agentState
 	defer func() {
 		if a != nil {
-			s.agents.disconnected(a)
-			s.metrics.agentConnected.Dec()
+			in.agents.disconnected(a)
+			in.metrics.agentConnected.Dec()
 		}
 	}()
-	for msg := range in {
+	for msg := range inbox {
 		switch {
 		case msg.readErr != nil:
 			if errors.Is(msg.readErr, websocket.ErrReadLimit) {
 				// gorilla has already sent "message too big" (1009).
-				s.metrics.rejected.WithLabelValues(rejectTooLarge).Inc()
-				s.log.Warn("ingest message over the size limit", "remote", r.RemoteAddr, "limit", s.cfg.MaxMessageBytes)
+				in.metrics.rejected.WithLabelValues(rejectTooLarge).Inc()
+				in.log.Warn("ingest message over the size limit", "remote", r.RemoteAddr, "limit", in.maxMessage)
 			}
 			return
 		case msg.bad != nil:
-			s.refuse(c, r, msg.bad.reason, msg.bad.code, msg.bad.text)
+			in.refuse(c, r, msg.bad.reason, msg.bad.code, msg.bad.text)
 			return
 		case msg.m.Type == wire.TypeHello:
 			m := msg.m
-			a = s.agents.connected(m.Hello, r.RemoteAddr)
-			s.metrics.agentConnected.Inc()
-			s.log.Info("agent connected", "agent", m.AgentID, "node", m.Node, "version", m.Version, "remote", r.RemoteAddr)
+			a = in.agents.connected(m.Hello, r.RemoteAddr)
+			in.metrics.agentConnected.Inc()
+			in.log.Info("agent connected", "agent", m.AgentID, "node", m.Node, "version", m.Version, "remote", r.RemoteAddr)
 		default: // a batch
 			m := msg.m
-			_, stored, dup, err := s.storeBatch(a.hello.AgentID, m.Seq, msg.entries)
+			_, stored, dup, err := in.storeBatch(a.hello.AgentID, m.Seq, msg.entries)
 			if err != nil {
-				s.log.Error("storing a batch", "agent", a.hello.AgentID, "err", err)
+				in.log.Error("storing a batch", "agent", a.hello.AgentID, "err", err)
 				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "store failed"), time.Now().Add(ingestWriteWait))
 				return
 			}
-			if dropped := s.agents.batch(a, len(msg.entries), dup, m.Counters); dropped > 0 {
-				s.metrics.agentDropped.Add(float64(dropped))
+			if dropped := in.agents.batch(a, len(msg.entries), dup, m.Counters); dropped > 0 {
+				in.metrics.agentDropped.Add(float64(dropped))
 			}
 			bufs.put(msg.buf)
 			c.SetWriteDeadline(time.Now().Add(ingestWriteWait))
@@ -218,7 +284,7 @@ type refusal struct {
 // ready to store, until the connection fails, a message is refused (the
 // last thing sent), or done is closed. It reads into buffers from bufs; a
 // batch's goes back there once the batch is stored.
-func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan struct{}, bufs msgBuffers) {
+func (in *ingester) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan struct{}, bufs msgBuffers) {
 	defer close(out)
 	send := func(msg inbound) bool {
 		select {
@@ -262,7 +328,7 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 				return
 			}
 			hello = &m
-			prep = s.newPreparer(m.Node, m.Source)
+			prep = in.newPreparer(m.Node, m.Source)
 			bufs.put(buf) // a hello's fields are copies
 			if !send(inbound{m: m}) {
 				return
@@ -294,9 +360,9 @@ func (s *Server) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan s
 }
 
 // refuse counts a bad message and closes the connection saying why.
-func (s *Server) refuse(c *websocket.Conn, r *http.Request, reason string, code int, text string) {
-	s.metrics.rejected.WithLabelValues(reason).Inc()
-	s.log.Warn("ingest connection closed", "reason", reason, "detail", text, "remote", r.RemoteAddr)
+func (in *ingester) refuse(c *websocket.Conn, r *http.Request, reason string, code int, text string) {
+	in.metrics.rejected.WithLabelValues(reason).Inc()
+	in.log.Warn("ingest connection closed", "reason", reason, "detail", text, "remote", r.RemoteAddr)
 	if len(text) > maxCloseReason {
 		text = text[:maxCloseReason]
 	}
@@ -355,8 +421,8 @@ type preparer struct {
 	dec          *entryjson.EntryDecoder
 }
 
-func (s *Server) newPreparer(node, source string) *preparer {
-	return &preparer{resolver: s.cfg.Resolver, node: node, source: source, dec: entryjson.NewEntryDecoder()}
+func (in *ingester) newPreparer(node, source string) *preparer {
+	return &preparer{resolver: in.resolver, node: node, source: source, dec: entryjson.NewEntryDecoder()}
 }
 
 // indexedBatch prepares the entries of a binary batch: each its index record
@@ -498,7 +564,7 @@ func prepareEntry(e *protocols.Entry) (prepared, error) {
 // storeBatch stores and publishes entries under the next IDs, the first
 // of which it returns, and says how many it stored (0 for a batch stored
 // before: dup).
-func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []prepared) (first uint64, stored int, dup bool, err error) {
+func (in *ingester) storeBatch(agentID string, batchSeq uint64, entries []prepared) (first uint64, stored int, dup bool, err error) {
 	size, recSize := 0, 0 // of the batch's stored JSON and index records
 	for _, e := range entries {
 		size += len(idPrefix) + maxIDLen + 1 + len(e.rest)
@@ -508,7 +574,7 @@ func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []prepared)
 		}
 	}
 	items := make([]stream.Item, len(entries))
-	first, dup, err = s.store.Append(agentID, batchSeq, func(first uint64) ([]store.Record, error) {
+	first, dup, err = in.store.Append(agentID, batchSeq, func(first uint64) ([]store.Record, error) {
 		recs := make([]store.Record, len(entries))
 		// One allocation holds the batch's stored JSON, and one its index
 		// records: live streams keep slices of both while they send them.
@@ -535,15 +601,15 @@ func (s *Server) storeBatch(agentID string, batchSeq uint64, entries []prepared)
 			items[i] = stream.Item{Seq: seq, Index: rec, JSON: full}
 		}
 		return recs, nil
-	}, func() { s.broker.Publish(items) })
+	}, func() { in.live.Publish(items) })
 	if err != nil || dup {
 		if dup {
-			s.metrics.duplicates.Inc()
+			in.metrics.duplicates.Inc()
 		}
 		return 0, 0, dup, err
 	}
-	s.metrics.batches.Inc()
-	s.metrics.ingested.Add(float64(len(entries)))
+	in.metrics.batches.Inc()
+	in.metrics.ingested.Add(float64(len(entries)))
 	return first, len(entries), false, nil
 }
 

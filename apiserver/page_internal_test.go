@@ -39,7 +39,7 @@ func TestShardedPages(t *testing.T) {
 		}
 		var before uint64
 		for {
-			res, err := srv.page(context.Background(), p, before, limit)
+			res, err := srv.search.page(context.Background(), p, before, limit)
 			if err != nil || res.Partial {
 				t.Fatalf("page: %v, partial %v", err, res.Partial)
 			}

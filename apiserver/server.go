@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -65,7 +64,10 @@ type Config struct {
 	StreamQueue int
 }
 
-// Server is the hub. Its methods are safe for concurrent use.
+// Server is the hub: it routes requests to ingest (agent connections), search
+// (questions asked of the store) and the live streams, and owns their
+// lifecycle (the store, the websockets to close on shutdown) and the
+// metrics. Its methods are safe for concurrent use.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
@@ -77,6 +79,10 @@ type Server struct {
 	handler  http.Handler
 	tempDir  string
 	started  time.Time
+
+	ingest *ingester
+	search *search
+	live   *liveStreams
 
 	// sessions are the open websockets, closed on shutdown (the HTTP server
 	// does not track hijacked connections).
@@ -121,6 +127,12 @@ func New(cfg Config) (*Server, error) {
 		WriteBufferSize: 32 << 10,
 		CheckOrigin:     checkOrigin(cfg.AllowedOrigins),
 	}
+	qc := queryCompiler{metrics: s.metrics}
+	s.ingest = &ingester{token: cfg.Token, resolver: cfg.Resolver, maxMessage: cfg.MaxMessageBytes, log: s.log,
+		store: st, live: s.broker, conns: s, metrics: s.metrics, agents: s.agents, upgrader: &s.upgrader}
+	s.search = &search{queryCompiler: qc, store: st, version: cfg.Version}
+	s.live = &liveStreams{queryCompiler: qc, broker: s.broker, upgrader: &s.upgrader, queue: cfg.StreamQueue,
+		last: st.Last, history: s.search, stats: func() any { return s.streamStats() }, conns: s, log: s.log}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -131,16 +143,16 @@ func (s *Server) routes() http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Method(http.MethodGet, "/metrics", s.metrics.handler())
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Get("/ingest", s.ingest)
-		r.Get("/entries", s.entries)
-		r.Get("/entries/{id}", s.entry)
+		r.Method(http.MethodGet, "/ingest", s.ingest)
+		r.Get("/entries", s.search.entries)
+		r.Get("/entries/{id}", s.search.entry)
 		r.Post("/query/validate", s.validate)
 		r.Get("/query/fields", s.fields)
-		r.Get("/stats", s.stats)
-		r.Get("/servicemap", s.serviceMap)
+		r.Get("/stats", s.search.stats)
+		r.Get("/servicemap", s.search.serviceMap)
 		r.Get("/agents", s.listAgents)
-		r.Get("/export/har", s.exportHAR)
-		r.Get("/stream", s.stream)
+		r.Get("/export/har", s.search.exportHAR)
+		r.Method(http.MethodGet, "/stream", s.live)
 	})
 	if s.cfg.UI != nil {
 		r.Handle("/*", s.cfg.UI)
@@ -186,27 +198,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Ingest stores entries loaded in-process (`sonde read --serve`) and shows
 // them to live streams.
 func (s *Server) Ingest(entries ...*protocols.Entry) error {
-	const batch = 1000
-	for len(entries) > 0 {
-		n := min(batch, len(entries))
-		ready := make([]prepared, n)
-		for i, e := range entries[:n] {
-			enrich.Entry(s.cfg.Resolver, e)
-			var err error
-			if ready[i], err = prepareEntry(e); err != nil {
-				return err
-			}
-		}
-		first, _, _, err := s.storeBatch("", 0, ready)
-		if err != nil {
-			return err
-		}
-		for i, e := range entries[:n] {
-			e.ID = strconv.FormatUint(first+uint64(i), 10)
-		}
-		entries = entries[n:]
-	}
-	return nil
+	return s.ingest.ingestEntries(entries)
 }
 
 // Close closes the store (and removes a temporary data directory). Call it
