@@ -12,6 +12,7 @@ import (
 type CounterNames struct {
 	names []string
 	index map[string]int
+	loss  []string
 }
 
 // NewCounterNames fixes a protocol's counter names. A name listed twice is a
@@ -25,6 +26,40 @@ func NewCounterNames(names ...string) CounterNames {
 		n.index[name] = i
 	}
 	return n
+}
+
+// WithLoss marks some of the names as loss: a non-zero value means traffic
+// the user cannot see in full (bytes passed over, values cut, a request left
+// unpaired), so the hub and the UI show it as loss. A name not in the list
+// is a programming error and panics.
+func (n CounterNames) WithLoss(names ...string) CounterNames {
+	for _, name := range names {
+		if _, ok := n.index[name]; !ok {
+			panic(fmt.Sprintf("protocols: loss counter %q is not declared", name))
+		}
+	}
+	n.loss = append([]string(nil), names...)
+	return n
+}
+
+// Loss returns the names marked as loss.
+func (n CounterNames) Loss() []string { return append([]string(nil), n.loss...) }
+
+// LossCounters is implemented by a Dissector whose counters include loss;
+// the agent tells the hub their names (wire.Hello.Loss).
+type LossCounters interface {
+	LossCounters() []string
+}
+
+// LossCounterNames gathers the loss counters of every dissector given.
+func LossCounterNames(ds []Dissector) []string {
+	var out []string
+	for _, d := range ds {
+		if l, ok := d.(LossCounters); ok {
+			out = append(out, l.LossCounters()...)
+		}
+	}
+	return out
 }
 
 // New returns a zeroed set of these counters.

@@ -66,7 +66,10 @@ type Config struct {
 	// Counters, when set, returns the agent's running totals (capture loss,
 	// parse errors...), reported with every batch.
 	Counters func() map[string]uint64
-	Logger   *slog.Logger
+	// Loss names the dissectors' counters among them that count loss
+	// (protocols.LossCounterNames), told to the hub in the hello.
+	Loss   []string
+	Logger *slog.Logger
 	// Dialer, when set, replaces the default websocket dialer.
 	Dialer *websocket.Dialer
 }
@@ -279,7 +282,7 @@ func (s *Sender) session(ctx context.Context) (acked bool, err error) {
 		return false, fmt.Errorf("connecting to %s: %w", s.url, err)
 	}
 	defer c.Close()
-	hello, _ := json.Marshal(wire.Hello{Type: wire.TypeHello, AgentID: s.agentID, Node: s.cfg.Node, Version: s.cfg.Version, Source: s.cfg.Source})
+	hello, _ := json.Marshal(wire.Hello{Type: wire.TypeHello, AgentID: s.agentID, Node: s.cfg.Node, Version: s.cfg.Version, Source: s.cfg.Source, Loss: s.cfg.Loss})
 	c.SetWriteDeadline(time.Now().Add(writeWait))
 	if err := c.WriteMessage(websocket.TextMessage, hello); err != nil {
 		return false, fmt.Errorf("saying hello: %w", err)

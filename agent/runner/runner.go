@@ -151,11 +151,13 @@ func Open(cfg Config) (*Runner, error) {
 		r.enc = json.NewEncoder(r.out)
 		r.enc.SetEscapeHTML(false)
 	}
+	dissectors := all.Dissectors()
 	if cfg.Hub != nil {
 		r.sender = emit.New(emit.Config{HubURL: cfg.Hub.URL, Token: cfg.Hub.Token, Node: cfg.Node,
-			Version: cfg.Version, Source: r.source, Logger: r.log, Counters: r.Counters})
+			Version: cfg.Version, Source: r.source, Logger: r.log, Counters: r.Counters,
+			Loss: protocols.LossCounterNames(dissectors)})
 	}
-	r.pcfg = pipeline.DefaultConfig(all.Dissectors())
+	r.pcfg = pipeline.DefaultConfig(dissectors)
 	r.pcfg.Options.Redact = !cfg.KeepSecrets
 	r.pcfg.Node, r.pcfg.Source = cfg.Node, r.source
 	if cfg.Node != "" {

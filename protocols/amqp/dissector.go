@@ -22,6 +22,9 @@ func New() protocols.Dissector { return dissector{} }
 
 func (dissector) Protocol() protocols.Protocol { return protocols.AMQP }
 
+// LossCounters names the counters that count loss (protocols.LossCounters).
+func (dissector) LossCounters() []string { return counterNames.Loss() }
+
 func (dissector) NewConn(info protocols.ConnInfo, emit protocols.EmitFunc) protocols.Conn {
 	return newConn(info, emit)
 }

@@ -57,4 +57,6 @@ var counterNames = protocols.NewCounterNames(
 	countHeartbeat, countOrphan, countResync, countLostFrame, countPendingCap,
 	countConfirmTimeout, countConfirmUnlinked, countBodyTruncated, countIncomplete,
 	countTableDepth, countTableFields, countValueLen, countTableBad, countFieldType, countTrailingBytes,
+).WithLoss(
+	countOrphan, countResync, countLostFrame, countPendingCap, countBodyTruncated, countIncomplete, countTableDepth, countTableFields, countValueLen, countTableBad, countFieldType,
 )

@@ -29,4 +29,6 @@ const (
 	countPendingEvicted = "http1_pending_evicted"
 )
 
-var counterNames = protocols.NewCounterNames(countPendingEvicted)
+var counterNames = protocols.NewCounterNames(countPendingEvicted).WithLoss(
+	countPendingEvicted,
+)

@@ -50,6 +50,9 @@ func New() protocols.Dissector { return dissector{} }
 
 func (dissector) Protocol() protocols.Protocol { return protocols.HTTP2 }
 
+// LossCounters names the counters that count loss (protocols.LossCounters).
+func (dissector) LossCounters() []string { return counterNames.Loss() }
+
 // Detect recognises the client preface, or, on a connection whose start was
 // not captured (or whose server spoke first), a run of frame headers that a
 // real peer would send. It prefers NoMatch to a guess.

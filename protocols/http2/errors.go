@@ -48,4 +48,6 @@ const (
 	countPendingEvicted = "http2_pending_evicted"
 )
 
-var counterNames = protocols.NewCounterNames(countPendingEvicted)
+var counterNames = protocols.NewCounterNames(countPendingEvicted).WithLoss(
+	countPendingEvicted,
+)

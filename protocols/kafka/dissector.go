@@ -130,6 +130,9 @@ func (d *Dissector) knownVersion(key, version int16) bool {
 // Detect implements protocols.Dissector. A request is recognised by its
 // header; a response (a connection joined mid-stream, server first) only on
 // the Kafka port, because four bytes of correlation ID say little.
+// LossCounters names the counters that count loss (protocols.LossCounters).
+func (d *Dissector) LossCounters() []string { return counterNames.Loss() }
+
 func (d *Dissector) Detect(prefix []byte, ports protocols.Ports) protocols.Detection {
 	if ports.Src == kafkaPort && ports.Dst != kafkaPort {
 		switch responseShape(prefix) {

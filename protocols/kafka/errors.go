@@ -51,4 +51,6 @@ var counterNames = protocols.NewCounterNames(
 	CountDecodeBudget, CountDecompressError, CountBatchMalformed,
 	CountRecordsCap, CountListCap, CountResync, CountGapInFrame,
 	CountDecoderPanic, CountRawSASL, CountWalkCap,
+).WithLoss(
+	CountFrameOverCap, CountRequestUndecoded, CountResponseUndecoded, CountUnmatchedResponse, CountPendingEvicted, CountDecodedCap, CountDecodeBudget, CountDecompressError, CountBatchMalformed, CountRecordsCap, CountListCap, CountResync, CountGapInFrame, CountDecoderPanic, CountWalkCap,
 )

@@ -34,4 +34,6 @@ const (
 	countPendingEvicted = "redis_pending_evicted"
 )
 
-var counterNames = protocols.NewCounterNames(countPendingEvicted)
+var counterNames = protocols.NewCounterNames(countPendingEvicted).WithLoss(
+	countPendingEvicted,
+)

@@ -48,8 +48,9 @@ const (
 )
 
 // agentCounters is the table of the agent's own counters. A dissector's
-// counters (<protocol>_<name>) come on top, each declared by its protocol
-// (protocols.CounterInfo) and named loss or not in the agent's Hello.
+// counters (<protocol>_<name>) come on top, declared by its protocol
+// (protocols.CounterNames), those that count loss named in the agent's
+// Hello.
 var agentCounters = []Counter{
 	{CaptureSeen, false, "packets the TC program saw on the captured interfaces"},
 	{CaptureFiltered, false, "packets the TC program passed over (not TCP, or not a targeted pod)"},
