@@ -34,6 +34,15 @@
 // Chromium or Node is missing. `go test ./web -args -update-screenshots`
 // rewrites docs/screenshots.
 //
+// src/model.ts is the UI's one model: its state in signals (@preact/signals)
+// behind getters, and the actions that change it (apply a query, filter by a
+// clicked value, select an entry, switch views, pause, follow, load older
+// rows) as its methods. main.tsx makes it and hands it down through a
+// context; views read it, re-render on what they read and change it only
+// through those methods. The rows change in place with every stream message,
+// so one signal carries their version, set at most once per animation frame
+// however many entries arrive in it.
+//
 // The list keeps its rows in typed arrays (Rows in src/rows.ts: about 63
 // bytes a row plus interned strings) and renders only the rows in view, with
 // a scaled scrollbar past eight million pixels, so the work per frame does

@@ -28,6 +28,7 @@ import (
 	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/all"
+	"github.com/sondehq/sonde/protocols/wire"
 	"github.com/sondehq/sonde/web"
 )
 
@@ -41,8 +42,9 @@ const (
 	// streamQueue is small so that a burst overflows a browser's stream
 	// queue for certain, and large enough for the live batches the tests send.
 	streamQueue = 64
-	// lossCounter is what the test agent reports once asked to lose data.
-	lossCounter = "capture_ring_lost"
+	// lossCounter is what the test agent reports once asked to lose data:
+	// one the contract counts as loss, so the hub lists it in the agent's loss.
+	lossCounter = wire.CaptureLost
 )
 
 // captures feed the hub; the corpus ones are used when ../shared is there.

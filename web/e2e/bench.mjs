@@ -49,15 +49,16 @@ Object.assign(
     const { model } = window.__sonde;
     const page = await (await fetch('/api/v1/entries?limit=1000')).json();
     model.setPaused(false);
-    model.follow = false;
-    model.rows.clear();
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
-      const e = page.entries[i % page.entries.length];
-      model.rows.push({ ...e, id: String(i + 1) });
-    }
-    const fill = performance.now() - t0;
-    model.changed();
+    model.setFollow(false);
+    let fill = 0;
+    model.replaceRows((rows) => {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        const e = page.entries[i % page.entries.length];
+        rows.push({ ...e, id: String(i + 1) });
+      }
+      fill = performance.now() - t0;
+    });
     await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
     return { fill_ms: Math.round(fill), heap_mb: Math.round((performance.memory?.usedJSHeapSize ?? 0) / 1e6) };
   }, rows),

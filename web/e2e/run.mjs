@@ -318,7 +318,7 @@ try {
     const total = await hubCount('');
     const held = await rowsHeld();
     assert.ok(held < total, `the history already holds all ${total} entries`);
-    await page.evaluate(() => (window.__sonde.model.follow = false));
+    await page.evaluate(() => window.__sonde.model.setFollow(false));
     // Setting scrollTop to where it already is fires no scroll event, and the
     // event comes a frame later: send one, then wait for the page it asks for.
     for (let i = 0; i < 10 && (await rowsHeld()) < total; i++) {

@@ -3,9 +3,8 @@
 // element's height near 16-33 million pixels), and rows are positioned from
 // the scaled offset, so a million rows scroll like a thousand.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { actions } from './actions';
 import { clock, latency, size } from './format';
-import { model } from './model';
+import { useModel } from './model';
 import { endpointClause } from './query';
 import { EpKind, Flag, type Row, statusClass } from './rows';
 import { ProtocolBadge, V } from './ui';
@@ -38,6 +37,7 @@ function Markers({ r }: { r: Row }) {
 }
 
 function RowView({ r, selected }: { r: Row; selected: boolean }) {
+  const model = useModel();
   if (r.flags & Flag.Lost) {
     return (
       <div class="row row-lost" role="row">
@@ -52,7 +52,7 @@ function RowView({ r, selected }: { r: Row; selected: boolean }) {
       role="row"
       aria-selected={selected}
       data-id={r.id}
-      onClick={() => actions.select(String(r.id))}
+      onClick={() => model.select(String(r.id))}
     >
       <span class="c-time">{clock(r.startMs)}</span>
       <span class="c-proto">
@@ -88,6 +88,7 @@ function RowView({ r, selected }: { r: Row; selected: boolean }) {
 }
 
 export function List({ selected }: { selected: number }) {
+  const model = useModel();
   const ref = useRef<HTMLDivElement>(null);
   const [vh, setVh] = useState(600);
   const [scrollTop, setScrollTop] = useState(0);
@@ -97,6 +98,8 @@ export function List({ selected }: { selected: number }) {
   const rows = model.rows;
   const lo = rows.lo;
   const n = model.shownHi - lo;
+  // Read here, not in the layout effect, so that a change of either renders.
+  const stick = model.follow && !model.paused;
   const real = n * ROW_H;
   const virt = Math.min(real, MAX_SCROLL);
   const realMax = Math.max(0, real - vh);
@@ -119,7 +122,7 @@ export function List({ selected }: { selected: number }) {
   // to the tail when following.
   useLayoutEffect(() => {
     const el = ref.current!;
-    const want = model.follow && !model.paused ? virtMax : anchor.current.lo !== lo ? toVirt((anchor.current.pos - lo) * ROW_H + anchor.current.shift) : -1;
+    const want = stick ? virtMax : anchor.current.lo !== lo ? toVirt((anchor.current.pos - lo) * ROW_H + anchor.current.shift) : -1;
     if (want >= 0 && Math.abs(el.scrollTop - want) >= 1) {
       programmatic.current = true;
       el.scrollTop = want;
@@ -134,7 +137,7 @@ export function List({ selected }: { selected: number }) {
     const top = (selected - lo) * ROW_H;
     if (top >= realTop && top + ROW_H <= realTop + vh) return;
     const el = ref.current!;
-    model.follow = false;
+    model.setFollow(false);
     const target = top < realTop ? top : top + ROW_H - vh;
     el.scrollTop = toVirt(Math.max(0, target));
   }, [selected]);
@@ -147,10 +150,7 @@ export function List({ selected }: { selected: number }) {
       return;
     }
     const atBottom = el.scrollTop >= virtMax - 2;
-    if (model.follow !== atBottom) {
-      model.follow = atBottom;
-      model.changed();
-    }
+    model.setFollow(atBottom);
     if (toReal(el.scrollTop) / ROW_H < OLDER_AT) model.loadOlder();
   };
 
@@ -188,6 +188,7 @@ export function List({ selected }: { selected: number }) {
 }
 
 function Empty() {
+  const model = useModel();
   const s = model.streamState;
   return (
     <div class="empty">

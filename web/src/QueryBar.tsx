@@ -2,6 +2,7 @@
 // underlined at its position, history, examples and the field reference.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError } from './api';
+import { useModel } from './model';
 import { queryHistory } from './query';
 import type { FieldInfo } from './types';
 
@@ -26,14 +27,14 @@ export interface QueryError {
 }
 
 interface Props {
-  draft: string;
-  setDraft: (q: string) => void;
-  applied: string;
-  apply: (q: string) => void;
+  /** The input, for the app's keys (/ to focus, Ctrl+Enter to apply). */
   inputRef: { current: HTMLInputElement | null };
 }
 
-export function QueryBar({ draft, setDraft, applied, apply, inputRef }: Props) {
+export function QueryBar({ inputRef }: Props) {
+  const model = useModel();
+  const draft = model.draft;
+  const applied = model.query;
   const [error, setError] = useState<QueryError | null>(null);
   const [checking, setChecking] = useState(false);
   const [panel, setPanel] = useState<'' | 'history' | 'help'>('');
@@ -68,7 +69,7 @@ export function QueryBar({ draft, setDraft, applied, apply, inputRef }: Props) {
   const submit = () => {
     if (error) return;
     setPanel('');
-    apply(draft.trim());
+    model.applyQuery(draft.trim());
   };
   const onKey = (e: KeyboardEvent) => {
     if (e.key === 'Enter') {
@@ -118,7 +119,7 @@ export function QueryBar({ draft, setDraft, applied, apply, inputRef }: Props) {
           aria-invalid={!!error}
           value={draft}
           onInput={(e) => {
-            setDraft((e.target as HTMLInputElement).value);
+            model.setDraft((e.target as HTMLInputElement).value);
             syncScroll();
           }}
           onScroll={syncScroll}
@@ -131,10 +132,7 @@ export function QueryBar({ draft, setDraft, applied, apply, inputRef }: Props) {
       </button>
       {(draft || applied) && (
         <button
-          onClick={() => {
-            setDraft('');
-            apply('');
-          }}
+          onClick={() => model.applyQuery('')}
           title="show everything"
         >
           Clear
@@ -161,13 +159,12 @@ export function QueryBar({ draft, setDraft, applied, apply, inputRef }: Props) {
       {panel === 'history' && (
         <HistoryPanel
           pick={(q) => {
-            setDraft(q);
             setPanel('');
-            apply(q);
+            model.applyQuery(q);
           }}
         />
       )}
-      {panel === 'help' && <HelpPanel insert={(q) => setDraft(q)} />}
+      {panel === 'help' && <HelpPanel insert={(q) => model.setDraft(q)} />}
     </div>
   );
 }

@@ -3,9 +3,9 @@
 // without its back edges (found by depth-first search), then a few sweeps
 // ordering each layer by the mean position of its neighbours.
 import { useEffect, useState } from 'preact/hooks';
-import { actions } from './actions';
 import { api } from './api';
 import { count, ms } from './format';
+import { useModel } from './model';
 import { literal } from './query';
 import type { MapEdge, MapNode, ServiceMap as Map_ } from './types';
 import { protocolNames } from './ui';
@@ -134,6 +134,7 @@ function nodeClause(n: MapNode, side?: 'src' | 'dst'): string {
 }
 
 export function ServiceMap({ query, window }: { query: string; window: string }) {
+  const model = useModel();
   const [data, setData] = useState<Map_ | null>(null);
   const [error, setError] = useState('');
   const [hover, setHover] = useState('');
@@ -167,8 +168,8 @@ export function ServiceMap({ query, window }: { query: string; window: string })
   const filterEdge = (e: MapEdge) => {
     const s = placed.get(e.source)!;
     const t = placed.get(e.target)!;
-    actions.filter(`(${nodeClause(s, 'src')}) && (${nodeClause(t, 'dst')}) && protocol == ${literal(e.protocol)}`);
-    actions.view('list');
+    model.filter(`(${nodeClause(s, 'src')}) && (${nodeClause(t, 'dst')}) && protocol == ${literal(e.protocol)}`);
+    model.show('list');
   };
   return (
     <div class="map">
@@ -266,8 +267,8 @@ export function ServiceMap({ query, window }: { query: string; window: string })
               class={'node node-' + n.kind}
               transform={`translate(${n.x},${n.y})`}
               onClick={() => {
-                actions.filter(nodeClause(n));
-                actions.view('list');
+                model.filter(nodeClause(n));
+                model.show('list');
               }}
               data-node={n.id}
             >

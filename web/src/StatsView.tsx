@@ -1,9 +1,9 @@
 // Stats: requests per second over time by protocol, status classes and
 // latency percentiles, as small SVG charts.
 import { useEffect, useState } from 'preact/hooks';
-import { actions } from './actions';
 import { api } from './api';
 import { count, ms } from './format';
+import { useModel } from './model';
 import { addClause, clause } from './query';
 import type { Stats } from './types';
 import { ProtocolValues } from './types';
@@ -148,6 +148,7 @@ function RateChart({ data, step }: { data: Data; step: number }) {
 const classOrder = ['2xx', 'ok', '1xx', '3xx', '4xx', '5xx', 'error', 'unmatched', 'other'];
 
 function ClassBars({ s }: { s: Stats }) {
+  const model = useModel();
   const byClass = s.by_status_class ?? {};
   const protos = Object.keys(byClass).sort();
   if (!protos.length) return <p class="muted">no data</p>;
@@ -175,7 +176,7 @@ function ClassBars({ s }: { s: Stats }) {
                     width={Math.max(w, 1)}
                     height="18"
                     class={`bar st-${c}`}
-                    onClick={() => actions.filter(`protocol == "${p}" && status_class == "${c}"`)}
+                    onClick={() => model.filter(`protocol == "${p}" && status_class == "${c}"`)}
                   >
                     <title>{`${protocolNames[p] ?? p} ${c}: ${count(cls[c])} (${((100 * cls[c]) / total).toFixed(1)}%) — click to filter`}</title>
                   </rect>

@@ -1,7 +1,7 @@
 // Status: the hub's store, this browser's stream, and every agent with its
 // capture source and counters (loss counters stand out).
 import { count, dateTime, size } from './format';
-import { isLossCounter, model } from './model';
+import { isLossCounter, useModel } from './model';
 import { KV, Section } from './ui';
 
 function ago(iso: string): string {
@@ -13,6 +13,7 @@ function ago(iso: string): string {
 }
 
 export function StatusView() {
+  const model = useModel();
   const h = model.hub;
   const rows = model.rows;
   return (

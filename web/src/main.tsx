@@ -1,21 +1,17 @@
 // The application shell: header, query bar, loss banners and the four views.
 import { render } from 'preact';
-import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
-import { actions } from './actions';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api';
 import { Detail } from './Detail';
 import { count, dateTime } from './format';
 import { List } from './List';
-import { model } from './model';
+import { Model, ModelContext, useModel, type View } from './model';
 import { QueryBar } from './QueryBar';
-import { addClause, readLocation, rememberQuery, writeLocation } from './query';
-import { Flag } from './rows';
 import { ServiceMap } from './ServiceMap';
 import { StatsView } from './StatsView';
 import { StatusView } from './StatusView';
 import './style.css';
 
-type View = 'list' | 'map' | 'stats' | 'status';
 const views: [View, string][] = [
   ['list', 'Traffic'],
   ['map', 'Service map'],
@@ -39,68 +35,22 @@ function isTyping(t: EventTarget | null): boolean {
 }
 
 function App() {
-  const initial = useRef(readLocation()).current;
-  const [, rerender] = useReducer<number, void>((n) => n + 1, 0);
-  const [draft, setDraft] = useState(initial.q);
-  const [view, setView] = useState<View>((views.find(([v]) => v === initial.view)?.[0] ?? 'list') as View);
-  const [selectedId, setSelectedId] = useState(initial.id);
+  const model = useModel();
+  // The theme and the stats window are this component's own: nothing else
+  // writes them, and the views that need the window get it as a prop.
   const [theme, setTheme] = useState<Theme>(initialTheme);
   const [window_, setWindow] = useState('15m');
   const inputRef = useRef<HTMLInputElement>(null);
 
-  useEffect(() => model.subscribe(() => rerender()), []);
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
   }, [theme]);
-
-  const applyQuery = (q: string, push = true) => {
-    rememberQuery(q);
-    setDraft(q);
-    model.apply(q);
-    writeLocation({ q, view, id: selectedId }, push);
-  };
-
-  // Install the actions the views call.
-  actions.filter = (c) => applyQuery(addClause(model.query, c));
-  actions.select = (id) => {
-    setSelectedId(id);
-    writeLocation({ q: model.query, view, id }, false);
-  };
-  actions.view = (v) => {
-    setView(v as View);
-    writeLocation({ q: model.query, view: v, id: selectedId }, true);
-  };
-
-  useEffect(() => {
-    model.apply(initial.q);
-    const onPop = () => {
-      const l = readLocation();
-      setView((views.find(([v]) => v === l.view)?.[0] ?? 'list') as View);
-      setSelectedId(l.id);
-      if (l.q !== model.query) {
-        setDraft(l.q);
-        model.apply(l.q);
-      }
-    };
-    addEventListener('popstate', onPop);
-    return () => removeEventListener('popstate', onPop);
-  }, []);
-
-  const rows = model.rows;
-  const selected = selectedId ? rows.find(Number(selectedId)) : -1;
-
-  const move = (d: number) => {
-    let p = selected >= 0 ? selected + d : d > 0 ? rows.lo : model.shownHi - 1;
-    while (p >= rows.lo && p < model.shownHi && rows.flagsAt(p) & Flag.Lost) p += d;
-    if (p >= rows.lo && p < model.shownHi) actions.select(String(rows.idAt(p)));
-  };
-  const close = () => actions.select('');
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
         e.preventDefault();
-        applyQuery(inputRef.current?.value.trim() ?? draft);
+        model.applyQuery(inputRef.current?.value.trim() ?? model.draft);
         return;
       }
       if (isTyping(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -109,19 +59,22 @@ function App() {
         inputRef.current?.focus();
         inputRef.current?.select();
       } else if (e.key === 'Escape') {
-        close();
-      } else if (view === 'list' && (e.key === 'j' || e.key === 'ArrowDown')) {
+        model.select('');
+      } else if (model.view === 'list' && (e.key === 'j' || e.key === 'ArrowDown')) {
         e.preventDefault();
-        move(1);
-      } else if (view === 'list' && (e.key === 'k' || e.key === 'ArrowUp')) {
+        model.move(1);
+      } else if (model.view === 'list' && (e.key === 'k' || e.key === 'ArrowUp')) {
         e.preventDefault();
-        move(-1);
+        model.move(-1);
       }
     };
     addEventListener('keydown', onKey);
     return () => removeEventListener('keydown', onKey);
-  });
+  }, [model]);
 
+  const view = model.view;
+  const selectedId = model.selectedId;
+  const rows = model.rows;
   const h = model.hub;
   const losses = model.losses;
   const live = model.streamState === 'live';
@@ -137,7 +90,7 @@ function App() {
         </div>
         <nav class="views">
           {views.map(([v, label]) => (
-            <button key={v} class={v === view ? 'on' : ''} aria-current={v === view ? 'page' : undefined} onClick={() => actions.view(v)}>
+            <button key={v} class={v === view ? 'on' : ''} aria-current={v === view ? 'page' : undefined} onClick={() => model.show(v)}>
               {label}
             </button>
           ))}
@@ -153,14 +106,7 @@ function App() {
               <button onClick={() => model.setPaused(!model.paused)} class={model.paused ? 'on' : ''} title="stop or resume showing new entries (they are kept)">
                 {model.paused ? `Resume${rows.hi > model.pausedHi ? ` (+${count(rows.hi - model.pausedHi)})` : ''}` : 'Pause'}
               </button>
-              <button
-                onClick={() => {
-                  model.follow = !model.follow;
-                  model.changed();
-                }}
-                class={model.follow ? 'on' : ''}
-                title="keep the newest entry in view"
-              >
+              <button onClick={() => model.setFollow(!model.follow)} class={model.follow ? 'on' : ''} title="keep the newest entry in view">
                 Follow
               </button>
             </>
@@ -190,7 +136,7 @@ function App() {
           </button>
         </div>
       </header>
-      <QueryBar draft={draft} setDraft={setDraft} applied={model.query} apply={(q) => applyQuery(q)} inputRef={inputRef} />
+      <QueryBar inputRef={inputRef} />
       {(losses.length > 0 || (h && h.evicted > 0 && h.history_start)) && (
         <div class="banners">
           {losses.map((l) => (
@@ -209,8 +155,8 @@ function App() {
       <main class={'main view-' + view}>
         {view === 'list' && (
           <>
-            <List selected={selected} />
-            {selectedId && <Detail id={selectedId} onClose={close} />}
+            <List selected={model.selectedPos} />
+            {selectedId && <Detail id={selectedId} onClose={() => model.select('')} />}
           </>
         )}
         {view === 'map' && <ServiceMap query={model.query} window={window_} />}
@@ -227,7 +173,14 @@ function App() {
   );
 }
 
+const model = new Model();
 // A handle for the browser tests and benchmarks (web/e2e).
-(window as any).__sonde = { model, actions };
+(window as any).__sonde = { model };
+model.start();
 
-render(<App />, document.getElementById('app')!);
+render(
+  <ModelContext.Provider value={model}>
+    <App />
+  </ModelContext.Provider>,
+  document.getElementById('app')!,
+);

@@ -1,8 +1,8 @@
 // Small building blocks shared by the list and the detail.
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { actions } from './actions';
 import { bodyBase64, bodyBytes, hexDump, prettyJSON, prettyXML, size } from './format';
+import { useModel } from './model';
 import { clause, type FieldRef } from './query';
 import type { AMQPField, Body, Header, ProtoField } from './types';
 
@@ -27,13 +27,14 @@ interface VProps {
 
 /** V is a value the user can click to filter by. */
 export function V({ f, v, c, class: cls, children }: VProps) {
+  const model = useModel();
   const include = c ?? (f !== undefined && v !== undefined ? clause(f, v) : '');
   if (!include) return <span class={cls}>{children ?? String(v ?? '')}</span>;
   const exclude = c ? `!(${c})` : clause(f!, v!, true);
   const onClick = (e: MouseEvent) => {
     e.stopPropagation();
     e.preventDefault();
-    actions.filter(e.shiftKey ? exclude : include);
+    model.filter(e.shiftKey ? exclude : include);
   };
   return (
     <span
