@@ -85,13 +85,14 @@ check-generate: ## fail when committed generated files differ from a rebuild
 	fi
 
 .PHONY: web
-web: ## rebuild the browser UI into web/dist (npm ci, then esbuild)
+web: ## rebuild the browser UI into web/dist (TypeScript types from Go, npm ci, tsc, esbuild)
+	$(GO) generate ./web/...
 	cd web && npm ci --no-audit --no-fund && npm run build
 
 .PHONY: check-web
-check-web: web ## fail when the committed web/dist differs from a rebuild of web/src
-	@test -z "$$(git status --porcelain -- web/dist)" || { git status --short -- web/dist; \
-		echo "web/dist differs from a rebuild: run 'make web' and commit"; exit 1; }
+check-web: web ## fail when the committed web/dist or web/src/types.gen.ts differs from a rebuild
+	@test -z "$$(git status --porcelain -- web/dist web/src/types.gen.ts)" || { git status --short -- web/dist web/src/types.gen.ts; \
+		echo "web/dist or web/src/types.gen.ts differs from a rebuild: run 'make web' and commit"; exit 1; }
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
