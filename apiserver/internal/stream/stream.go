@@ -146,6 +146,10 @@ func (b *Broker) Publish(items []Item) {
 // offer queues a batch, or counts it lost when the queue is full.
 func (s *Sub) offer(items []Item) {
 	s.mu.Lock()
+	if items[len(items)-1].Seq <= s.after { // all in the history
+		s.mu.Unlock()
+		return
+	}
 	if s.pending > 0 && s.pending+len(items) > s.limit {
 		after := s.after
 		s.mu.Unlock()
