@@ -49,7 +49,7 @@ func meanJSONSize(es []*protocols.Entry) int {
 func BenchmarkIngest(b *testing.B) {
 	h := startHub(b, apiserver.Config{DataDir: b.TempDir(), StorageLimit: 8 << 30}, "127.0.0.1:0")
 	pool := entryPool(10_000)
-	s := newSender(b, h.url, emit.Config{Node: "bench", BatchSize: 1000, MaxInFlight: 8, BufferEntries: 200_000, FlushInterval: 10 * time.Millisecond})
+	s := newSender(b, h.url, emit.Config{Node: "bench", BatchSize: 1000, MaxInFlight: 8, BufferEntries: 200_000, BufferBytes: 1 << 30, FlushInterval: 10 * time.Millisecond})
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := range b.N {

@@ -9,8 +9,19 @@
 // its oldest entry has waited FlushInterval. When the hub is unreachable the
 // sender reconnects with exponential backoff and jitter, and resends every
 // unacknowledged batch, in order, under its original number: the hub stores
-// each batch once. When the buffer is full, Send drops the new entry and
-// counts it (Stats.Dropped, reported to the hub as wire.EmitDropped).
+// each batch once.
+//
+// # Bounds
+//
+// What the sender holds is bounded in entries (BufferEntries) and in bytes
+// (BufferBytes: entries waiting by their footprint, batches sent by their
+// size). At either bound the oldest entries not yet in a batch make room
+// for the new one, counted as dropped (Stats.Dropped, wire.EmitDropped). An
+// entry too large for a batch on its own is never dropped whole: its
+// payloads are cut shorter until it fits, and as a last resort it keeps only
+// what the list shows, with a warning saying so (Stats.Oversize,
+// wire.EmitOversize). A message from the hub larger than an ack could be
+// ends the connection.
 //
 // # Goroutines
 //

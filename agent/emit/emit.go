@@ -32,6 +32,10 @@ const (
 	readWait = 2 * time.Minute
 	// handshakeTimeout bounds the websocket handshake.
 	handshakeTimeout = 10 * time.Second
+	// maxHubMessage is the largest message read from the hub: an ack is a
+	// few dozen bytes, and a hub (or whatever answers at its address) must
+	// not make the agent buffer more.
+	maxHubMessage = 64 << 10
 )
 
 var (
@@ -39,6 +43,8 @@ var (
 	ErrRefused = errors.New("the hub refused the token (401)")
 	// errHubClosed: the hub closed the connection.
 	errHubClosed = errors.New("the hub closed the connection")
+	// errTooLarge: even an entry's summary does not fit a batch.
+	errTooLarge = errors.New("the entry does not fit a batch even reduced to its summary")
 )
 
 // Config configures a Sender. Zero values take the defaults below.
@@ -58,6 +64,11 @@ type Config struct {
 	// BufferEntries is the most entries held, sent or not, until the hub
 	// acknowledges them (default 100,000).
 	BufferEntries int
+	// BufferBytes bounds the same in bytes: entries waiting by their
+	// footprint, batches sent by their size (default 64 MiB). Past either
+	// bound the oldest entries not yet in a batch make room, counted as
+	// dropped.
+	BufferBytes int
 	// MaxInFlight is the most batches sent and not yet acknowledged (default 8).
 	MaxInFlight int
 	// MinBackoff and MaxBackoff bound the wait between reconnects
@@ -76,12 +87,15 @@ type Config struct {
 
 // Stats are the sender's running totals.
 type Stats struct {
-	Sent       uint64 // entries in batches written to the hub (resends not counted)
-	Acked      uint64 // entries the hub acknowledged
-	Dropped    uint64 // entries refused because the buffer was full
-	Oversize   uint64 // entries larger than MaxBatchBytes on their own
-	Buffered   int    // entries held now
-	Reconnects uint64
+	Sent     uint64 // entries in batches written to the hub (resends not counted)
+	Acked    uint64 // entries the hub acknowledged
+	Dropped  uint64 // entries dropped because the buffer was full
+	Oversize uint64 // entries cut to fit MaxBatchBytes (payloads shortened, or only the summary kept)
+	Buffered int    // entries held now
+	// BufferedBytes is what they hold: entries waiting by their footprint,
+	// batches sent by their size.
+	BufferedBytes int
+	Reconnects    uint64
 }
 
 type batch struct {
@@ -89,6 +103,12 @@ type batch struct {
 	n       int
 	payload []byte
 	sent    bool // on the current connection
+}
+
+// waiting is an entry not yet in a batch, with the footprint it is charged.
+type waiting struct {
+	e    *protocols.Entry
+	size int
 }
 
 // Sender batches entries to the hub. See the package doc.
@@ -99,10 +119,11 @@ type Sender struct {
 	agentID string
 
 	mu       sync.Mutex
-	pending  []*protocols.Entry
+	pending  []waiting
 	oldest   time.Time // when the oldest pending entry arrived
 	inflight []*batch  // in sequence order, not yet acknowledged
 	buffered int
+	bytes    int // BufferedBytes
 	nextSeq  uint64
 	stats    Stats
 	changed  chan struct{} // closed and replaced on every state change
@@ -122,6 +143,9 @@ func New(cfg Config) *Sender {
 	}
 	if cfg.BufferEntries <= 0 {
 		cfg.BufferEntries = 100_000
+	}
+	if cfg.BufferBytes <= 0 {
+		cfg.BufferBytes = 64 << 20
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 8
@@ -170,11 +194,21 @@ func ingestURL(hub string) string {
 // AgentID is this sender's identity at the hub.
 func (s *Sender) AgentID() string { return s.agentID }
 
-// Send queues an entry. It never blocks: with the buffer full, the entry is
-// dropped and counted.
+// Send queues an entry. It never blocks: with the buffer full, the oldest
+// entries not yet in a batch make room (the newest say most about now), and
+// when every held entry is already in a batch the new one is dropped; either
+// way the loss is counted.
 func (s *Sender) Send(e *protocols.Entry) {
+	size := footprint(e)
 	s.mu.Lock()
-	if s.buffered >= s.cfg.BufferEntries {
+	for len(s.pending) > 0 && (s.buffered >= s.cfg.BufferEntries || s.bytes+size > s.cfg.BufferBytes) {
+		s.bytes -= s.pending[0].size
+		s.buffered--
+		s.stats.Dropped++
+		s.pending[0] = waiting{}
+		s.pending = s.pending[1:]
+	}
+	if s.buffered >= s.cfg.BufferEntries || s.bytes+size > s.cfg.BufferBytes {
 		s.stats.Dropped++
 		s.mu.Unlock()
 		return
@@ -182,8 +216,9 @@ func (s *Sender) Send(e *protocols.Entry) {
 	if len(s.pending) == 0 {
 		s.oldest = time.Now()
 	}
-	s.pending = append(s.pending, e)
+	s.pending = append(s.pending, waiting{e, size})
 	s.buffered++
+	s.bytes += size
 	full := len(s.pending) == s.cfg.BatchSize
 	first := len(s.pending) == 1
 	s.mu.Unlock()
@@ -200,7 +235,7 @@ func (s *Sender) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
-	st.Buffered = s.buffered
+	st.Buffered, st.BufferedBytes = s.buffered, s.bytes
 	return st
 }
 
@@ -324,6 +359,7 @@ func (s *Sender) session(ctx context.Context) (acked bool, err error) {
 // readAcks reads the hub's messages until the connection fails or done is
 // closed (the session is over and nobody reads ackc any more).
 func (s *Sender) readAcks(c *websocket.Conn, ackc chan<- uint64, errc chan<- error, done <-chan struct{}) {
+	c.SetReadLimit(maxHubMessage)
 	c.SetReadDeadline(time.Now().Add(readWait))
 	c.SetPingHandler(func(data string) error {
 		c.SetReadDeadline(time.Now().Add(readWait))
@@ -360,6 +396,7 @@ func (s *Sender) ack(seq uint64) {
 	i := 0
 	for ; i < len(s.inflight) && s.inflight[i].seq <= seq; i++ {
 		s.buffered -= s.inflight[i].n
+		s.bytes -= len(s.inflight[i].payload)
 		s.stats.Acked += uint64(s.inflight[i].n)
 	}
 	s.inflight = s.inflight[i:]
@@ -413,14 +450,21 @@ func (s *Sender) nextBatch() *batch {
 		own := s.ownCounters()
 		s.mu.Unlock()
 
-		b, used, oversize := s.encode(take, s.withAgentCounters(own))
+		b, used, oversize, dropped := s.encode(take, s.withAgentCounters(own))
 
 		s.mu.Lock()
 		if used < n { // what did not fit goes back to the front
 			s.pending = append(take[used:], s.pending...)
 		}
-		s.buffered -= oversize
+		for _, w := range take[:used] {
+			s.bytes -= w.size
+		}
+		s.buffered -= dropped
 		s.stats.Oversize += uint64(oversize)
+		s.stats.Dropped += uint64(dropped)
+		if b != nil {
+			s.bytes += len(b.payload)
+		}
 		if b == nil {
 			s.notify()
 			s.mu.Unlock()
@@ -435,12 +479,13 @@ func (s *Sender) nextBatch() *batch {
 }
 
 // encode builds a batch from the front of es within MaxBatchBytes. It says
-// how many entries it consumed, of which how many were too large to send at
-// all (those are dropped); b is nil when none went in.
-func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *batch, used, oversize int) {
+// how many entries it consumed, of which how many it had to cut to fit a
+// batch on their own (see fit) and how many it could not send at all (an
+// entry that does not encode); b is nil when none went in.
+func (s *Sender) encode(es []waiting, counters map[string]uint64) (b *batch, used, oversize, dropped int) {
 	head, err := wire.AppendBatch(nil, s.nextSeq, counters)
 	if err != nil {
-		return nil, len(es), len(es)
+		return nil, len(es), 0, len(es)
 	}
 	// Each entry goes with its index record (see wire), so that the hub
 	// need not decode it. An Encoder writes the JSON, and a newline that is
@@ -449,8 +494,10 @@ func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *b
 	var scratch bytes.Buffer
 	enc := json.NewEncoder(&scratch)
 	var rec []byte
+	room := s.cfg.MaxBatchBytes - len(head) - 1
 	n := 0
-	for _, e := range es {
+	for _, w := range es {
+		e := w.e
 		// The hub would fill these in from the hello, at the cost of
 		// decoding the entry.
 		if e.Node == "" {
@@ -459,21 +506,17 @@ func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *b
 		if e.Source == "" {
 			e.Source = s.cfg.Source
 		}
-		scratch.Reset()
-		err := enc.Encode(e)
-		line := scratch.Bytes()
-		if err == nil {
-			line = line[:len(line)-1]
-			rec = wire.AppendIndex(rec[:0], e)
-		}
-		size := len(line) + len(rec) + 2*binary.MaxVarintLen32
-		if err != nil || size+len(head)+1 > s.cfg.MaxBatchBytes {
+		line, size, cutDown, err := fit(enc, &scratch, &rec, e, room)
+		if err != nil {
 			used++
-			oversize++
+			dropped++
 			continue
 		}
 		if len(buf)+size > s.cfg.MaxBatchBytes {
 			break
+		}
+		if cutDown {
+			oversize++
 		}
 		if n == 0 { // room for the rest, rather than growing by doubling
 			buf = slices.Grow(buf, min(s.cfg.MaxBatchBytes, len(buf)+size*(len(es)-used))-len(buf))
@@ -483,11 +526,55 @@ func (s *Sender) encode(es []*protocols.Entry, counters map[string]uint64) (b *b
 		used++
 	}
 	if n == 0 {
-		return nil, used, oversize
+		return nil, used, oversize, dropped
 	}
 	b = &batch{seq: s.nextSeq, n: n, payload: buf}
 	s.nextSeq++
-	return b, used, oversize
+	return b, used, oversize, dropped
+}
+
+// cutLimits are the payload sizes fit tries, in turn, for an entry too
+// large for a batch.
+var cutLimits = []int{64 << 10, 16 << 10, 4 << 10, 1 << 10, 256, 0}
+
+// fit encodes e (its JSON into scratch, its index record into *rec) and
+// returns the JSON line and what the pair takes in a batch. An entry larger
+// than room on its own is never dropped whole: its payloads are cut shorter
+// until it fits, and as a last resort it keeps only what the list shows;
+// cutDown says so, and the entry carries a warning.
+func fit(enc *json.Encoder, scratch *bytes.Buffer, rec *[]byte, e *protocols.Entry, room int) (line []byte, size int, cutDown bool, err error) {
+	encode := func() error {
+		scratch.Reset()
+		if err := enc.Encode(e); err != nil {
+			return err
+		}
+		line = scratch.Bytes()
+		line = line[:len(line)-1]
+		*rec = wire.AppendIndex((*rec)[:0], e)
+		size = len(line) + len(*rec) + 2*binary.MaxVarintLen32
+		return nil
+	}
+	if err := encode(); err != nil || size <= room {
+		return line, size, false, err
+	}
+	e.Warn(cutWarning)
+	for _, limit := range cutLimits {
+		if !cut(e, limit) {
+			continue
+		}
+		if err := encode(); err != nil || size <= room {
+			return line, size, true, err
+		}
+	}
+	stub(e)
+	e.Warn(cutWarning)
+	if err := encode(); err != nil {
+		return nil, 0, true, err
+	}
+	if size > room {
+		return nil, 0, true, errTooLarge
+	}
+	return line, size, true, nil
 }
 
 // ownCounters are the sender's counters as the hub sees them. Call with s.mu held.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,28 +60,90 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// TestOversizeDropped: an entry larger than a whole batch is dropped and
-// counted, and the entries around it still go out in one batch.
-func TestOversizeDropped(t *testing.T) {
+// TestOversizeCut: an entry larger than a whole batch is never dropped
+// whole: it goes out cut to fit, with a warning that says so, counted, and
+// the entries around it go out in the same batch.
+func TestOversizeCut(t *testing.T) {
 	s := New(Config{MaxBatchBytes: 4 << 10, BatchSize: 10, FlushInterval: time.Nanosecond})
 	small := func() *protocols.Entry {
 		return &protocols.Entry{Protocol: protocols.Redis, Redis: &protocols.RedisRecord{Command: "GET"}}
 	}
-	big := small()
-	big.Warnings = []string{string(make([]byte, 8<<10))}
-	s.Send(small())
-	s.Send(big)
-	s.Send(small())
+	bigBody := protocolstest.HTTPEntry(1)
+	bigBody.HTTP.Response.Body = protocols.Body{Size: 1 << 20, Data: bytes.Repeat([]byte("x"), 1<<20)}
+	bigWarning := small()
+	bigWarning.Warnings = []string{string(make([]byte, 8<<10))}
+	for _, e := range []*protocols.Entry{small(), bigBody, small(), bigWarning, small()} {
+		s.Send(e)
+	}
 	b := s.nextBatch()
-	if b == nil || b.n != 2 || b.seq != 1 {
+	if b == nil || b.n != 5 || b.seq != 1 || len(b.payload) > 4<<10 {
 		t.Fatalf("batch %+v", b)
 	}
-	if st := s.Stats(); st.Oversize != 1 || st.Buffered != 2 || st.Sent != 2 {
+	if st := s.Stats(); st.Oversize != 2 || st.Dropped != 0 || st.Buffered != 5 || st.Sent != 5 {
 		t.Errorf("stats %+v", st)
 	}
-	if s.nextBatch() != nil {
-		t.Error("a second batch from nothing")
+	entries := decodeBatch(t, b.payload)
+	body := entries[1].HTTP.Response.Body
+	if !body.Truncated || body.Size != 1<<20 || len(body.Data) == 0 || !slices.Contains(entries[1].Warnings, cutWarning) {
+		t.Errorf("cut entry: body of %d bytes kept of %d, truncated %v, warnings %q", len(body.Data), body.Size, body.Truncated, entries[1].Warnings)
 	}
+	if entries[1].Summary.Target != bigBody.Summary.Target {
+		t.Errorf("cut entry lost its summary: %+v", entries[1].Summary)
+	}
+	if w := entries[3].Warnings; len(w) != 1 || w[0] != cutWarning || entries[3].Redis != nil || entries[3].Protocol != protocols.Redis {
+		t.Errorf("an entry that does not fit even cut keeps only its summary and the reason: %+v", entries[3])
+	}
+}
+
+// TestBufferBoundedInBytes: with the hub away, what the sender holds stays
+// within BufferBytes however large the entries, the oldest entries make
+// room for the newest, and every one dropped is counted.
+func TestBufferBoundedInBytes(t *testing.T) {
+	const limit = 4 << 20
+	s := New(Config{BufferBytes: limit, BatchSize: 100})
+	const n = 1000
+	for i := range n {
+		e := protocolstest.HTTPEntry(i)
+		e.HTTP.Response.Body = protocols.Body{Size: 60 << 10, Data: bytes.Repeat([]byte("y"), 60<<10)}
+		s.Send(e)
+		if st := s.Stats(); st.BufferedBytes > limit {
+			t.Fatalf("after %d entries the sender holds %d bytes, over its %d", i+1, st.BufferedBytes, limit)
+		}
+	}
+	st := s.Stats()
+	if st.Dropped == 0 || int(st.Dropped)+st.Buffered != n {
+		t.Errorf("stats %+v: %d sent, every one must be held or counted as dropped", st, n)
+	}
+	if got := s.pending[len(s.pending)-1].e.Summary.Target; got != protocolstest.HTTPEntry(n-1).Summary.Target {
+		t.Errorf("newest entry held is %s: the oldest must make room", got)
+	}
+	var heldBytes int
+	for _, w := range s.pending {
+		heldBytes += w.size
+	}
+	if heldBytes != st.BufferedBytes {
+		t.Errorf("BufferedBytes %d, entries held charge %d", st.BufferedBytes, heldBytes)
+	}
+}
+
+// decodeBatch returns the entries of a binary batch.
+func decodeBatch(t *testing.T, payload []byte) []*protocols.Entry {
+	t.Helper()
+	_, body, _ := bytes.Cut(payload, []byte("\n"))
+	var out []*protocols.Entry
+	for len(body) > 0 {
+		_, line, rest, err := wire.NextIndexed(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := new(protocols.Entry)
+		if err := json.Unmarshal(line, e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+		body = rest
+	}
+	return out
 }
 
 // TestCountersOutsideLock: the pipeline's counters callback takes the
@@ -167,8 +230,12 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	b.Run("batch", func(b *testing.B) {
 		s := New(Config{Node: "n1", Source: "ebpf"})
+		ws := make([]waiting, len(es))
+		for i, e := range es {
+			ws[i] = waiting{e, footprint(e)}
+		}
 		for b.Loop() {
-			if bt, used, _ := s.encode(es, nil); bt == nil || used != len(es) {
+			if bt, used, _, _ := s.encode(ws, nil); bt == nil || used != len(es) {
 				b.Fatalf("encoded %d of %d", used, len(es))
 			}
 		}

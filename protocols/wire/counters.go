@@ -72,8 +72,8 @@ var agentCounters = []Counter{
 	{LeftoverOverflows, true, "unconsumed bytes dropped because a dissector held more than its cap"},
 	{NATTwins, false, "connections seen again after DNAT on a second interface; shown once"},
 	{Entries, false, "entries the dissectors made"},
-	{EmitDropped, true, "entries dropped because the agent's send buffer was full"},
-	{EmitOversize, true, "entries too large to send"},
+	{EmitDropped, true, "entries dropped because the agent's send buffer was full (oldest first)"},
+	{EmitOversize, true, "entries too large for a batch, sent cut: payloads shortened, or only the summary"},
 	{EmitReconnects, false, "times the agent reconnected to the hub"},
 }
 
