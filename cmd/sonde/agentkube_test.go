@@ -139,7 +139,7 @@ func TestAgentKubernetes(t *testing.T) {
 	}
 
 	token := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(token, []byte("lab-token\n"), 0o600); err != nil {
+	if err := os.WriteFile(token, []byte("lab-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hubAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))

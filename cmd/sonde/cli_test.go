@@ -11,7 +11,7 @@ import (
 // missing or wrong, before touching anything.
 func TestCommandsRefuseBadFlags(t *testing.T) {
 	token := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
+	if err := os.WriteFile(token, []byte("s3cret-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

@@ -26,6 +26,8 @@ const (
 var (
 	// ErrNoToken means a token file was empty.
 	ErrNoToken = errors.New("the token file is empty")
+	// ErrShortToken means a token is too short to withstand guessing.
+	ErrShortToken = fmt.Errorf("the token is shorter than %d bytes: use a random one (for example: head -c 32 /dev/urandom | base64)", MinTokenBytes)
 	// ErrNewline: an entry's JSON spans lines; encode it with json.Marshal.
 	ErrNewline = errors.New("an entry's JSON must be one line")
 )
@@ -87,8 +89,12 @@ type Ack struct {
 	Stored int    `json:"stored"`
 }
 
+// MinTokenBytes is the shortest bearer token accepted: 16 bytes of a random
+// token are 96 bits or more, past any guessing over the network.
+const MinTokenBytes = 16
+
 // ReadTokenFile reads a bearer token from a file (a mounted Secret), without
-// surrounding white space.
+// surrounding white space, and refuses one shorter than MinTokenBytes.
 func ReadTokenFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -97,6 +103,9 @@ func ReadTokenFile(path string) ([]byte, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoToken)
+	}
+	if len(b) < MinTokenBytes {
+		return nil, fmt.Errorf("%s: %w", path, ErrShortToken)
 	}
 	return b, nil
 }

@@ -3,6 +3,9 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -54,5 +57,31 @@ func TestIndexedRoundTrip(t *testing.T) {
 	}
 	if _, _, _, err := NextIndexed([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}); !errors.Is(err, ErrFraming) {
 		t.Errorf("overlong length: %v", err)
+	}
+}
+
+func TestReadTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, content string
+		want          string
+		wantErr       error
+	}{
+		{"a mounted secret", "0123456789abcdef0123\n", "0123456789abcdef0123", nil},
+		{"empty", " \n", "", ErrNoToken},
+		{"one byte", "x", "", ErrShortToken},
+		{"fifteen bytes", "0123456789abcde", "", ErrShortToken},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, fmt.Sprint(i))
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ReadTokenFile(path)
+			if !errors.Is(err, tt.wantErr) || string(got) != tt.want {
+				t.Errorf("ReadTokenFile = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
+			}
+		})
 	}
 }
