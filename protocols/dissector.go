@@ -93,8 +93,13 @@ type Options struct {
 	// DecodedCap bounds content decompression (gzip, deflate, snappy, lz4, zstd):
 	// a payload that inflates past it is shown truncated.
 	DecodedCap int
-	// Redact replaces secrets (credentials, tokens, cookies) before entries leave the agent.
+	// Redact replaces secrets (credentials, tokens, cookies) before entries
+	// leave the agent. It is the master switch: Secrets says what a secret
+	// is, and is not consulted without it.
 	Redact bool
+	// Secrets extends the built-in rule for secret names and values; its
+	// zero value is that rule alone.
+	Secrets SecretPolicy
 	// MaxPending is the most requests a connection may have waiting for their
 	// responses; older ones are emitted as unmatched beyond it.
 	MaxPending int

@@ -11,7 +11,9 @@ func TestRedactTarget(t *testing.T) {
 		changed        bool
 	}{
 		{"plain path", "/a/b?x=1", "/a/b?x=1", false},
-		{"token key", "/cb?code=1&access_token=abc&z", "/cb?code=1&access_token=[REDACTED]&z", true},
+		{"token key", "/cb?page=1&access_token=abc&z", "/cb?page=1&access_token=[REDACTED]&z", true},
+		{"oauth code", "/cb?code=1&state=s", "/cb?code=[REDACTED]&state=s", true},
+		{"fragment token", "https://app/cb#access_token=t&token_type=bearer", "https://app/cb#access_token=[REDACTED]&token_type=bearer", true},
 		{"key case", "/x?API_KEY=zz#frag", "/x?API_KEY=[REDACTED]#frag", true},
 		{"user info", "http://bob:pw@example.com/p", "http://[REDACTED]@example.com/p", true},
 		{"at in path is not user info", "http://example.com/@me", "http://example.com/@me", false},
