@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -22,6 +23,9 @@ const (
 	maxWindow     = 7 * 24 * time.Hour
 	// timelineBuckets is how many points the rate timeline has.
 	timelineBuckets = 60
+	// minWindow is the shortest window: one bucket of the timeline a
+	// millisecond wide (a shorter one divided the window into nothing).
+	minWindow = timelineBuckets * time.Millisecond
 	// lateness is how far out of start order stored entries may be (agents
 	// flush at different times); a window scan stops this far past its start.
 	lateness = time.Minute
@@ -91,8 +95,8 @@ func windowParam(r *http.Request) (time.Duration, error) {
 		return defaultWindow, nil
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 || d > maxWindow {
-		return 0, errors.New("window must be a duration such as 15m, up to 168h")
+	if err != nil || d < minWindow || d > maxWindow {
+		return 0, fmt.Errorf("window must be a duration such as 15m, from %v up to %v", minWindow, maxWindow)
 	}
 	return d, nil
 }

@@ -111,12 +111,22 @@ func (in *ingester) authorized(r *http.Request) bool {
 	if len(in.token) == 0 {
 		return false
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	got, ok := bearerToken(r)
 	if !ok {
 		return false
 	}
 	a, b := sha256.Sum256([]byte(got)), sha256.Sum256(in.token)
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// bearerToken returns the credentials of an "Authorization: Bearer" header.
+// The scheme's name is case-insensitive (RFC 9110 §11.1).
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimLeft(token, " "), true
 }
 
 // ServeHTTP serves one agent connection (GET /api/v1/ingest): hello, then

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/netip"
 	"testing"
 
@@ -76,5 +77,27 @@ func BenchmarkPrepare(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000/1e3, "µs/entry")
 		})
+	}
+}
+
+// TestBearerToken: the scheme's name is case-insensitive (RFC 9110 §11.1).
+func TestBearerToken(t *testing.T) {
+	tests := []struct {
+		header, want string
+		ok           bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer abc", "abc", true},
+		{"BEARER  abc", "abc", true},
+		{"Basic abc", "", false},
+		{"Bearerabc", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", tt.header)
+		if got, ok := bearerToken(r); got != tt.want || ok != tt.ok {
+			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", tt.header, got, ok, tt.want, tt.ok)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,6 +149,9 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("unknown compression %q", cfg.Compression)
 	}
 	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.UniformDBCompressionSettings(profile) })
+	if err := privateDir(cfg.Dir); err != nil {
+		return nil, err
+	}
 	db, err := pebble.Open(cfg.Dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("opening store in %s: %w", cfg.Dir, err)
@@ -164,6 +168,25 @@ func Open(cfg Config) (*Store, error) {
 	s.stop = cancel
 	go s.evictLoop(ctx)
 	return s, nil
+}
+
+// privateDir makes dir, or tightens an existing one, so that only its owner
+// may enter it: the store holds captured traffic, secrets redacted or not,
+// and pebble creates its files readable by all.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("making the store's directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("making the store's directory: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("making the store's directory private: %w", err)
+		}
+	}
+	return nil
 }
 
 func clamp(v, lo, hi int64) int64 { return min(max(v, lo), hi) }

@@ -350,3 +350,26 @@ func dirBytes(dir string) int64 {
 	})
 	return n
 }
+
+// TestDirectoryIsPrivate: another local user cannot read the captured
+// traffic: the store's directory is its owner's alone, also when it existed
+// with looser permissions.
+func TestDirectoryIsPrivate(t *testing.T) {
+	for _, existing := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), "data")
+		if existing {
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := open(t, dir, MinLimit, "")
+		fi, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm != 0o700 {
+			t.Errorf("existing %v: the store's directory has mode %o, want 700", existing, perm)
+		}
+		s.Close()
+	}
+}
