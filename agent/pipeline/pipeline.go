@@ -38,8 +38,10 @@ func DefaultConfig(ds []protocols.Dissector) Config {
 	}
 }
 
-// expireEvery is how often, in capture time, idle connections are looked for.
-const expireEvery = time.Second
+// ExpireEvery is how often idle connections are looked for: in capture time
+// as segments arrive, and by a live capture's ticker (agent/runner) when
+// none do.
+const ExpireEvery = time.Second
 
 // Pipeline runs segments through assembly, detection and dissection.
 type Pipeline struct {
@@ -99,7 +101,7 @@ func (p *Pipeline) Segment(seg *packet.Segment) {
 	p.adding = seg
 	p.asm.Add(seg)
 	p.adding = nil
-	if seg.Time.Sub(p.lastExpire) >= expireEvery {
+	if seg.Time.Sub(p.lastExpire) >= ExpireEvery {
 		p.lastExpire = seg.Time
 		p.asm.Expire(seg.Time)
 	}

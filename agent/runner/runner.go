@@ -21,9 +21,9 @@ import (
 
 const (
 	// ExpireEvery is how often, in wall-clock time, a live capture looks
-	// for idle connections to close: often enough that a request whose
-	// connection went quiet shows soon, seldom enough to cost nothing.
-	ExpireEvery = time.Second
+	// for idle connections: the pipeline's own period, for when no
+	// segment arrives to advance capture time.
+	ExpireEvery = pipeline.ExpireEvery
 	// FlushTimeout bounds the wait at the end of Run for the hub to
 	// acknowledge the last entries.
 	FlushTimeout = 5 * time.Second
