@@ -235,8 +235,8 @@ func (c *conn) readRequest(s *side, data []byte) (int, error) {
 	}
 	if c.opts.Redact {
 		var changed bool
-		req.Target, changed = protocols.RedactTarget(req.Target)
-		if protocols.RedactHeaders(req.Headers) || changed {
+		req.Target, changed = c.opts.Secrets.RedactTarget(req.Target)
+		if c.opts.Secrets.RedactHeaders(req.Headers) || changed {
 			ex.entry.Redacted = true
 		}
 	}
@@ -344,7 +344,7 @@ func (c *conn) readResponse(s *side, data []byte) (int, error) {
 		Headers:       headers,
 		Informational: target.info,
 	}
-	if c.opts.Redact && protocols.RedactHeaders(resp.Headers) {
+	if c.opts.Redact && c.opts.Secrets.RedactHeaders(resp.Headers) {
 		target.entry.Redacted = true
 	}
 	c.beginResponse(s, target, resp, end, f.coding)
@@ -390,7 +390,7 @@ func (c *conn) readTrailers(s *side, data []byte) (int, error) {
 	if t, err := parseFields(string(data[:end]), s.ex.entry.Warn); err != nil {
 		return 0, err
 	} else if len(t) > 0 {
-		if c.opts.Redact && protocols.RedactHeaders(t) {
+		if c.opts.Redact && c.opts.Secrets.RedactHeaders(t) {
 			s.ex.entry.Redacted = true
 		}
 		*s.trailers = t
@@ -519,6 +519,19 @@ func (c *conn) endMessage(s *side) {
 	if s.coding != "" {
 		if w := decodeBody(s.body, s.coding, c.opts.DecodedCap); w != "" {
 			ex.entry.Warn(w)
+		}
+	}
+	if c.opts.Redact && s.body != nil {
+		// After decoding, so that a compressed body is read as its content.
+		var h protocols.Headers
+		if s.dir == protocols.ClientToServer && ex.req != nil {
+			h = ex.req.Headers
+		} else if s.dir == protocols.ServerToClient && ex.resp != nil {
+			h = ex.resp.Headers
+		}
+		ct, _ := h.Get("Content-Type")
+		if c.opts.Secrets.RedactBody(s.body, ct) {
+			ex.entry.Redacted = true
 		}
 	}
 	if s.dir == protocols.ClientToServer {

@@ -260,7 +260,7 @@ func (s *stream) httpEntry(e *protocols.Entry, opts *protocols.Options) {
 		}
 		if opts.Redact {
 			var changed bool
-			r.Target, changed = protocols.RedactTarget(r.Target)
+			r.Target, changed = opts.Secrets.RedactTarget(r.Target)
 			e.Redacted = e.Redacted || changed
 			r.Authority, changed = redactAuthority(r.Authority)
 			e.Redacted = e.Redacted || changed
@@ -285,7 +285,15 @@ func (s *stream) httpEntry(e *protocols.Entry, opts *protocols.Options) {
 	}
 	if opts.Redact {
 		for _, h := range s.allHeaders(rec) {
-			e.Redacted = protocols.RedactHeaders(h) || e.Redacted
+			e.Redacted = opts.Secrets.RedactHeaders(h) || e.Redacted
+		}
+		if r := rec.Request; r != nil && s.upgrade == nil {
+			ct, _ := r.Headers.Get("content-type")
+			e.Redacted = opts.Secrets.RedactBody(&r.Body, ct) || e.Redacted
+		}
+		if r := rec.Response; r != nil {
+			ct, _ := r.Headers.Get("content-type")
+			e.Redacted = opts.Secrets.RedactBody(&r.Body, ct) || e.Redacted
 		}
 	}
 	if rec.Request != nil {

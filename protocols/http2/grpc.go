@@ -340,7 +340,7 @@ func (s *stream) grpcEntry(e *protocols.Entry, opts *protocols.Options) {
 	}
 	if opts.Redact {
 		for _, h := range []protocols.Headers{rec.RequestMetadata, rec.ResponseMetadata, rec.Trailers} {
-			e.Redacted = protocols.RedactHeaders(h) || e.Redacted
+			e.Redacted = opts.Secrets.RedactHeaders(h) || e.Redacted
 		}
 		var changed bool
 		rec.Authority, changed = redactAuthority(rec.Authority)
