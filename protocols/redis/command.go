@@ -25,8 +25,8 @@ func (c *command) arg(i int) string {
 }
 
 // parseCommand reads a command's name and arguments and fills in an entry
-// for it, secrets redacted when redact is set.
-func parseCommand(m *message, redact bool) (*command, *protocols.Entry) {
+// for it, secrets redacted when opts say so.
+func parseCommand(m *message, opts *protocols.Options) (*command, *protocols.Entry) {
 	v := m.v
 	cmd := &command{argc: v.n}
 	for _, e := range v.elems {
@@ -56,7 +56,7 @@ func parseCommand(m *message, redact bool) (*command, *protocols.Entry) {
 	}
 	rec.Command = shown
 	args := cmd.argv[first:]
-	if redact && redactArgs(cmd.name, cmd.sub, args) {
+	if opts.Redact && redactArgs(cmd.name, cmd.sub, args, opts.Secrets) {
 		e.Redacted = true
 	}
 	rec.ArgCount = int(cmd.argc) - first
@@ -120,13 +120,55 @@ func firstKey(spec keySpec, argv [][]byte) int {
 	return i
 }
 
-// secretConfig are the configuration parameters whose values are secrets.
-var secretConfig = []string{"requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"}
+// secretConfig are the configuration parameters whose values are secrets
+// although their names do not say so to the general rule.
+var secretConfig = []string{"requirepass", "masterauth"}
+
+// isSecretConfig says whether a configuration parameter's value is a
+// secret: secretConfig, the passphrases of TLS keys (tls-key-file-pass,
+// tls-client-key-file-pass and any later tls-*-pass), and what the policy
+// calls secret.
+func isSecretConfig(name []byte, p protocols.SecretPolicy) bool {
+	for _, s := range secretConfig {
+		if bytes.EqualFold(name, []byte(s)) {
+			return true
+		}
+	}
+	lower := bytes.ToLower(name)
+	if bytes.HasPrefix(lower, []byte("tls-")) && bytes.HasSuffix(lower, []byte("-pass")) {
+		return true
+	}
+	return p.IsSecret(string(name))
+}
+
+// redactConfigReply replaces, in the reply to CONFIG GET (an array, or a
+// RESP3 map, of parameter names each followed by its value), the values of
+// secret parameters, and reports whether it replaced any. A pattern such as
+// "CONFIG GET *" returns them all.
+func redactConfigReply(v *value, p protocols.SecretPolicy) bool {
+	if v.kind != '*' && v.kind != '%' {
+		return false
+	}
+	redacted := false
+	for i := 0; i+1 < len(v.elems); i += 2 {
+		val := v.elems[i+1]
+		if !isSecretConfig(v.elems[i].text, p) || val.isNull() || val.isAggregate() {
+			continue
+		}
+		if string(val.text) == protocols.Redacted && !val.cut {
+			continue
+		}
+		val.text, val.cut = []byte(protocols.Redacted), false
+		val.size = int64(len(val.text))
+		redacted = true
+	}
+	return redacted
+}
 
 // redactArgs replaces the secrets among a command's arguments (those after
 // the name and subcommand) with protocols.Redacted, as Redis does in its
 // own slow log and MONITOR output, and reports whether it replaced any.
-func redactArgs(name, sub string, args [][]byte) bool {
+func redactArgs(name, sub string, args [][]byte, p protocols.SecretPolicy) bool {
 	redacted := false
 	hide := func(i int) {
 		if i < len(args) {
@@ -172,10 +214,8 @@ func redactArgs(name, sub string, args [][]byte) bool {
 	case name == "CONFIG" && sub == "SET":
 		// CONFIG SET parameter value [parameter value ...]
 		for i := 0; i+1 < len(args); i += 2 {
-			for _, s := range secretConfig {
-				if bytes.EqualFold(args[i], []byte(s)) {
-					hide(i + 1)
-				}
+			if isSecretConfig(args[i], p) {
+				hide(i + 1)
 			}
 		}
 	}

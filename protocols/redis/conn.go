@@ -43,6 +43,8 @@ type exchange struct {
 	// name is the command's name; arg1 its first argument (HELLO's
 	// version), kept rather than the arguments, which the entry shows.
 	name, arg1 string
+	// configGet marks CONFIG GET, whose reply holds secrets.
+	configGet bool
 	// confirms is the subscription confirmation kind ("subscribe") that
 	// answers this command, one per channel; expect is how many (-1: as
 	// many as come), got how many came.
@@ -145,7 +147,7 @@ func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
 		return
 	}
 	if p := d.partial(); p != nil && dir == protocols.ClientToServer && len(p.elems) > 0 {
-		_, e := parseCommand(&message{v: p, start: d.start, wire: d.wire}, c.opts.Redact)
+		_, e := parseCommand(&message{v: p, start: d.start, wire: d.wire}, &c.opts)
 		e.Unmatched, e.Gap = protocols.MissingResponse, true
 		e.Warn(warnCommandGap)
 		c.emit(e)
@@ -192,7 +194,7 @@ func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
 	c.flushQueue(nil)
 	if p := cd.partial(); p != nil && len(p.elems) > 0 {
 		p.cut = true
-		_, e := parseCommand(&message{v: p, start: cd.start, wire: cd.wire}, c.opts.Redact)
+		_, e := parseCommand(&message{v: p, start: cd.start, wire: cd.wire}, &c.opts)
 		e.Unmatched = protocols.MissingResponse
 		e.Warn(warnCommandCut)
 		c.emit(e)
@@ -218,9 +220,9 @@ func (c *conn) head() *exchange {
 
 // request handles a command from the client.
 func (c *conn) request(m *message) {
-	cmd, e := parseCommand(m, c.opts.Redact)
+	cmd, e := parseCommand(m, &c.opts)
 	e.Gap = m.gap
-	x := &exchange{e: e, name: cmd.name, inMulti: c.multi}
+	x := &exchange{e: e, name: cmd.name, inMulti: c.multi, configGet: cmd.name == "CONFIG" && cmd.sub == "GET"}
 	if cmd.name == "HELLO" {
 		x.arg1 = cmd.arg(1)
 	}
@@ -371,6 +373,9 @@ func (c *conn) isPush(v *value, kind string) bool {
 
 // pair gives the head of the queue its reply.
 func (c *conn) pair(x *exchange, m *message, ts time.Time) {
+	if x.configGet && c.opts.Redact && redactConfigReply(m.v, c.opts.Secrets) {
+		x.e.Redacted = true
+	}
 	c.setReply(x, m, ts)
 	v := m.v
 	if !v.isError() {
@@ -420,7 +425,7 @@ func (c *conn) replicated(m *message) {
 		c.emit(e)
 		return
 	}
-	_, e := parseCommand(m, c.opts.Redact)
+	_, e := parseCommand(m, &c.opts)
 	e.RequestSize, e.ResponseSize = 0, m.wire
 	e.Gap = m.gap
 	e.Redis.PushKind, e.Redis.NoReply = "replication", true

@@ -191,7 +191,7 @@ func cmdKey(t *testing.T, c goredis.Cmder) string {
 	if first == 2 {
 		sub = strings.ToUpper(args[1])
 	}
-	redactArgs(strings.ToUpper(args[0]), sub, rest)
+	redactArgs(strings.ToUpper(args[0]), sub, rest, protocols.SecretPolicy{})
 	shown := []string{name}
 	for _, a := range rest {
 		s, _ := display(a, argCap)
