@@ -55,6 +55,15 @@ func (c *conn) finish(msg *message, ts time.Time) {
 	}
 	msg.emitted = true
 	e := msg.entry
+	if c.opts.Redact {
+		rec := msg.rec
+		if redactContent(rec.Content, c.opts.Secrets) {
+			e.Redacted = true
+		}
+		if rec.Reply != nil && redactContent(rec.Reply.Content, c.opts.Secrets) {
+			e.Redacted = true
+		}
+	}
 	if ts.After(e.Start) {
 		e.Duration = ts.Sub(e.Start)
 	}

@@ -66,3 +66,41 @@ func redactAll(f *protocols.AMQPField, raw []byte) bool {
 	*f = protocols.AMQPField{Name: f.Name, Type: f.Type, Value: protocols.Redacted}
 	return true
 }
+
+// redactContent redacts a message's content in place and reports whether it
+// replaced anything: the headers table of its properties, where clients put
+// tokens for the consumer (an "authorization" header, as HTTP would), and a
+// JSON or form body.
+func redactContent(cnt *protocols.AMQPContent, p protocols.SecretPolicy) bool {
+	if cnt == nil {
+		return false
+	}
+	changed := redactFields(cnt.Properties.Headers, p)
+	if cnt.Properties.ContentEncoding == "" && p.RedactBody(&cnt.Body, cnt.Properties.ContentType) {
+		changed = true
+	}
+	return changed
+}
+
+// redactFields replaces the values of secret-named fields of a table, at any
+// depth, and what the policy's patterns match in the other values.
+func redactFields(fields []protocols.AMQPField, p protocols.SecretPolicy) bool {
+	changed := false
+	for i := range fields {
+		f := &fields[i]
+		switch {
+		case f.Value == protocols.Redacted && f.Fields == nil:
+		case f.Name != "" && p.IsSecret(f.Name) && (f.Value != "" || f.Fields != nil):
+			*f = protocols.AMQPField{Name: f.Name, Type: f.Type, Value: protocols.Redacted}
+			changed = true
+		case f.Fields != nil:
+			changed = redactFields(f.Fields, p) || changed
+		case f.Encoding == "":
+			var c bool
+			if f.Value, c = p.RedactValue(f.Value); c {
+				changed = true
+			}
+		}
+	}
+	return changed
+}

@@ -419,6 +419,9 @@ func (c *conn) rawSASLToken(body []byte, size int, start time.Time, gap bool) {
 // finish fills the summary and emits.
 func (c *conn) finish(e *protocols.Entry) {
 	rec := e.Kafka
+	if c.opts.Redact && redactRecords(rec, c.opts.Secrets) {
+		e.Redacted = true
+	}
 	e.Summary = protocols.Summary{Target: target(rec), Status: rec.Error}
 	if rec.APIKey >= 0 {
 		e.Summary.Method = rec.API

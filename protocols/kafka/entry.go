@@ -413,3 +413,37 @@ func (c *conn) saslAuth(e *protocols.Entry, token []byte) {
 	}
 	e.Kafka.SASLAuth = b
 }
+
+// redactRecords redacts the records an entry shows, in place, and reports
+// whether it replaced anything: the values of secret-named record headers
+// (an "authorization" header carried to the consumer), and JSON record
+// values. Values are read as they were kept, decompressed when their batch
+// was compressed.
+func redactRecords(rec *protocols.KafkaRecord, p protocols.SecretPolicy) bool {
+	changed := false
+	for i := range rec.Batches {
+		for j := range rec.Batches[i].Records {
+			m := &rec.Batches[i].Records[j]
+			for k := range m.Headers {
+				h := &m.Headers[k]
+				if h.Value == nil || len(h.Value.Data) == 0 && h.Value.Size == 0 {
+					continue
+				}
+				if p.IsSecret(h.Name) {
+					if string(h.Value.Data) != protocols.Redacted {
+						h.Value = &protocols.Body{Size: h.Value.Size, Data: []byte(protocols.Redacted)}
+						changed = true
+					}
+					continue
+				}
+				if len(p.Patterns) > 0 && p.RedactBody(h.Value, "application/octet-stream") {
+					changed = true
+				}
+			}
+			if m.Value != nil && p.RedactBody(m.Value, "") {
+				changed = true
+			}
+		}
+	}
+	return changed
+}
