@@ -59,7 +59,18 @@ const rowsHeld = (p = page) => p.evaluate(() => window.__sonde.model.rows.size);
 const query = (p = page) => p.evaluate(() => window.__sonde.model.query);
 async function waitRows(n, p = page) {
   try {
-    await p.waitForFunction((n) => window.__sonde.model.rows.size === n && window.__sonde.model.streamState === 'live', n, wait);
+    // The model holds the rows before the list renders them (a frame
+    // later): wait for both, or a check of the list reads the old one.
+    await p.waitForFunction(
+      (n) => {
+        const m = window.__sonde.model;
+        const list = document.querySelector('.list');
+        const shown = !list || m.paused || list.getAttribute('aria-rowcount') === String(m.shownHi - m.rows.lo);
+        return m.rows.size === n && m.streamState === 'live' && shown;
+      },
+      n,
+      wait,
+    );
   } catch (err) {
     const m = await p.evaluate(() => {
       const r = window.__sonde.model.rows;
