@@ -10,7 +10,7 @@ import (
 )
 
 // endpointVal is how src and dst look to CEL: a map with the keys ip, port,
-// pod, namespace, service and workload. Selecting one key (dst.namespace),
+// pod, namespace, service, workload and node. Selecting one key (dst.namespace),
 // which is what queries do, reads that field without building a map; other
 // uses (comparing whole maps, iterating) fall back to a real CEL map.
 type endpointVal struct{ ep protocols.Endpoint }
@@ -36,6 +36,8 @@ func (v endpointVal) field(key string) (ref.Val, bool) {
 		return types.String(v.ep.Service), true
 	case "workload":
 		return types.String(v.ep.Workload), true
+	case "node":
+		return types.String(v.ep.Node), true
 	}
 	return nil, false
 }

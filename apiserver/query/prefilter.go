@@ -76,7 +76,7 @@ func verbatimField(e celast.Expr) bool {
 			return false
 		}
 		switch sel.FieldName() {
-		case "pod", "namespace", "service", "workload":
+		case "pod", "namespace", "service", "workload", "node":
 			return true
 		}
 	}

@@ -24,6 +24,8 @@ func TestMatch(t *testing.T) {
 		{`amqp && amqp_method == "basic.publish"`, []string{"amqpPublish"}},
 		{`src.pod == "frontend-7d9f" || dst.namespace == "payments"`, []string{"http200old", "http500"}},
 		{`elapsed > duration("100ms")`, []string{"http500"}},
+		{`src.node == "worker-1"`, []string{"http500"}},
+		{`src.node.startsWith("worker") && !(dst.node == "worker-1")`, []string{"http500"}},
 		{`start > now() - duration("5m")`, []string{"amqpPublish", "grpcNotFound", "grpcOK", "http500", "kafkaProduce", "redisGet"}},
 		{`request.headers["content-type"].contains("json")`, []string{"http500"}},
 		{`gap || unmatched != ""`, []string{"amqpPublish", "redisGet"}},

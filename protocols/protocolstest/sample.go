@@ -14,7 +14,7 @@ func Sample() map[string]*protocols.Entry {
 	now := time.Now()
 	return map[string]*protocols.Entry{
 		"http500": {ID: "1", Protocol: protocols.HTTP1, Start: now.Add(-time.Minute), Duration: 150 * time.Millisecond,
-			Src:     protocols.Endpoint{IP: netip.MustParseAddr("10.0.0.1"), Port: 40000, Pod: "frontend-7d9f", Namespace: "shop"},
+			Src:     protocols.Endpoint{IP: netip.MustParseAddr("10.0.0.1"), Port: 40000, Pod: "frontend-7d9f", Namespace: "shop", Node: "worker-1"},
 			Dst:     protocols.Endpoint{IP: netip.MustParseAddr("10.0.0.2"), Port: 8080, Pod: "api-1", Namespace: "shop"},
 			Summary: protocols.Summary{Method: "POST", Target: "/api/orders", Status: "503"},
 			HTTP: &protocols.HTTPRecord{
