@@ -20,6 +20,7 @@ type metrics struct {
 	queryErrors    prometheus.Counter
 	streamLost     prometheus.Counter
 	panics         prometheus.Counter
+	sessionRefused *prometheus.CounterVec
 	agentDropped   prometheus.Counter
 	agentConnected prometheus.Gauge
 }
@@ -44,6 +45,11 @@ func newMetrics(s *Server) *metrics {
 	m.queryErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_query_errors_total", Help: "Queries that did not compile."})
 	m.streamLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_stream_lost_entries_total", Help: "Entries not delivered to stream clients that fell behind."})
 	m.panics = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_handler_panics_total", Help: "Requests whose handler panicked."})
+	m.sessionRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sonde_hub_session_refused_total", Help: "Requests a local session refused, by reason: no valid token, or a Host that does not name this machine."}, []string{"reason"})
+	for _, r := range []string{"token", "host"} {
+		m.sessionRefused.WithLabelValues(r)
+	}
+	f(m.sessionRefused)
 	m.agentDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_agent_dropped_entries_total", Help: "Entries agents reported dropping while the hub was unreachable (growth since each agent connected)."})
 	m.agentConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sonde_hub_agents_connected", Help: "Agents connected now."})
 	for _, r := range []string{rejectUnauthorized, rejectTooLarge, rejectMalformed, rejectProtocol, rejectUpgrade} {

@@ -62,6 +62,10 @@ type Config struct {
 	MaxMessageBytes int64
 	// StreamQueue is each stream client's queue length; 0 means DefaultStreamQueue.
 	StreamQueue int
+	// Session, when set, makes every reader present the session's token
+	// and name this machine in Host (see Session): for hubs that serve on
+	// the user's own machine.
+	Session *Session
 }
 
 // Server is the hub: it routes requests to ingest (agent connections), search
@@ -93,6 +97,9 @@ type Server struct {
 
 // New opens the store and builds the server; it does not listen yet.
 func New(cfg Config) (*Server, error) {
+	if cfg.Session != nil && len(cfg.Session.Token) < wire.MinTokenBytes {
+		return nil, fmt.Errorf("a session's token must have at least %d bytes", wire.MinTokenBytes)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -141,9 +148,21 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics)
 	r.Get("/healthz", s.healthz)
+	// Agents present their own token.
+	r.Method(http.MethodGet, "/api/v1/ingest", s.ingest)
+	r.Group(func(r chi.Router) {
+		if s.cfg.Session != nil {
+			r.Use(s.guardSession)
+		}
+		s.readRoutes(r)
+	})
+	return r
+}
+
+// readRoutes are what a reader of the traffic may ask for.
+func (s *Server) readRoutes(r chi.Router) {
 	r.Method(http.MethodGet, "/metrics", s.metrics.handler())
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Method(http.MethodGet, "/ingest", s.ingest)
 		r.Get("/entries", s.search.entries)
 		r.Get("/entries/{id}", s.search.entry)
 		r.Post("/query/validate", s.validate)
@@ -157,7 +176,6 @@ func (s *Server) routes() http.Handler {
 	if s.cfg.UI != nil {
 		r.Handle("/*", s.cfg.UI)
 	}
-	return r
 }
 
 // Handler returns the server's HTTP handler, for tests and embedding.

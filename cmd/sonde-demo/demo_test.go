@@ -80,7 +80,11 @@ func TestDemo(t *testing.T) {
 	})
 
 	prefix := out.match(t, regexp.MustCompile(`network namespaces (\S+)-\*`))
-	hub := out.match(t, regexp.MustCompile(`serving Sonde on (http://\S+)`))
+	session := out.match(t, regexp.MustCompile(`serving Sonde on (http://\S+)`))
+	hub, token, ok := strings.Cut(session, "/?token=")
+	if !ok || len(token) < 32 {
+		t.Fatalf("the demo printed %s: want its address with the session's token", session)
+	}
 	names := map[string]bool{}
 	for _, p := range demo.Pods() {
 		names[p.Name] = true
@@ -98,7 +102,7 @@ func TestDemo(t *testing.T) {
 		t.Log("rabbitmq-server is not installed (apt-get install -y rabbitmq-server): AMQP is not checked")
 	}
 	start := time.Now()
-	counts := waitForEntries(t, hub, want, names)
+	counts := waitForEntries(t, hub, token, want, names)
 	t.Logf("after %v: entries between named pods: %v", time.Since(start).Round(time.Second), counts)
 
 	// While the demo runs: what it made, to look for after it stopped.
@@ -108,7 +112,7 @@ func TestDemo(t *testing.T) {
 		t.Error("no eBPF program is attached to the lab's interfaces")
 	}
 
-	t.Run("ui", func(t *testing.T) { checkDemoUI(t, hub, slices.Collect(maps.Keys(names))) })
+	t.Run("ui", func(t *testing.T) { checkDemoUI(t, session, hub, slices.Collect(maps.Keys(names))) })
 
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
@@ -252,7 +256,7 @@ func (o *demoOutput) match(t *testing.T, re *regexp.Regexp) string {
 // waitForEntries polls the hub until each protocol flag in want matches
 // demoEntries entries from a lab pod to a lab pod in the demo's namespace,
 // and returns how many each had.
-func waitForEntries(t *testing.T, hub string, want []string, pods map[string]bool) map[string]int {
+func waitForEntries(t *testing.T, hub, token string, want []string, pods map[string]bool) map[string]int {
 	t.Helper()
 	counts := map[string]int{}
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -264,7 +268,7 @@ func waitForEntries(t *testing.T, hub string, want []string, pods map[string]boo
 			if counts[q] >= demoEntries {
 				continue
 			}
-			n, err := namedEntries(hub, q, pods)
+			n, err := namedEntries(hub, token, q, pods)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -286,8 +290,8 @@ func waitForEntries(t *testing.T, hub string, want []string, pods map[string]boo
 
 // namedEntries counts the newest entries matching q whose both ends are
 // lab pods of the demo's namespace.
-func namedEntries(hub, q string, pods map[string]bool) (int, error) {
-	resp, err := http.Get(hub + "/api/v1/entries?limit=200&q=" + url.QueryEscape(q))
+func namedEntries(hub, token, q string, pods map[string]bool) (int, error) {
+	resp, err := http.Get(hub + "/api/v1/entries?limit=200&token=" + token + "&q=" + url.QueryEscape(q))
 	if err != nil {
 		return 0, err
 	}
@@ -368,17 +372,28 @@ func processesIn(inodes map[string]uint64) []int {
 	return pids
 }
 
-// checkDemoUI opens the demo in Chromium (web/e2e's launcher) and checks
+// checkDemoUI checks that the UI is the session's alone, then opens it in
+// Chromium (web/e2e's launcher) at the address the demo printed and checks
 // that the list shows entries naming lab pods.
-func checkDemoUI(t *testing.T, hub string, pods []string) {
-	resp, err := http.Get(hub + "/")
+func checkDemoUI(t *testing.T, session, hub string, pods []string) {
+	for _, path := range []string{"/", "/api/v1/entries"} {
+		resp, err := http.Get(hub + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without the session's token = %s, want 401", path, resp.Status)
+		}
+	}
+	resp, err := http.Get(session)
 	if err != nil {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "<html") {
-		t.Fatalf("GET / = %s, want the UI's page", resp.Status)
+		t.Fatalf("GET %s = %s, want the UI's page", session, resp.Status)
 	}
 	chromium := "/usr/bin/chromium"
 	if v := os.Getenv("SONDE_CHROMIUM"); v != "" {
@@ -394,7 +409,7 @@ func checkDemoUI(t *testing.T, hub string, pods []string) {
 	if _, err := os.Stat("../../web/node_modules/playwright-core/package.json"); err != nil {
 		t.Skip("web/node_modules lacks playwright-core: run 'npm ci' in web/ (the web tests do)")
 	}
-	ui := exec.Command(node, append([]string{"testdata/demo_ui.mjs", hub}, pods...)...)
+	ui := exec.Command(node, append([]string{"testdata/demo_ui.mjs", session}, pods...)...)
 	if *demoScreenshot != "" {
 		path, err := filepath.Abs(*demoScreenshot)
 		if err != nil {

@@ -114,7 +114,14 @@ func runDemo(cmd *cobra.Command, f demoFlags) error {
 	for _, n := range d.Names() {
 		names[n.Addr] = enrich.Identity{Pod: n.Pod, Namespace: n.Namespace, Service: n.Service, Workload: n.Workload}
 	}
-	srv, err := apiserver.New(apiserver.Config{UI: web.Handler(), Resolver: names, Version: version, Token: token})
+	// The hub serves on this machine: only the holder of the URL printed
+	// below may read the lab's traffic (see apiserver.Session).
+	session, err := apiserver.NewSessionToken()
+	if err != nil {
+		return errors.Join(err, d.Close())
+	}
+	srv, err := apiserver.New(apiserver.Config{UI: web.Handler(), Resolver: names, Version: version, Token: token,
+		Session: &apiserver.Session{Token: session}})
 	if err != nil {
 		return errors.Join(err, d.Close())
 	}
@@ -135,7 +142,7 @@ func runDemo(cmd *cobra.Command, f demoFlags) error {
 		served <- srv.Serve(hubCtx, ln)
 		cancel() // a hub that cannot serve ends the demo
 	}()
-	url := "http://" + browse.Addr(ln.Addr())
+	url := apiserver.SessionURL("http://"+browse.Addr(ln.Addr()), session)
 	fmt.Fprintf(out, "serving Sonde on %s (Ctrl-C to stop and clean up)\n", url)
 	if !f.noBrowser {
 		browse.Open(url, out)

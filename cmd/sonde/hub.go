@@ -157,6 +157,10 @@ func serveHub(ctx context.Context, cfg apiserver.Config, listen string, load fun
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", listen, err)
 	}
-	fmt.Fprintf(msg, "serving Sonde on http://%s (Ctrl-C to stop)\n", browse.Addr(ln.Addr()))
+	url := "http://" + browse.Addr(ln.Addr())
+	if cfg.Session != nil {
+		url = apiserver.SessionURL(url, cfg.Session.Token)
+	}
+	fmt.Fprintf(msg, "serving Sonde on %s (Ctrl-C to stop)\n", url)
 	return srv.Serve(ctx, ln)
 }
