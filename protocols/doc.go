@@ -29,4 +29,24 @@
 // exchanges that overlap a gap carry Gap=true, and a request whose response
 // never came (or the reverse) is emitted with Unmatched set when the connection
 // closes, instead of vanishing.
+//
+// # Secrets
+//
+// Secrets are redacted on the node, in each dissector, before an entry is
+// emitted, when Options.Redact is set (the default); Entry.Redacted says
+// that something was replaced, and the value itself reads Redacted where
+// it was. What a secret is comes from one rule for names, the same for
+// header fields, query and fragment keys, form fields, JSON members, gRPC
+// metadata and AMQP and Kafka headers: the name, percent-decoded, in lower
+// case and without '-', '_', '.' and spaces, ends with a credential word
+// ("token", "password", "apikey", ...) or is one of a few short names
+// ("code", "key", "sig", ...); see secretWords in redact.go for the list and
+// why each word is there. Options.Secrets (a SecretPolicy) adds names and
+// regular expressions matched against values; its zero value is the rule
+// alone. URL user info, protocol credentials (Redis AUTH, AMQP SASL, Kafka
+// SASL) and HPACK never-indexed fields are redacted besides.
+//
+// JSON bodies are scanned token by token rather than decoded, so that only
+// the replaced values change, a body cut at the body cap is still read, and
+// a clean body costs no allocation.
 package protocols

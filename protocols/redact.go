@@ -3,6 +3,7 @@ package protocols
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -105,7 +106,11 @@ func (p SecretPolicy) isSecretField(name string) bool { return p.secret(name, fa
 
 func (p SecretPolicy) secret(name string, param bool) bool {
 	var buf [64]byte
-	n := normalizeName(buf[:0], name)
+	return p.secretNormalized(normalizeName(buf[:0], name), param)
+}
+
+// secretNormalized is secret for a name already normalised.
+func (p SecretPolicy) secretNormalized(n []byte, param bool) bool {
 	if len(n) == 0 {
 		return false
 	}
@@ -115,14 +120,16 @@ func (p SecretPolicy) secret(name string, param bool) bool {
 			return true
 		}
 	}
-	for _, s := range notSecret {
-		if string(n) == s {
-			return false
+	if len(n) >= 3 && hasSecretTail(n) {
+		for _, s := range notSecret {
+			if string(n) == s {
+				return false
+			}
 		}
-	}
-	for _, s := range secretWords {
-		if len(n) >= len(s) && string(n[len(n)-len(s):]) == s {
-			return true
+		for _, s := range secretWords {
+			if len(n) >= len(s) && string(n[len(n)-len(s):]) == s {
+				return true
+			}
 		}
 	}
 	for _, s := range secretNames {
@@ -140,9 +147,36 @@ func (p SecretPolicy) secret(name string, param bool) bool {
 	return false
 }
 
+// secretTails are the last three letters of secretWords: most names end
+// otherwise, and are told apart without comparing every word (JSON bodies
+// ask about every member name).
+var secretTails = func() []uint32 {
+	var t []uint32
+	for _, w := range secretWords {
+		if v := tail3([]byte(w)); !slices.Contains(t, v) {
+			t = append(t, v)
+		}
+	}
+	return t
+}()
+
+func tail3(n []byte) uint32 {
+	return uint32(n[len(n)-3])<<16 | uint32(n[len(n)-2])<<8 | uint32(n[len(n)-1])
+}
+
+func hasSecretTail(n []byte) bool {
+	v := tail3(n)
+	for _, t := range secretTails {
+		if t == v {
+			return true
+		}
+	}
+	return false
+}
+
 // normalizeName appends to dst the name percent-decoded, in lower case, and
 // without the separators services put between words.
-func normalizeName(dst []byte, name string) []byte {
+func normalizeName[S ~string | ~[]byte](dst []byte, name S) []byte {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if c == '%' && i+2 < len(name) && isHex(name[i+1]) && isHex(name[i+2]) {

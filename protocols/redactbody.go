@@ -105,7 +105,7 @@ func (p SecretPolicy) RedactJSON(data []byte) ([]byte, bool) {
 				continue
 			}
 			haveKey = false
-			if !p.isSecretField(memberName(key)) {
+			if !p.isSecretMember(key) {
 				continue
 			}
 			start := skipSpace(data, i)
@@ -119,7 +119,7 @@ func (p SecretPolicy) RedactJSON(data []byte) ([]byte, bool) {
 				continue
 			}
 			if out == nil {
-				out = make([]byte, 0, len(data))
+				out = make([]byte, 0, len(data)+len(data)/8)
 			}
 			out = append(out, data[last:start]...)
 			out = append(out, redactedJSON...)
@@ -140,18 +140,20 @@ func (p SecretPolicy) RedactJSON(data []byte) ([]byte, bool) {
 	return append(out, data[last:]...), true
 }
 
-// memberName is a member name's text, unescaped when it holds escapes.
-func memberName(raw []byte) string {
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw)
+// isSecretMember reports whether a JSON member name, as it appears between
+// its quotes, is secret: the rule without secretParams. Escapes are decoded
+// first, so that "pass\u0077ord" is a password too.
+func (p SecretPolicy) isSecretMember(raw []byte) bool {
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		var s string
+		q := make([]byte, 0, len(raw)+2)
+		q = append(append(append(q, '"'), raw...), '"')
+		if json.Unmarshal(q, &s) == nil {
+			return p.isSecretField(s)
+		}
 	}
-	var s string
-	q := make([]byte, 0, len(raw)+2)
-	q = append(append(append(q, '"'), raw...), '"')
-	if json.Unmarshal(q, &s) != nil {
-		return string(raw)
-	}
-	return s
+	var buf [64]byte
+	return p.secretNormalized(normalizeName(buf[:0], raw), false)
 }
 
 func skipSpace(data []byte, i int) int {
@@ -169,13 +171,21 @@ func skipSpace(data []byte, i int) int {
 // stringEnd returns the index just past the string that starts at data[i]
 // (a quote), and whether its closing quote was there.
 func stringEnd(data []byte, i int) (int, bool) {
-	for j := i + 1; j < len(data); j++ {
-		switch data[j] {
-		case '\\':
-			j++
-		case '"':
+	for j := i + 1; j < len(data); {
+		q := bytes.IndexByte(data[j:], '"')
+		if q < 0 {
+			break
+		}
+		j += q
+		// The quote is escaped when an odd number of backslashes precede it.
+		k := j
+		for k > i+1 && data[k-1] == '\\' {
+			k--
+		}
+		if (j-k)%2 == 0 {
 			return j + 1, true
 		}
+		j++
 	}
 	return len(data), false
 }

@@ -34,7 +34,9 @@
 // Credentials are redacted when Options.Redact is set: the password of a
 // PLAIN or AMQPLAIN response in connection.start-ok (the user name stays),
 // any other mechanism's whole response, connection.secure-ok responses and
-// connection.update-secret tokens.
+// connection.update-secret tokens; and, by Options.Secrets, secret-named
+// entries of a message's headers table and secret members of a JSON body
+// sent without a content-encoding.
 //
 // # Caps
 //

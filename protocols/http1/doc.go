@@ -30,8 +30,10 @@
 // Options.BodyCap bytes (Body.Capture); a gzip or deflate (zlib or raw)
 // Content-Encoding is decoded for display up to Options.DecodedCap, and an
 // undecodable body keeps its raw bytes with a warning on the entry. With
-// Options.Redact, credentials in header fields, trailers and the request
-// target are replaced before the entry is emitted (Entry.Redacted).
+// Options.Redact, secrets are replaced before the entry is emitted
+// (Entry.Redacted), by Options.Secrets: in header fields and trailers, in
+// the request target and URL-valued fields (Location, Referer), and in JSON
+// and form bodies once they are decoded.
 //
 // # Limits and errors
 //

@@ -26,7 +26,9 @@
 //
 // SaslAuthenticate tokens (and the raw tokens that follow a SaslHandshake v0)
 // hold passwords or proofs of them: with Options.Redact only their size is
-// kept and Entry.Redacted is set.
+// kept and Entry.Redacted is set. Record headers with secret names and
+// secret members of JSON record values are redacted too, by
+// Options.Secrets.
 //
 // # Bounds
 //

@@ -28,8 +28,10 @@
 //     joined mid-stream is recognised by the replica's next REPLCONF ACK.
 //
 // Secrets (AUTH, HELLO ... AUTH, MIGRATE ... AUTH/AUTH2, ACL SETUSER
-// passwords, CONFIG SET requirepass/masterauth) are replaced with
-// protocols.Redacted when Options.Redact is set.
+// passwords, the values of secret parameters in CONFIG SET and in the reply
+// to CONFIG GET: requirepass, masterauth, tls-*-pass and what
+// Options.Secrets calls secret) are replaced with protocols.Redacted when
+// Options.Redact is set.
 //
 // # Loss
 //
