@@ -95,6 +95,11 @@ type Options struct {
 
 	// NoRedact lets credentials leave the nodes as they were captured.
 	NoRedact bool
+	// RedactNames and RedactPatterns extend what the agents redact: they
+	// become --redact-name and --redact-pattern arguments, added to those
+	// the files have.
+	RedactNames    []string
+	RedactPatterns []string
 	// Pods is a regular expression (Go syntax) that pod names must match
 	// somewhere to be captured; empty matches every pod.
 	Pods string
@@ -363,6 +368,12 @@ func (o *Options) editAgent(spec *corev1.PodSpec, ns string) error {
 	c.Args = setArg(c.Args, "--hub", fmt.Sprintf("http://%s.%s.svc:%d", HubName, ns, HubPort))
 	if o.NoRedact {
 		c.Args = setArg(c.Args, "--no-redact", "true")
+	}
+	for _, n := range o.RedactNames {
+		c.Args = append(c.Args, "--redact-name="+n)
+	}
+	for _, p := range o.RedactPatterns {
+		c.Args = append(c.Args, "--redact-pattern="+p)
 	}
 	c.Args = setArg(c.Args, "--pods", o.Pods)
 	c.Args = setArg(c.Args, "--namespaces", strings.Join(o.Namespaces, ","))

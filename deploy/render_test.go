@@ -158,6 +158,8 @@ func TestRenderOptions(t *testing.T) {
 		Storage:           StoragePVC,
 		StorageClass:      "fast",
 		NoRedact:          true,
+		RedactNames:       []string{"X-Tenant", "pin"},
+		RedactPatterns:    []string{"ghp_[a-z]+"},
 		Pods:              "^web-",
 		Namespaces:        []string{"shop", "payments"},
 		ExcludeNamespaces: []string{"kube-system"},
@@ -204,6 +206,10 @@ func TestRenderOptions(t *testing.T) {
 		}
 	}
 	ds := typed(t, objs, "DaemonSet", AgentName, &appsv1.DaemonSet{})
+	// Repeatable flags are added one argument each, in order.
+	if a := ds.Spec.Template.Spec.Containers[0].Args; !slices.Equal(a[len(a)-3:], []string{"--redact-name=X-Tenant", "--redact-name=pin", "--redact-pattern=ghp_[a-z]+"}) {
+		t.Errorf("agent args %v", a)
+	}
 	hub := typed(t, objs, "Deployment", HubName, &appsv1.Deployment{})
 	for _, c := range []corev1.Container{ds.Spec.Template.Spec.Containers[0], hub.Spec.Template.Spec.Containers[0]} {
 		if c.Image != "registry.example/sonde:v9" {

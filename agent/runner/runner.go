@@ -66,6 +66,8 @@ type Config struct {
 	// KeepSecrets turns off the redaction of credentials, cookies and
 	// tokens (on by default).
 	KeepSecrets bool
+	// Secrets extends what is redacted (see protocols.SecretPolicy).
+	Secrets protocols.SecretPolicy
 
 	// Hub, when set, receives the entries over the ingest websocket.
 	Hub *Hub
@@ -159,6 +161,7 @@ func Open(cfg Config) (*Runner, error) {
 	}
 	r.pcfg = pipeline.DefaultConfig(dissectors)
 	r.pcfg.Options.Redact = !cfg.KeepSecrets
+	r.pcfg.Options.Secrets = cfg.Secrets
 	r.pcfg.Node, r.pcfg.Source = cfg.Node, r.source
 	if cfg.Node != "" {
 		r.pcfg.IDPrefix = cfg.Node + "-"

@@ -44,6 +44,7 @@ type agentFlags struct {
 	node        string
 	metricsAddr string
 	noRedact    bool
+	redact      redactFlags
 	netnsPath   string
 	kubernetes  bool
 	kubeconfig  string
@@ -81,6 +82,7 @@ select, following them as they come, go and change address.`,
 	fl.StringVar(&f.node, "node", "", "node name stamped on entries (default: the host name)")
 	fl.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics and /healthz on this address (e.g. :9101)")
 	fl.BoolVar(&f.noRedact, "no-redact", false, "keep credentials, cookies and tokens in entries")
+	f.redact.register(fl)
 	fl.StringVar(&f.netnsPath, "netns", "", "capture the interfaces of the network namespace at this path (e.g. /run/netns/NAME) instead of the agent's own")
 	fl.BoolVar(&f.kubernetes, "kubernetes", false, "capture the selected pods of this node, following them (in-cluster credentials, or --kubeconfig)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "with --kubernetes: a kubeconfig file to use instead of the in-cluster credentials")
@@ -118,6 +120,10 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	}
 	if f.hubURL != "" && f.tokenFile == "" {
 		return errors.New("--hub needs --token-file with the hub's ingest token")
+	}
+	secrets, err := f.redact.policy()
+	if err != nil {
+		return err
 	}
 	var ports []uint16
 	for _, p := range f.ports {
@@ -193,6 +199,7 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 			Source: f.source, RingSize: f.ringSize, SnapLen: f.snapLen, Netns: ns, Log: log,
 		},
 		Node: node, Version: version, KeepSecrets: f.noRedact, Log: log,
+		Secrets: secrets,
 	}
 	if f.asJSON {
 		cfg.JSON = cmd.OutOrStdout()

@@ -29,6 +29,7 @@ func newReadCmd() *cobra.Command {
 		bodyCap  int
 		serve    bool
 		hub      hubFlags
+		redact   redactFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "read FILE",
@@ -43,6 +44,10 @@ it read and every counter of data it could not read.`,
 			}
 			cfg := pipeline.DefaultConfig(all.Dissectors())
 			cfg.Options.Redact = !noRedact
+			var err error
+			if cfg.Options.Secrets, err = redact.policy(); err != nil {
+				return err
+			}
 			cfg.Options.BodyCap = bodyCap
 			if serve {
 				return readAndServe(cmd, args[0], cfg, &hub)
@@ -75,6 +80,7 @@ it read and every counter of data it could not read.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON entry per line")
 	cmd.Flags().BoolVar(&noRedact, "no-redact", false, "show credentials, cookies and tokens instead of [REDACTED]")
+	redact.register(cmd.Flags())
 	cmd.Flags().IntVar(&bodyCap, "body-cap", protocols.DefaultOptions().BodyCap, "bytes of each body to keep")
 	cmd.Flags().BoolVar(&serve, "serve", false, "load the entries into a hub and serve the UI until Ctrl-C")
 	hub.register(cmd, "127.0.0.1:8899")

@@ -38,6 +38,7 @@ type installFlags struct {
 	storageClass string
 	redact       bool
 	noRedact     bool
+	secrets      redactFlags
 	exclude      []string
 }
 
@@ -50,6 +51,7 @@ func (f *installFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.storageClass, "storage-class", "", "storage class of the claim with --storage=pvc (default: the cluster's)")
 	fl.BoolVar(&f.redact, "redact", true, "replace credentials, cookies and tokens with [REDACTED] on the nodes")
 	fl.BoolVar(&f.noRedact, "no-redact", false, "keep credentials, cookies and tokens in entries")
+	f.secrets.register(fl)
 	fl.StringSliceVar(&f.exclude, "exclude-namespaces", nil, "never capture pods of these namespaces")
 }
 
@@ -68,6 +70,10 @@ func (f *installFlags) options(cmd *cobra.Command, installNS string) (deploy.Opt
 	if cmd.Flags().Changed("redact") && cmd.Flags().Changed("no-redact") && f.redact == f.noRedact {
 		return deploy.Options{}, errors.New("--redact and --no-redact say opposite things: give one")
 	}
+	// A pattern the agents would refuse is refused before anything is applied.
+	if _, err := f.secrets.policy(); err != nil {
+		return deploy.Options{}, err
+	}
 	limit, err := apiserver.ParseSize(f.storageLimit)
 	if err != nil {
 		return deploy.Options{}, fmt.Errorf("--storage-limit: %w", err)
@@ -76,6 +82,8 @@ func (f *installFlags) options(cmd *cobra.Command, installNS string) (deploy.Opt
 		Namespace: installNS, Image: f.image, StorageLimit: limit,
 		Storage: deploy.Storage(f.storage), StorageClass: f.storageClass,
 		NoRedact:          f.noRedact || !f.redact,
+		RedactNames:       f.secrets.names,
+		RedactPatterns:    f.secrets.patterns,
 		ExcludeNamespaces: f.exclude,
 	}
 	if limit == deploy.DefaultStorageLimit {
