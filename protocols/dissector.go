@@ -103,13 +103,24 @@ type Options struct {
 	// MaxPending is the most requests a connection may have waiting for their
 	// responses; older ones are emitted as unmatched beyond it.
 	MaxPending int
+	// Budget bounds the bytes every connection together holds in messages
+	// not yet emitted (bodies being read, requests awaiting their
+	// responses). nil: each connection is bounded only by its own caps.
+	Budget *Budget
 }
+
+// DefaultBudget is the default Options.Budget, in bytes: a fifth of the
+// agent's memory limit in deploy/ (512 MiB), which also holds reassembly
+// (agent/assembly's total cap), the send buffer (agent/emit) and the ring
+// buffer.
+const DefaultBudget = 96 << 20
 
 // DefaultOptions are the options Sonde runs with unless told otherwise.
 func DefaultOptions() Options {
 	return Options{
 		BodyCap:    64 << 10,
 		DecodedCap: 1 << 20,
+		Budget:     NewBudget(DefaultBudget),
 		Redact:     true,
 		MaxPending: 1024,
 	}

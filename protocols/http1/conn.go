@@ -49,6 +49,20 @@ type exchange struct {
 	// (Upgrade, CONNECT) until the response says whether they do.
 	upgrade string
 	blocks  bool
+	// held is what the exchange has reserved of Options.Budget: the body
+	// bytes it keeps, released when it is emitted.
+	held int
+	// bodies wait to be decoded and redacted until the exchange is
+	// finished, so that a request waiting for its response holds its body
+	// as sent (at most BodyCap) rather than inflated (up to DecodedCap).
+	bodies []heldBody
+}
+
+// heldBody is a body kept as sent, with what finish needs to show it.
+type heldBody struct {
+	body        *protocols.Body
+	coding      string
+	contentType string
 }
 
 // side is the parser of one direction.
@@ -501,7 +515,48 @@ func (c *conn) consumeBody(s *side, p []byte) {
 		s.body.Size += int64(len(p))
 		return
 	}
+	if keep := min(len(p), c.opts.BodyCap-len(s.body.Data)); keep > 0 && !c.reserve(s.ex, keep) {
+		s.body.Size += int64(len(p))
+		s.body.Truncated = true
+		s.ex.entry.Warn(budgetCutWarning)
+		return
+	}
 	s.body.Capture(p, c.opts.BodyCap)
+}
+
+// The warnings of an exchange that the memory budget cut short.
+const (
+	budgetCutWarning     = "body cut short: the agent's memory for held messages was spent"
+	budgetEvictedWarning = "response no longer awaited: the agent's memory for held messages was spent"
+)
+
+// reserve takes n bytes of the budget for ex. When the budget is spent, the
+// oldest request waiting on this connection is given up (emitted unmatched)
+// to make room, as often as that helps; false when nothing could.
+func (c *conn) reserve(ex *exchange, n int) bool {
+	for !c.opts.Budget.Reserve(n) {
+		if len(c.queue) == 0 {
+			c.counts.Add(countBudgetCut, 1)
+			return false
+		}
+		old := c.queue[0]
+		if old == ex || !old.reqDone || old.resp != nil || old.respDone {
+			c.counts.Add(countBudgetCut, 1)
+			return false
+		}
+		old.respDone = true
+		c.counts.Add(countBudgetEvicted, 1)
+		old.entry.Warn(budgetEvictedWarning)
+		c.flush()
+	}
+	ex.held += n
+	return true
+}
+
+// release gives back what ex held of the budget.
+func (c *conn) release(ex *exchange) {
+	c.opts.Budget.Release(ex.held)
+	ex.held = 0
 }
 
 // loseBody accounts for n body bytes that a gap took.
@@ -516,13 +571,7 @@ func (c *conn) loseBody(s *side, n int) {
 // endMessage completes the message s was parsing.
 func (c *conn) endMessage(s *side) {
 	ex := s.ex
-	if s.coding != "" {
-		if w := decodeBody(s.body, s.coding, c.opts.DecodedCap); w != "" {
-			ex.entry.Warn(w)
-		}
-	}
-	if c.opts.Redact && s.body != nil {
-		// After decoding, so that a compressed body is read as its content.
+	if s.body != nil {
 		var h protocols.Headers
 		if s.dir == protocols.ClientToServer && ex.req != nil {
 			h = ex.req.Headers
@@ -530,9 +579,7 @@ func (c *conn) endMessage(s *side) {
 			h = ex.resp.Headers
 		}
 		ct, _ := h.Get("Content-Type")
-		if c.opts.Secrets.RedactBody(s.body, ct) {
-			ex.entry.Redacted = true
-		}
+		ex.bodies = append(ex.bodies, heldBody{body: s.body, coding: s.coding, contentType: ct})
 	}
 	if s.dir == protocols.ClientToServer {
 		ex.reqDone, ex.reqEnd = true, s.last
@@ -565,6 +612,7 @@ func (c *conn) upgrade(s *side, ex *exchange, token string) error {
 			}
 		}
 		c.finish(ex)
+		c.release(ex)
 		ex.entry.HTTP.Response = nil
 		ex.entry.Summary.Status = ""
 		ex.entry.Unmatched = protocols.Matched
@@ -618,6 +666,7 @@ func (c *conn) flush() {
 			continue
 		}
 		c.finish(ex)
+		c.release(ex)
 		c.emit(ex.entry)
 	}
 }

@@ -29,7 +29,13 @@
 // Header fields keep their wire order and case. Bodies keep at most
 // Options.BodyCap bytes (Body.Capture); a gzip or deflate (zlib or raw)
 // Content-Encoding is decoded for display up to Options.DecodedCap, and an
-// undecodable body keeps its raw bytes with a warning on the entry. With
+// undecodable body keeps its raw bytes with a warning on the entry. A body
+// is decoded only when its exchange is emitted: a request waiting for its
+// response holds its bytes as sent, never inflated. The bytes every
+// connection holds in bodies not yet emitted draw from Options.Budget; when
+// it is spent, the oldest request waiting on the connection is emitted
+// unmatched to make room (http1_budget_evicted), or else the body is kept
+// shorter (http1_budget_cut), each with a warning on its entry. With
 // Options.Redact, secrets are replaced before the entry is emitted
 // (Entry.Redacted), by Options.Secrets: in header fields and trailers, in
 // the request target and URL-valued fields (Location, Referer), and in JSON

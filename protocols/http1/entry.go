@@ -102,6 +102,18 @@ func messageName(d protocols.Direction) string {
 // finish fills in the entry's summary, timing and unmatched state.
 func (c *conn) finish(ex *exchange) {
 	e := ex.entry
+	for _, b := range ex.bodies {
+		if b.coding != "" {
+			if w := decodeBody(b.body, b.coding, c.opts.DecodedCap); w != "" {
+				e.Warn(w)
+			}
+		}
+		// After decoding, so that a compressed body is read as its content.
+		if c.opts.Redact && c.opts.Secrets.RedactBody(b.body, b.contentType) {
+			e.Redacted = true
+		}
+	}
+	ex.bodies = nil
 	end := ex.respEnd
 	switch {
 	case ex.req == nil:

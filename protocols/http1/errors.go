@@ -27,8 +27,15 @@ const (
 	// countPendingEvicted: more than Options.MaxPending requests were waiting,
 	// and the oldest was given up.
 	countPendingEvicted = "http1_pending_evicted"
+	// countBudgetEvicted: the agent's memory budget for held messages
+	// (Options.Budget) was spent, and the oldest request waiting on this
+	// connection was given up to make room.
+	countBudgetEvicted = "http1_budget_evicted"
+	// countBudgetCut: the budget was spent and nothing here could be given
+	// up: a body was kept shorter than the body cap.
+	countBudgetCut = "http1_budget_cut"
 )
 
-var counterNames = protocols.NewCounterNames(countPendingEvicted).WithLoss(
-	countPendingEvicted,
+var counterNames = protocols.NewCounterNames(countPendingEvicted, countBudgetEvicted, countBudgetCut).WithLoss(
+	countPendingEvicted, countBudgetEvicted, countBudgetCut,
 )
