@@ -94,6 +94,13 @@ func readAndServe(cmd *cobra.Command, path string, cfg pipeline.Config, f *hubFl
 	if err != nil {
 		return err
 	}
+	// The hub serves on this machine: only the holder of the URL it prints
+	// may read the capture (see apiserver.Session).
+	token, err := apiserver.NewSessionToken()
+	if err != nil {
+		return err
+	}
+	hubCfg.Session = &apiserver.Session{Token: token}
 	load := func(srv *apiserver.Server) error {
 		var batch []*protocols.Entry
 		var ingestErr error

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is written by the command and read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestReadServeSession: `sonde read --serve` prints an address that carries
+// the session's token, and its hub answers nobody without it, nor under a
+// name that is not this machine's (another local user, or a web page
+// rebinding its name to 127.0.0.1, could otherwise read the capture).
+func TestReadServeSession(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr lockedBuffer
+	root := newRoot()
+	root.SetArgs([]string{"read", "--serve", "--listen", "127.0.0.1:0", "testdata/sample.pcapng"})
+	root.SetOut(&stderr)
+	root.SetErr(&stderr)
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("read --serve: %v", err)
+		}
+	}()
+
+	served := regexp.MustCompile(`serving Sonde on (http://\S+)`)
+	var session string
+	for deadline := time.Now().Add(time.Minute); session == ""; {
+		if m := served.FindStringSubmatch(stderr.String()); m != nil {
+			session = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("read --serve never said where it serves:\n%s", stderr.String())
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	base, token, ok := strings.Cut(session, "/?token=")
+	if !ok || len(token) < 32 {
+		t.Fatalf("read --serve printed %s: want its address with the session's token", session)
+	}
+	get := func(url, host string) int {
+		req, _ := http.NewRequest("GET", url, nil)
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(base+"/api/v1/entries", ""); code != http.StatusUnauthorized {
+		t.Errorf("entries without the token: %d, want 401", code)
+	}
+	if code := get(base+"/api/v1/entries?token="+token, ""); code != http.StatusOK {
+		t.Errorf("entries with the token: %d, want 200", code)
+	}
+	if code := get(base+"/api/v1/entries?token="+token, "rebind.evil.example"); code != http.StatusMisdirectedRequest {
+		t.Errorf("entries under a rebinding name: %d, want 421", code)
+	}
+}
