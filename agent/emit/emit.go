@@ -85,6 +85,10 @@ type Config struct {
 	Dialer *websocket.Dialer
 }
 
+// DefaultBufferBytes is Config.BufferBytes unless set: an eighth of the
+// agent's memory limit in deploy/ (512 MiB).
+const DefaultBufferBytes = 64 << 20
+
 // Stats are the sender's running totals.
 type Stats struct {
 	Sent     uint64 // entries in batches written to the hub (resends not counted)
@@ -145,7 +149,7 @@ func New(cfg Config) *Sender {
 		cfg.BufferEntries = 100_000
 	}
 	if cfg.BufferBytes <= 0 {
-		cfg.BufferBytes = 64 << 20
+		cfg.BufferBytes = DefaultBufferBytes
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 8

@@ -169,6 +169,14 @@ func Open(cfg Config) (*Runner, error) {
 	if r.src != nil {
 		r.p = pipeline.NewShared(pipeline.New(r.pcfg, r.emit))
 	}
+	// What the agent's memory is bounded by, for whoever sizes its limit
+	// (deploy/ gives the DaemonSet 512 MiB for these and the Go runtime).
+	sendBuffer := 0
+	if r.sender != nil {
+		sendBuffer = emit.DefaultBufferBytes
+	}
+	r.log.Info("memory bounds", "reassembly_bytes", r.pcfg.Assembly.MaxBufferedTotal,
+		"held_messages_bytes", r.pcfg.Options.Budget.Limit(), "send_buffer_bytes", sendBuffer)
 	return r, nil
 }
 
