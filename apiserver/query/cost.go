@@ -29,6 +29,11 @@ const (
 	// interruptEvery is how many comprehension iterations pass between
 	// checks that the request behind an evaluation is still wanted.
 	interruptEvery = 100
+	// cheapCost is the worst case per entry below which a query runs
+	// without tracking its cost or its request: tracking costs several
+	// times what such a query does (a comparison of a few fields), and its
+	// worst case is already bounded by the sizes an entry can have.
+	cheapCost = 10_000
 )
 
 // The largest values an entry can hold, by what the dissectors keep: what a
@@ -87,26 +92,28 @@ func costOptions() []cel.EnvOption {
 	}
 }
 
-// programOptions are the options of every compiled query.
-func programOptions() []cel.ProgramOption {
-	return []cel.ProgramOption{
-		cel.EvalOptions(cel.OptOptimize),
-		cel.CostLimit(MaxCost),
-		cel.InterruptCheckFrequency(interruptEvery),
+// programOptions are the options of a compiled query; guarded ones stop at
+// the cost limit and with their request.
+func programOptions(guarded bool) []cel.ProgramOption {
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if guarded {
+		opts = append(opts, cel.CostLimit(MaxCost), cel.InterruptCheckFrequency(interruptEvery))
 	}
+	return opts
 }
 
-// checkCost refuses a query whose worst case per entry is over MaxCost.
-func checkCost(e *cel.Env, ast *cel.Ast) error {
+// checkCost refuses a query whose worst case per entry is over MaxCost, and
+// returns that worst case.
+func checkCost(e *cel.Env, ast *cel.Ast) (uint64, error) {
 	est, err := e.EstimateCost(ast, sizes{})
 	if err != nil {
-		return &Error{Message: fmt.Sprintf("the query's cost cannot be bounded: %v", err)}
+		return 0, &Error{Message: fmt.Sprintf("the query's cost cannot be bounded: %v", err)}
 	}
 	if est.Max > MaxCost {
-		return &Error{Message: fmt.Sprintf("the query could cost up to %s per entry, over the limit of %d: "+
+		return 0, &Error{Message: fmt.Sprintf("the query could cost up to %s per entry, over the limit of %d: "+
 			"iterate over fewer or smaller values (nested exists/all/map over lists multiply)", costString(est.Max), MaxCost)}
 	}
-	return nil
+	return est.Max, nil
 }
 
 func costString(c uint64) string {

@@ -77,6 +77,9 @@ func celType(k wire.Kind) *cel.Type {
 type Program struct {
 	src string
 	prg cel.Program
+	// guarded: the query may cost enough per entry to be worth tracking
+	// its cost and its request while it runs (see cost.go).
+	guarded bool
 	// full: the query reads a field that index records do not keep.
 	full bool
 	// required are constants every matching index record contains.
@@ -99,14 +102,16 @@ func Compile(q string) (*Program, error) {
 	if ast.OutputType() != cel.BoolType {
 		return nil, &Error{Message: fmt.Sprintf("%v, not %s", ErrNotBool, ast.OutputType()), Position: 0}
 	}
-	if err := checkCost(env(), ast); err != nil {
+	worst, err := checkCost(env(), ast)
+	if err != nil {
 		return nil, err
 	}
-	prg, err := env().Program(ast, programOptions()...)
+	guarded := worst > cheapCost
+	prg, err := env().Program(ast, programOptions(guarded)...)
 	if err != nil {
 		return nil, &Error{Message: err.Error()}
 	}
-	p := &Program{src: q, prg: prg, required: requiredStrings(ast.NativeRep().Expr())}
+	p := &Program{src: q, prg: prg, guarded: guarded, required: requiredStrings(ast.NativeRep().Expr())}
 	for _, r := range ast.NativeRep().ReferenceMap() {
 		if f := wire.Lookup(r.Name); f != nil && !f.Kind.Indexed() {
 			p.full = true
@@ -165,7 +170,13 @@ func (p *Program) MatchIndexContext(ctx context.Context, x *wire.Index, entry fu
 // eval runs the program; an error (a missing key, the cost limit reached,
 // ctx ended) is no match.
 func (p *Program) eval(ctx context.Context, a interpreter.Activation) bool {
-	out, _, err := p.prg.ContextEval(ctx, a)
+	var out ref.Val
+	var err error
+	if p.guarded {
+		out, _, err = p.prg.ContextEval(ctx, a)
+	} else {
+		out, _, err = p.prg.Eval(a)
+	}
 	if err != nil {
 		return false
 	}
