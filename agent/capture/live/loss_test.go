@@ -144,9 +144,19 @@ func TestRingBufferLoss(t *testing.T) {
 		end = tinyRec.kept[i].Time
 	}
 	asm.CloseAll(protocols.ClosedEnd, end)
-	later := func(k flowKey, seq uint32) bool { // a captured segment of that direction follows the lost one
+	// A lost segment is in the middle of what the assembly saw when a
+	// captured segment of that direction follows it and the stream's start
+	// (its SYN or payload) was captured before it; a stream whose beginning
+	// was all lost starts, for the assembly, at its first captured byte.
+	captured := func(k flowKey, seq uint32, after bool) bool {
 		for _, s := range tinyRec.kept {
-			if s.Src == k.src && s.Dst == k.dst && len(s.Payload) > 0 && int32(s.Seq-seq) > 0 {
+			if s.Src != k.src || s.Dst != k.dst {
+				continue
+			}
+			if after && len(s.Payload) > 0 && int32(s.Seq-seq) > 0 {
+				return true
+			}
+			if !after && (len(s.Payload) > 0 || s.Flags&packet.SYN != 0) && int32(seq-s.Seq) > 0 {
 				return true
 			}
 		}
@@ -156,7 +166,7 @@ func TestRingBufferLoss(t *testing.T) {
 	for k, seqs := range lostPayload {
 		mid := false
 		for _, seq := range seqs {
-			mid = mid || later(k, seq)
+			mid = mid || (captured(k, seq, false) && captured(k, seq, true))
 		}
 		if mid {
 			inMiddle++
