@@ -16,7 +16,7 @@ APT_PACKAGES := tshark redis-server redis-tools rabbitmq-server kcat iperf3 wrk 
 	iproute2 iptables chromium nodejs
 # The packages that start goroutines of their own, tested again under the race
 # detector by `make test`. A package that gains a goroutine joins the list.
-RACE_PACKAGES := ./agent/emit/... ./agent/capture/live/... ./apiserver/... ./protocols/protocolstest/...
+RACE_PACKAGES := ./agent/emit/... ./agent/runner/... ./agent/capture/live/... ./apiserver/... ./protocols/... ./lab/netlab/...
 FUZZTIME ?= 60s
 TEST_TIMEOUT ?= 75m
 
