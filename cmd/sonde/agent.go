@@ -125,6 +125,12 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	if err != nil {
 		return err
 	}
+	if cmd.Flags().Changed("snap-len") && (f.snapLen < live.MinSnapLen || f.snapLen > live.MaxSnapLen) {
+		return fmt.Errorf("--snap-len %d: give %d to %d bytes (leave it out to keep whole packets)", f.snapLen, live.MinSnapLen, live.MaxSnapLen)
+	}
+	if cmd.Flags().Changed("ring-size") && (f.ringSize <= 0 || f.ringSize&(f.ringSize-1) != 0) {
+		return fmt.Errorf("--ring-size %d: give a power of two, such as 16777216 (16 MiB)", f.ringSize)
+	}
 	var ports []uint16
 	for _, p := range f.ports {
 		if p == 0 || p > 65535 {

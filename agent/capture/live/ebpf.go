@@ -189,3 +189,11 @@ func (s *EBPF) Stats() Stats {
 	st.AttachErrors = s.follower.errs.Load()
 	return st
 }
+
+// The snap lengths a capture takes: enough for the headers the programs
+// parse (Ethernet, a VLAN tag, IPv6 with options, TCP with options), up to
+// a whole GSO super-packet.
+const (
+	MinSnapLen = 128
+	MaxSnapLen = bpf.MaxSnapLen
+)
