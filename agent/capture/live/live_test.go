@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -653,4 +656,48 @@ func testSetPods(t *testing.T, source string) {
 	if err := s.SetPods([]netip.Addr{server.IP}); !errors.Is(err, ErrStopped) {
 		t.Errorf("SetPods after Run: %v, want ErrStopped", err)
 	}
+}
+
+// TestMissingInterfaceSaid: an interface named on the command line that
+// does not exist is said at once, rather than captured from silently never,
+// and its appearance is said too (the capture waits for it, as for a pod's
+// veth not made yet).
+func TestMissingInterfaceSaid(t *testing.T) {
+	l := netlab.ForTest(t)
+	var logs lockedLog
+	s, err := Open(Config{Ifaces: []string{"sondemiss0"}, Netns: l.Node.Handle,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := running(t, s, func(*Frame) {})
+	defer stop()
+	waitFor(t, "the missing interface said", func() bool {
+		return strings.Contains(logs.String(), "no interface of that name") && strings.Contains(logs.String(), "sondemiss0")
+	})
+	if out, err := exec.Command("ip", "-n", l.Node.Name, "link", "add", "sondemiss0", "type", "veth", "peer", "name", "sondemiss1").CombinedOutput(); err != nil {
+		t.Fatalf("ip link add: %v: %s", err, out)
+	}
+	exec.Command("ip", "-n", l.Node.Name, "link", "set", "sondemiss0", "up").Run()
+	waitFor(t, "the interface's appearance said", func() bool {
+		return strings.Contains(logs.String(), "interface appeared")
+	})
+}
+
+// lockedLog is a log written by the capture's goroutines and read by a test.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -113,6 +113,10 @@ type follower struct {
 	attached atomic.Pointer[map[int]string]
 	errs     atomic.Uint64
 	stopped  bool // detachAll ran; guarded by mu
+	// missing are the interfaces named in Ifaces that do not exist (yet),
+	// each said once when it goes missing and once when it appears;
+	// guarded by mu.
+	missing map[string]bool
 }
 
 func newFollower(cfg *Config, h hooks) (*follower, error) {
@@ -209,6 +213,7 @@ func (f *follower) reconcileLocked() error {
 	if err != nil {
 		return err
 	}
+	f.sayMissing(want)
 	cur := *f.attached.Load()
 	next := make(map[int]string, len(want))
 	for idx, name := range cur {
@@ -240,6 +245,32 @@ func (f *follower) reconcileLocked() error {
 	}
 	f.attached.Store(&next)
 	return nil
+}
+
+// sayMissing tells, once each, which named interfaces are not there (a
+// typo, or a pod not started yet: the capture waits for them) and which
+// have since appeared.
+func (f *follower) sayMissing(want map[int]string) {
+	if len(f.cfg.Ifaces) == 0 {
+		return
+	}
+	present := make(map[string]bool, len(want))
+	for _, name := range want {
+		present[name] = true
+	}
+	if f.missing == nil {
+		f.missing = map[string]bool{}
+	}
+	for _, name := range f.cfg.Ifaces {
+		switch {
+		case !present[name] && !f.missing[name]:
+			f.missing[name] = true
+			f.cfg.Log.Warn("no interface of that name: waiting for it to appear (ip link lists the interfaces)", "iface", name)
+		case present[name] && f.missing[name]:
+			delete(f.missing, name)
+			f.cfg.Log.Info("interface appeared", "iface", name)
+		}
+	}
 }
 
 // follow reconciles on every link update and every Resync until ctx ends.
