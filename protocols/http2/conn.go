@@ -226,6 +226,9 @@ func (c *conn) frame(d *direction, f http2.Frame, size int64, ts time.Time) erro
 		return f.ForeachSetting(func(st http2.Setting) error {
 			switch st.ID {
 			case http2.SettingHeaderTableSize:
+				if st.Val > maxTableSize {
+					c.counts.Add(countTableSizeCapped, 1)
+				}
 				peer.hd.setAllowed(st.Val)
 			case http2.SettingMaxFrameSize:
 				// The framer has checked the range (RFC 9113 §6.5.2).

@@ -419,6 +419,29 @@ func TestConn(t *testing.T) {
 			want: []string{"http2 GET /big-table 200 #1", "http2 GET /big-table 200 #3"},
 		},
 		{
+			name: "a table larger than 64 KiB, as the receiver announced",
+			build: func(c *conv) {
+				c.start()
+				c.write(s2c, func(fr *http2.Framer) error {
+					return fr.WriteSettings(http2.Setting{ID: http2.SettingHeaderTableSize, Val: 256 << 10},
+						http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 20})
+				})
+				c.enc[c2s].SetMaxDynamicTableSizeLimit(256 << 10)
+				c.enc[c2s].SetMaxDynamicTableSize(256 << 10)
+				big := strings.Repeat("v", 100<<10)
+				for _, id := range []uint32{1, 3} {
+					c.headers(c2s, id, true, ":method", "GET", ":scheme", "http", ":authority", "example.com", ":path", "/big-table", "x-big", big)
+					c.ok(id, "")
+				}
+			},
+			want: []string{"http2 GET /big-table 200 #1", "http2 GET /big-table 200 #3"},
+			check: func(t *testing.T, es []*protocols.Entry) {
+				if v, _ := es[1].HTTP.Request.Headers.Get("x-big"); len(v) != 100<<10 {
+					t.Errorf("the second request's header, from the dynamic table: %d bytes, want %d", len(v), 100<<10)
+				}
+			},
+		},
+		{
 			name: "table size update past the announced setting",
 			build: func(c *conv) {
 				c.start()

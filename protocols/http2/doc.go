@@ -20,7 +20,7 @@
 // SETTINGS_MAX_FRAME_SIZE but within that bound is shown with a warning,
 // since its receiver may well have accepted it. Header
 // blocks are decoded with x/net's hpack.Decoder, one per direction, with the
-// table size the receiver announced (at most 64 KiB); a header block is
+// table size the receiver announced (at most 1 MiB, counted past it); a header block is
 // capped at 256 KiB on the wire (a CONTINUATION flood ends the connection
 // with ParseError http2_header_block_too_large) and its decoded list at
 // 256 KiB (fields past it are left out, with a warning).

@@ -46,8 +46,12 @@ const (
 	// countPendingEvicted: more than Options.MaxPending streams were waiting,
 	// and the oldest was given up.
 	countPendingEvicted = "http2_pending_evicted"
+	// countTableSizeCapped: a receiver announced a header table larger than
+	// Sonde keeps (maxTableSize); an encoder that uses it all ends the
+	// connection's dissection.
+	countTableSizeCapped = "http2_table_size_capped"
 )
 
-var counterNames = protocols.NewCounterNames(countPendingEvicted).WithLoss(
-	countPendingEvicted,
+var counterNames = protocols.NewCounterNames(countPendingEvicted, countTableSizeCapped).WithLoss(
+	countPendingEvicted, countTableSizeCapped,
 )

@@ -12,8 +12,11 @@ const (
 	// defaultTableSize is SETTINGS_HEADER_TABLE_SIZE until a peer says otherwise.
 	defaultTableSize = 4096
 	// maxTableSize bounds the dynamic table Sonde keeps per direction, whatever
-	// a peer announces; a table size update beyond it ends the connection.
-	maxTableSize = 64 << 10
+	// a peer announces (an announcement above it is counted,
+	// http2_table_size_capped); a table size update beyond it ends the
+	// connection. Tables up to it are legal and seen in the wild (64 KiB and
+	// more), and one Sonde refused made the whole connection opaque.
+	maxTableSize = 1 << 20
 	// maxHeaderBlock bounds a header block (HEADERS or PUSH_PROMISE and its
 	// CONTINUATION frames, frame headers included): a CONTINUATION flood is
 	// refused at this size instead of being followed forever.
