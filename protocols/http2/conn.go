@@ -226,10 +226,7 @@ func (c *conn) frame(d *direction, f http2.Frame, size int64, ts time.Time) erro
 		return f.ForeachSetting(func(st http2.Setting) error {
 			switch st.ID {
 			case http2.SettingHeaderTableSize:
-				if st.Val > maxTableSize {
-					c.counts.Add(countTableSizeCapped, 1)
-				}
-				peer.hd.setAllowed(st.Val)
+				peer.hd.setAllowed(c.tableSize(peer, st.Val))
 			case http2.SettingMaxFrameSize:
 				// The framer has checked the range (RFC 9113 §6.5.2).
 				peer.maxFrame = min(max(st.Val, defaultMaxFrameSize), maxFrameSize)
@@ -508,6 +505,10 @@ func (c *conn) Gap(dir protocols.Direction, n int, ts time.Time) {
 // Close emits the streams still open, in the order they opened. After a
 // parse error the connection is opaque and emits nothing more.
 func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
+	for _, d := range c.dirs {
+		c.opts.Budget.Release(d.tableHeld)
+		d.tableHeld = 0
+	}
 	if c.err != nil {
 		return
 	}
@@ -518,6 +519,28 @@ func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
 		}
 		c.finish(s, u)
 	}
+}
+
+// tableSize is the header table size d's decoder may follow when its
+// receiver announced announced: at most maxTableSize, and what goes beyond
+// the default drawn from Options.Budget, so that many connections with large
+// tables stay within the agent's memory. A size it cannot have is counted;
+// the table stays as it was.
+func (c *conn) tableSize(d *direction, announced uint32) uint32 {
+	want := min(announced, maxTableSize)
+	if announced > maxTableSize {
+		c.counts.Add(countTableSizeCapped, 1)
+	}
+	extra := max(int(want)-defaultTableSize, 0) - d.tableHeld
+	switch {
+	case extra > 0 && !c.opts.Budget.Reserve(extra):
+		c.counts.Add(countTableSizeCapped, 1)
+		return uint32(defaultTableSize + d.tableHeld)
+	case extra < 0:
+		c.opts.Budget.Release(-extra)
+	}
+	d.tableHeld += extra
+	return want
 }
 
 // idRing remembers the last recentDone finished stream IDs.

@@ -442,6 +442,20 @@ func TestConn(t *testing.T) {
 			},
 		},
 		{
+			name: "a large table the memory budget cannot hold",
+			opts: func(o *protocols.Options) { o.Budget = protocols.NewBudget(16 << 10) },
+			build: func(c *conv) {
+				c.start()
+				c.write(s2c, func(fr *http2.Framer) error {
+					return fr.WriteSettings(http2.Setting{ID: http2.SettingHeaderTableSize, Val: 256 << 10})
+				})
+				c.enc[c2s].SetMaxDynamicTableSizeLimit(256 << 10)
+				c.enc[c2s].SetMaxDynamicTableSize(256 << 10)
+				c.get(1, "/big-table")
+			},
+			wantErr: "http2_hpack",
+		},
+		{
 			name: "table size update past the announced setting",
 			build: func(c *conv) {
 				c.start()

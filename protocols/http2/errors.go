@@ -47,8 +47,8 @@ const (
 	// and the oldest was given up.
 	countPendingEvicted = "http2_pending_evicted"
 	// countTableSizeCapped: a receiver announced a header table larger than
-	// Sonde keeps (maxTableSize); an encoder that uses it all ends the
-	// connection's dissection.
+	// Sonde keeps (maxTableSize, or what Options.Budget had left); an
+	// encoder that uses it all ends the connection's dissection.
 	countTableSizeCapped = "http2_table_size_capped"
 )
 

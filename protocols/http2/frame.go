@@ -39,7 +39,10 @@ type direction struct {
 	maxFrame uint32
 	preface  prefaceState
 	hd       *headerDecoder
-	block    blockState
+	// tableHeld is what the header table beyond its default size holds of
+	// Options.Budget.
+	tableHeld int
+	block     blockState
 	// skip is how many bytes still belong to a frame cut by a gap.
 	skip int
 	// resync is true when the frame boundary was lost; resyncAtGap until
