@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -63,7 +65,11 @@ it read and every counter of data it could not read.`,
 				table = newTableWriter(out)
 				emit = table.row
 			}
-			st, err := pipeline.RunFile(args[0], cfg, emit)
+			st, err := runFile(cmd.Context(), args[0], cfg, emit)
+			if errors.Is(err, errStopped) {
+				out.Flush()
+				return err
+			}
 			if table != nil {
 				table.flush()
 			}
@@ -126,6 +132,42 @@ func readAndServe(cmd *cobra.Command, path string, cfg pipeline.Config, f *hubFl
 		return nil
 	}
 	return serveHub(cmd.Context(), hubCfg, f.listen, load, cmd.ErrOrStderr())
+}
+
+// errStopped: a signal ended the read before the capture did.
+var errStopped = errors.New("stopped before the end of the capture")
+
+// runFile is pipeline.RunFile that returns when ctx ends (Ctrl-C, SIGTERM),
+// also while the file blocks: a FIFO with no writer blocks in open(2)
+// itself, where nothing can interrupt the read, so the read is left behind
+// with the process that is ending.
+func runFile(ctx context.Context, path string, cfg pipeline.Config, emit protocols.EmitFunc) (pipeline.FileStats, error) {
+	type result struct {
+		st  pipeline.FileStats
+		err error
+	}
+	var mu sync.Mutex // emit runs on the reading goroutine until ctx ends
+	stopped := false
+	done := make(chan result, 1)
+	go func() {
+		st, err := pipeline.RunFile(path, cfg, func(e *protocols.Entry) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !stopped {
+				emit(e)
+			}
+		})
+		done <- result{st, err}
+	}()
+	select {
+	case r := <-done:
+		return r.st, r.err
+	case <-ctx.Done():
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		return pipeline.FileStats{}, errStopped
+	}
 }
 
 // readError turns a capture error into one sentence for the user.

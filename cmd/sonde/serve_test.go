@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -83,5 +85,32 @@ func TestReadServeSession(t *testing.T) {
 	}
 	if code := get(base+"/api/v1/entries?token="+token, "rebind.evil.example"); code != http.StatusMisdirectedRequest {
 		t.Errorf("entries under a rebinding name: %d, want 421", code)
+	}
+}
+
+// TestReadStopsOnSignal: reading a FIFO that nothing writes blocks for
+// good; Ctrl-C or SIGTERM (the command's context) still ends the command,
+// with a sentence and a non-zero exit.
+func TestReadStopsOnSignal(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "capture")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	root := newRoot()
+	root.SetArgs([]string{"read", fifo})
+	var out lockedBuffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "stopped") {
+			t.Errorf("read of a silent FIFO after a signal: %v, want a stop", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("read of a silent FIFO ignored the signal")
 	}
 }
