@@ -36,5 +36,6 @@
 // and waits (up to ShutdownTimeout) for requests in flight.
 //
 // Entries handed to Ingest belong to the server from then on: it sets their
-// IDs and fills in endpoint names.
+// IDs. Like an agent's, they are stored as encoded, the names the hub
+// resolves kept beside them.
 package apiserver

@@ -338,8 +338,8 @@ func TestIngestRefusesBadMessages(t *testing.T) {
 		{name: "index record malformed", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{append(indexed(entry)[0], 255), indexed(entry)[1]})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed index record", wantMetric: "malformed"},
 		{name: "index record with an ID", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{wire.AppendEdited(nil, indexed(entry)[0], wire.Edits{ID: "1"}), indexed(entry)[1]})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "carries an ID", wantMetric: "malformed"},
 		{name: "indexed entry not JSON", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{indexed(entry)[0], []byte(`{"id":"1",]`)})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "malformed message", wantMetric: "malformed"},
-		{name: "indexed entry without its ID first", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{indexed(entry)[0], []byte(`{"src":{},"dst":{},"id":"1"}`)})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "starts with", wantMetric: "malformed"},
-		{name: "indexed entry with whitespace", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{indexed(entry)[0], []byte(`{ "id":"1","src":{},"dst":{}}`)})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "starts with", wantMetric: "malformed"},
+		{name: "indexed entry with two IDs", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{indexed(entry)[0], []byte(`{"id":"1","src":{},"dst":{},"id":"2"}`)})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "at most one", wantMetric: "malformed"},
+		{name: "indexed entry without src", msgs: [][]byte{hello, indexedBatch(1, [2][]byte{indexed(entry)[0], []byte(`{"id":"1","dst":{}}`)})}, binary: true, wantCode: websocket.CloseUnsupportedData, wantReason: "objects", wantMetric: "malformed"},
 		{name: "batch before hello", msgs: [][]byte{[]byte(`{"type":"batch","seq":1}`)}, wantCode: websocket.ClosePolicyViolation, wantReason: "hello", wantMetric: "protocol"},
 		{name: "unknown type", msgs: [][]byte{hello, []byte(`{"type":"gossip"}`)}, wantCode: websocket.ClosePolicyViolation, wantReason: "unknown message type", wantMetric: "protocol"},
 	}
@@ -775,6 +775,55 @@ func TestEnrichment(t *testing.T) {
 				t.Errorf("unresolved entry stored as %+v %q", second.Src, second.ID)
 			}
 		})
+	}
+}
+
+// TestAgentJSONKept: the hub keeps an agent's JSON as it came, in whatever
+// order and spacing, and serves it with only the ID and the endpoints it
+// named put in: the ID where the agent's was, or first when it had none.
+func TestAgentJSONKept(t *testing.T) {
+	names := enrich.Static{}
+	if err := names.Add("10.1.0.7 service=orders namespace=shop"); err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, apiserver.Config{DataDir: t.TempDir(), StorageLimit: 64 << 20, Resolver: names}, "127.0.0.1:0")
+	c, _, err := rawAgent(t, h, string(testToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WriteJSON(wire.Hello{Type: wire.TypeHello, AgentID: "a1", Node: "n1"})
+	e := makeEntry(0, time.Now())
+	e.ID, e.Node = "agent-7", "n1"
+	if e.Dst.IP != netip.MustParseAddr("10.1.0.7") {
+		t.Fatalf("makeEntry's server is %v", e.Dst.IP)
+	}
+	j, _ := json.Marshal(e)
+	var members map[string]json.RawMessage
+	json.Unmarshal(j, &members)
+	reordered, _ := json.Marshal(members) // names sorted: "dst" before "id", "src" after
+	spaced := bytes.Replace(reordered, []byte(`{"`), []byte(`{ "`), 1)
+	noID := bytes.Replace(reordered, []byte(`"id":"agent-7",`), nil, 1)
+	rec := wire.AppendIndex(nil, e)
+	c.WriteMessage(websocket.BinaryMessage, indexedBatch(1, [2][]byte{rec, spaced}, [2][]byte{rec, noID}))
+	var ack wire.Ack
+	if err := c.ReadJSON(&ack); err != nil || ack.Stored != 2 {
+		t.Fatalf("ack %+v, %v", ack, err)
+	}
+	named := e.Dst
+	named.Namespace, named.Service = "shop", "orders"
+	dst, _ := json.Marshal(named)
+	oldDst, _ := json.Marshal(e.Dst)
+	for id, agent := range map[string][]byte{"1": spaced, "2": noID} {
+		want := bytes.Replace(agent, oldDst, dst, 1)
+		if id == "1" {
+			want = bytes.Replace(want, []byte(`"id":"agent-7"`), []byte(`"id":"1"`), 1)
+		} else {
+			want = append([]byte(`{"id":"2",`), want[1:]...)
+		}
+		var got json.RawMessage
+		if code := h.get("/api/v1/entries/"+id, &got); code != http.StatusOK || !bytes.Equal(got, want) {
+			t.Errorf("entry %s (%d):\n got %s\nwant %s", id, code, got, want)
+		}
 	}
 }
 

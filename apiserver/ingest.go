@@ -78,16 +78,18 @@ type connTracker interface {
 }
 
 // ingestEntries stores entries loaded in-process and shows them to live
-// streams, in batches of inProcessBatch, setting their IDs.
+// streams, in batches of inProcessBatch, setting their IDs. Each is encoded
+// as an agent would send it, JSON and index record, and then named and
+// stored as an agent's entries are.
 func (in *ingester) ingestEntries(entries []*protocols.Entry) error {
+	p := in.newPreparer("", "")
 	for len(entries) > 0 {
 		n := min(inProcessBatch, len(entries))
 		ready := make([]prepared, n)
 		for i, e := range entries[:n] {
-			enrich.Entry(in.resolver, e)
 			var err error
-			if ready[i], err = prepareEntry(e); err != nil {
-				return err
+			if ready[i], err = p.encoded(e); err != nil {
+				return fmt.Errorf("entry %d: %w", i, err)
 			}
 		}
 		first, _, _, err := in.storeBatch("", 0, ready)
@@ -379,45 +381,26 @@ func (in *ingester) refuse(c *websocket.Conn, r *http.Request, reason string, co
 	c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(ingestWriteWait))
 }
 
-// idPrefix is how an Entry's JSON starts: encoding/json writes the ID first,
-// as protocols.Entry declares it first.
-var idPrefix = []byte(`{"id":"`)
-
 const (
 	// maxIDLen is the longest hub ID: a uint64 in decimal.
 	maxIDLen = 20
-	// indexRecordSize is room for a typical index record (protocols/wire).
-	indexRecordSize = 256
-	// namedGrowth is room for what naming adds to an entry's endpoints.
+	// namedGrowth is room for what naming adds to an index record's endpoints.
 	namedGrowth = 160
+	// overlayChunk is how many bytes of overlays a preparer allocates at a
+	// time, and overlayRoom the least it starts an overlay with.
+	overlayChunk = 16 << 10
+	overlayRoom  = 256
 )
 
-// withoutID returns what follows the ID in an entry's JSON (starting with the
-// character after the ID's closing quote), or false when the JSON does not
-// start with the ID.
-func withoutID(b []byte) ([]byte, bool) {
-	if !bytes.HasPrefix(b, idPrefix) {
-		return nil, false
-	}
-	for i := len(idPrefix); i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return b[i+1:], true
-		}
-	}
-	return nil, false
-}
-
-// prepared is an entry ready to store: what its JSON holds after the ID,
-// and its index record without an ID. The hub gives the ID when it stores
-// the entry, and then writes named endpoints into the record too, so that
-// the record is written once.
+// prepared is an entry ready to store: its JSON as the agent wrote it, the
+// overlay of what the hub adds to it (see entryjson.Merge), and its index
+// record without an ID. The hub gives the ID when it stores the entry, and
+// then writes named endpoints into the record too, so that the record is
+// written once.
 type prepared struct {
-	start  time.Time
-	rest   []byte
-	record []byte
+	start time.Time
+	// json may alias the message it came in.
+	json, overlay, record []byte
 	// named, when set, are the src and dst for the record.
 	named *[2]protocols.Endpoint
 }
@@ -429,6 +412,10 @@ type preparer struct {
 	resolver     enrich.Resolver
 	node, source string
 	dec          *entryjson.EntryDecoder
+	// overlays and ends hold what prepared entries point at, a chunk at a
+	// time; a chunk is never written again where an entry points.
+	overlays []byte
+	ends     [][2]protocols.Endpoint
 }
 
 func (in *ingester) newPreparer(node, source string) *preparer {
@@ -436,76 +423,73 @@ func (in *ingester) newPreparer(node, source string) *preparer {
 }
 
 // indexedBatch prepares the entries of a binary batch: each its index record
-// and its JSON (see wire). An entry whose record the hub can use is only
-// scanned, not decoded: its JSON is checked, and when the resolver names its
-// endpoints, they are written again in both. The others are decoded as a
-// line batch's are.
+// and its JSON (see wire).
 func (p *preparer) indexedBatch(body []byte) ([]prepared, error) {
 	var out []prepared
-	var named []byte // the lines named here, one after another
-	// namedEnds holds their src and dst, a chunk at a time.
-	var namedEnds [][2]protocols.Endpoint
 	for i := 0; len(body) > 0; i++ {
 		rec, line, rest, err := wire.NextIndexed(body)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
 		body = rest
-		r, current, err := wire.CheckIndex(rec)
+		e, err := p.indexed(rec, line)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
-		if !current || !r.HasNode && p.node != "" || !r.HasSource && p.source != "" {
-			e, err := p.line(line)
-			if err != nil {
-				return nil, fmt.Errorf("entry %d: %w", i, err)
-			}
-			out = append(out, e)
-			continue
-		}
-		at, err := p.dec.Scan(line)
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
-		}
-		var ends *[2]protocols.Endpoint // src and dst, when named
-		if p.resolver != nil {
-			e := protocols.Entry{Start: r.Start}
-			e.Src, e.Dst = r.Endpoints()
-			if at.Via != (entryjson.Span{}) {
-				e.Via = new(protocols.Endpoint)
-				if err := json.Unmarshal(line[at.Via.Start:at.Via.End], e.Via); err != nil {
-					return nil, fmt.Errorf("entry %d: via: %w", i, err)
-				}
-			}
-			if enrich.Entry(p.resolver, &e) {
-				if named == nil { // room for the rest of the batch, named
-					named = make([]byte, 0, len(line)+len(body)*5/4)
-				}
-				// A slice of named stays valid when a later append moves it.
-				from := len(named)
-				var ok bool
-				named, ok, err = entryjson.ReplaceEndpoints(named, line, at, &e)
-				if err == nil && !ok {
-					err = errors.New("its endpoints are not where the scan found them")
-				}
-				if err != nil {
-					return nil, fmt.Errorf("entry %d: naming endpoints: %w", i, err)
-				}
-				line = named[from:len(named):len(named)]
-				if len(namedEnds) == cap(namedEnds) {
-					namedEnds = make([][2]protocols.Endpoint, 0, 256)
-				}
-				namedEnds = append(namedEnds, [2]protocols.Endpoint{e.Src, e.Dst})
-				ends = &namedEnds[len(namedEnds)-1]
-			}
-		}
-		rest, ok := withoutID(line)
-		if !ok {
-			return nil, fmt.Errorf("entry %d: %w", i, entryjson.ErrEntryShape)
-		}
-		out = append(out, prepared{start: r.Start, rest: rest, record: rec, named: ends})
+		out = append(out, e)
 	}
 	return out, nil
+}
+
+// indexed prepares an entry that came with its index record. When the hub
+// can use the record, the JSON is only scanned, not decoded: checked, and
+// its ID and endpoints found. Otherwise it is decoded as a line batch's
+// entry is.
+func (p *preparer) indexed(rec, line []byte) (prepared, error) {
+	r, current, err := wire.CheckIndex(rec)
+	if err != nil {
+		return prepared{}, err
+	}
+	if !current || !r.HasNode && p.node != "" || !r.HasSource && p.source != "" {
+		return p.line(line)
+	}
+	at, err := p.dec.Scan(line)
+	if err != nil {
+		return prepared{}, err
+	}
+	e := protocols.Entry{Start: r.Start}
+	if p.resolver != nil { // what naming reads
+		e.Src, e.Dst = r.Endpoints()
+		if at.Via != (entryjson.Span{}) {
+			e.Via = new(protocols.Endpoint)
+			if err := json.Unmarshal(line[at.Via.Start:at.Via.End], e.Via); err != nil {
+				return prepared{}, fmt.Errorf("via: %w", err)
+			}
+		}
+	}
+	return p.name(line, rec, &e, at, entryjson.Additions{})
+}
+
+// encoded prepares an entry loaded in-process, encoding it as an agent
+// does. Its JSON, encoding/json's own, needs no check; it is scanned for
+// its endpoints only when naming changes them.
+func (p *preparer) encoded(e *protocols.Entry) (prepared, error) {
+	line, err := json.Marshal(e)
+	if err != nil {
+		return prepared{}, fmt.Errorf("encoding entry: %w", err)
+	}
+	var at entryjson.Spans
+	if id, ok := entryjson.LeadingID(line); ok {
+		at.ID = id
+	} else if at, err = p.dec.Scan(line); err != nil {
+		return prepared{}, err
+	}
+	named := protocols.Entry{Start: e.Start, Src: e.Src, Dst: e.Dst} // naming leaves e as it is
+	if e.Via != nil {
+		via := *e.Via
+		named.Via = &via
+	}
+	return p.name(line, wire.AppendIndex(nil, e), &named, at, entryjson.Additions{})
 }
 
 // lineBatch prepares the entries of a text batch: one JSON line each.
@@ -523,9 +507,8 @@ func (p *preparer) lineBatch(body []byte) ([]prepared, error) {
 	return out, nil
 }
 
-// line decodes an entry's JSON and prepares it: an entry that has changed
-// only in its endpoints is written again by replacing those alone, any
-// other change by encoding it whole.
+// line prepares an entry from its JSON alone, decoding it for its index
+// record.
 func (p *preparer) line(line []byte) (prepared, error) {
 	if bytes.Equal(line, []byte("null")) {
 		return prepared{}, errors.New("null entry")
@@ -535,49 +518,70 @@ func (p *preparer) line(line []byte) (prepared, error) {
 	if err != nil {
 		return prepared{}, err
 	}
-	same := true
+	var add entryjson.Additions
 	if e.Node == "" && p.node != "" {
-		e.Node, same = p.node, false
+		e.Node, add.Node = p.node, p.node
 	}
 	if e.Source == "" && p.source != "" {
-		e.Source, same = p.source, false
+		e.Source, add.Source = p.source, p.source
 	}
-	if enrich.Entry(p.resolver, e) && same {
-		named, ok, err := entryjson.ReplaceEndpoints(make([]byte, 0, len(line)+namedGrowth), line, at, e)
-		if err != nil {
-			return prepared{}, err
-		}
-		line, same = named, ok
-	}
-	if rest, ok := withoutID(line); ok && same {
-		return prepared{start: e.Start, rest: rest, record: wire.AppendIndex(nil, e)}, nil
-	}
-	return prepareEntry(e)
+	return p.name(line, wire.AppendIndex(nil, e), e, at, add)
 }
 
-// prepareEntry encodes an entry whole.
-func prepareEntry(e *protocols.Entry) (prepared, error) {
-	id := e.ID
-	e.ID = ""
-	b, err := json.Marshal(e)
-	e.ID = id
-	if err != nil {
-		return prepared{}, fmt.Errorf("encoding entry: %w", err)
+// name is where every entry ends, checked: the resolver names its
+// endpoints (e holds its start and endpoints, and may be changed), and what
+// the hub adds (add, with the names) is written in its overlay, beside its
+// JSON untouched. at is where the ID and endpoints are in line; only the
+// ID's when the endpoints are to be found if named.
+func (p *preparer) name(line, rec []byte, e *protocols.Entry, at entryjson.Spans, add entryjson.Additions) (prepared, error) {
+	out := prepared{start: e.Start, json: line, record: rec}
+	if p.resolver != nil {
+		src, dst := e.Src, e.Dst
+		var via protocols.Endpoint
+		if e.Via != nil {
+			via = *e.Via
+		}
+		if enrich.Entry(p.resolver, e) {
+			// The overlay holds only the endpoints naming changed.
+			if e.Src != src {
+				add.Src = &e.Src
+			}
+			if e.Dst != dst {
+				add.Dst = &e.Dst
+			}
+			if e.Via != nil && *e.Via != via {
+				add.Via = e.Via
+			}
+			if at.Src == (entryjson.Span{}) && at.Dst == (entryjson.Span{}) {
+				var err error
+				if at, err = p.dec.Scan(line); err != nil {
+					return prepared{}, err
+				}
+			}
+			if len(p.ends) == cap(p.ends) {
+				p.ends = make([][2]protocols.Endpoint, 0, 256)
+			}
+			p.ends = append(p.ends, [2]protocols.Endpoint{e.Src, e.Dst})
+			out.named = &p.ends[len(p.ends)-1]
+		}
 	}
-	rest, ok := withoutID(b)
-	if !ok {
-		return prepared{}, fmt.Errorf("encoding entry: unexpected JSON layout %.20q", b)
+	if cap(p.overlays)-len(p.overlays) < overlayRoom {
+		p.overlays = make([]byte, 0, overlayChunk)
 	}
-	return prepared{start: e.Start, rest: rest, record: wire.AppendIndex(nil, e)}, nil
+	add.At = at
+	from := len(p.overlays)
+	p.overlays = entryjson.AppendOverlay(p.overlays, &add)
+	out.overlay = p.overlays[from:len(p.overlays):len(p.overlays)]
+	return out, nil
 }
 
 // storeBatch stores and publishes entries under the next IDs, the first
 // of which it returns, and says how many it stored (0 for a batch stored
 // before: dup).
 func (in *ingester) storeBatch(agentID string, batchSeq uint64, entries []prepared) (first uint64, stored int, dup bool, err error) {
-	size, recSize := 0, 0 // of the batch's stored JSON and index records
+	size, recSize := 0, 0 // of the batch's JSON and index records
 	for _, e := range entries {
-		size += len(idPrefix) + maxIDLen + 1 + len(e.rest)
+		size += len(e.json)
 		recSize += len(e.record) + 1 + maxIDLen
 		if e.named != nil {
 			recSize += namedGrowth
@@ -586,29 +590,26 @@ func (in *ingester) storeBatch(agentID string, batchSeq uint64, entries []prepar
 	items := make([]stream.Item, len(entries))
 	first, dup, err = in.store.Append(agentID, batchSeq, func(first uint64) ([]store.Record, error) {
 		recs := make([]store.Record, len(entries))
-		// One allocation holds the batch's stored JSON, and one its index
-		// records: live streams keep slices of both while they send them.
+		// One allocation holds the batch's JSON, copied out of the message
+		// (whose buffer is reused), and one its index records: live streams
+		// keep slices of both while they send them.
 		all := make([]byte, 0, size)
 		index := make([]byte, 0, recSize)
 		var idBuf [maxIDLen]byte
 		for i, e := range entries {
 			seq := first + uint64(i)
-			id := strconv.AppendUint(idBuf[:0], seq, 10)
 			from := len(all)
-			all = append(all, idPrefix...)
-			all = append(all, id...)
-			all = append(all, '"')
-			all = append(all, e.rest...)
-			full := all[from:len(all):len(all)]
+			all = append(all, e.json...)
+			line := all[from:len(all):len(all)]
 			from = len(index)
-			edits := wire.Edits{ID: string(id)}
+			edits := wire.Edits{ID: string(strconv.AppendUint(idBuf[:0], seq, 10))}
 			if e.named != nil {
 				edits.Src, edits.Dst = &e.named[0], &e.named[1]
 			}
 			index = wire.AppendEdited(index, e.record, edits)
 			rec := index[from:len(index):len(index)]
-			recs[i] = store.Record{Start: e.start, Full: full, Index: rec}
-			items[i] = stream.Item{Seq: seq, Index: rec, JSON: full}
+			recs[i] = store.Record{Start: e.start, JSON: line, Overlay: e.overlay, Index: rec}
+			items[i] = stream.Item{Seq: seq, Index: rec, JSON: line, Overlay: e.overlay}
 		}
 		return recs, nil
 	}, func() { in.live.Publish(items) })

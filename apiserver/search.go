@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/sondehq/sonde/apiserver/internal/entryjson"
 	"github.com/sondehq/sonde/apiserver/internal/har"
 	"github.com/sondehq/sonde/apiserver/internal/store"
 	"github.com/sondehq/sonde/apiserver/query"
@@ -49,7 +51,7 @@ func (m *matcher) match(it *store.Item) bool {
 }
 
 func decodeItem(it *store.Item) *protocols.Entry {
-	b, err := it.Full()
+	b, err := served(it.Get, it.Seq)
 	if err != nil {
 		return nil
 	}
@@ -59,6 +61,29 @@ func decodeItem(it *store.Item) *protocols.Entry {
 	}
 	return e
 }
+
+// served reads one entry as it is served: the agent's JSON with what the
+// hub added merged into it.
+func served(get func() (store.Stored, error), seq uint64) ([]byte, error) {
+	e, err := get()
+	if err != nil {
+		return nil, err
+	}
+	b, err := entryjson.Merge(make([]byte, 0, len(e.JSON)+len(e.Overlay)+mergeGrowth), e.JSON, e.Overlay, seq)
+	if err != nil {
+		return nil, fmt.Errorf("reading entry %d: %w", seq, err)
+	}
+	return b, nil
+}
+
+// get reads one entry by its sequence number, as served.
+func (s *search) get(seq uint64) ([]byte, error) {
+	return served(func() (store.Stored, error) { return s.store.Get(seq) }, seq)
+}
+
+// mergeGrowth is room for what merging adds beyond the overlay's bytes:
+// the ID, and the names of JSON fields.
+const mergeGrowth = 64
 
 // page is the answer of GET /api/v1/entries.
 type page struct {
@@ -213,7 +238,7 @@ func (s *search) page(ctx context.Context, p *query.Program, before uint64, limi
 		res.Next = strconv.FormatUint(hits[limit-1], 10)
 	}
 	for _, seq := range hits {
-		b, err := s.store.Get(seq)
+		b, err := s.get(seq)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // evicted since it was scanned
 		}
@@ -238,7 +263,7 @@ func (s *search) entry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no entry has that ID")
 		return
 	}
-	b, err := s.store.Get(seq)
+	b, err := s.get(seq)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no entry has that ID (it may have been evicted to stay under the storage limit)")
 		return
@@ -307,7 +332,7 @@ func (s *search) history(ctx context.Context, p *query.Program, upTo uint64, n i
 		if !m.match(it) {
 			return true
 		}
-		if b, err := it.Full(); err == nil {
+		if b, err := served(it.Get, it.Seq); err == nil {
 			out = append(out, b)
 		}
 		return len(out) < n

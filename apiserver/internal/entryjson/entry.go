@@ -4,7 +4,6 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"unicode/utf8"
@@ -32,21 +31,21 @@ var entryOptions = json.JoinOptions(
 // Span means the line does not have it.
 type Span struct{ Start, End int }
 
-// Endpoints are the spans of an entry line's "src", "dst" and "via" values.
-type Endpoints struct{ Src, Dst, Via Span }
+// Spans say where an entry line's "id", "src", "dst" and "via" values are.
+// When the line has no "id", ID is the empty span just inside its opening
+// brace, where the hub's ID goes.
+type Spans struct{ ID, Src, Dst, Via Span }
 
 // EntryDecoder decodes the entry lines of batches. It reads what
 // encoding/json writes into the same Entry that encoding/json would make of
 // it, at well under half the cost: json/v2 checks the syntax as it goes
 // instead of in a pass of its own, and reads a Body without going through its
 // UnmarshalJSON method (which would start a whole encoding/json decode for
-// each body). It also reports where the line's endpoints are, so that an
-// entry whose endpoints the hub names can be encoded again by replacing
-// those alone (see ReplaceEndpoints). It is not safe for concurrent use;
-// make one per connection.
+// each body). It also reports where the line's ID and endpoints are, for
+// Merge. It is not safe for concurrent use; make one per connection.
 type EntryDecoder struct {
 	opts json.Options
-	at   Endpoints
+	at   Spans
 	dec  jsontext.Decoder // for Scan
 	buf  bytes.Buffer     // the line Scan reads
 }
@@ -62,17 +61,44 @@ func NewEntryDecoder() *EntryDecoder {
 }
 
 // Decode decodes one entry line into e, which should be zero.
-func (d *EntryDecoder) Decode(line []byte, e *protocols.Entry) (Endpoints, error) {
-	d.at = Endpoints{}
-	err := json.Unmarshal(line, e, d.opts)
-	return d.at, err
+func (d *EntryDecoder) Decode(line []byte, e *protocols.Entry) (Spans, error) {
+	d.at = Spans{}
+	if err := json.Unmarshal(line, e, d.opts); err != nil {
+		return d.at, err
+	}
+	// encoding/json writes the ID first; finding it there costs nothing,
+	// anywhere else a scan.
+	if id, ok := LeadingID(line); ok {
+		d.at.ID = id
+		return d.at, nil
+	}
+	return d.Scan(line)
+}
+
+// LeadingID finds the span of an "id" that starts the line, as
+// encoding/json writes it, without checking the rest of the line.
+func LeadingID(line []byte) (Span, bool) {
+	const prefix = `{"id":"`
+	if !bytes.HasPrefix(line, []byte(prefix)) {
+		return Span{}, false
+	}
+	for i := len(prefix); i < len(line); i++ {
+		switch line[i] {
+		case '\\':
+			i++
+		case '"':
+			return Span{Start: len(prefix) - 1, End: i + 1}, true
+		}
+	}
+	return Span{}, false
 }
 
 var (
-	// ErrEntryShape: an entry line is not an object that starts with its
-	// "id" and has "src" and "dst" objects.
-	ErrEntryShape = errors.New(`an entry must be a JSON object that starts with "id" and has "src" and "dst" objects`)
+	// ErrEntryShape: an entry line is not an object with "src" and "dst"
+	// objects and at most one "id", a string.
+	ErrEntryShape = errors.New(`an entry must be a JSON object with "src" and "dst" objects and at most one "id", a string`)
 	errTrailing   = errors.New("data after the entry")
+	errOverlay    = errors.New("malformed overlay")
 )
 
 var scanOptions = jsontext.AllowDuplicateNames(true)
@@ -81,8 +107,8 @@ var scanOptions = jsontext.AllowDuplicateNames(true)
 // ErrEntryShape) and says where its endpoints are, without decoding it: the
 // hub's work on an entry that arrives with its index record, at about a
 // quarter of the cost of Decode.
-func (d *EntryDecoder) Scan(line []byte) (Endpoints, error) {
-	var at Endpoints
+func (d *EntryDecoder) Scan(line []byte) (Spans, error) {
+	var at Spans
 	// A bytes.Buffer lets the decoder read line in place. Checking names
 	// for duplicates inside every object cost a sixth of the scan; only the
 	// names the hub reads must be unique, and it checks those itself.
@@ -93,7 +119,8 @@ func (d *EntryDecoder) Scan(line []byte) (Endpoints, error) {
 	} else if tok.Kind() != '{' {
 		return at, ErrEntryShape
 	}
-	for first := true; d.dec.PeekKind() != '}'; first = false {
+	open := int(d.dec.InputOffset())
+	for d.dec.PeekKind() != '}' {
 		name, err := d.dec.ReadValue()
 		if err != nil {
 			return at, err
@@ -108,15 +135,16 @@ func (d *EntryDecoder) Scan(line []byte) (Endpoints, error) {
 		// escapes; an agent that writes them otherwise is refused, so that
 		// no name can stand for another (a second "id" would replace the
 		// hub's in a browser).
-		if first != (string(name) == `"id"`) || bytes.IndexByte(name, '\\') >= 0 {
+		if bytes.IndexByte(name, '\\') >= 0 {
 			return at, ErrEntryShape
 		}
 		var ep *Span
 		switch string(name) {
 		case `"id"`:
-			if v.Kind() != '"' {
+			if v.Kind() != '"' || at.ID != (Span{}) {
 				return at, ErrEntryShape
 			}
+			at.ID = span
 		case `"src"`:
 			ep = &at.Src
 		case `"dst"`:
@@ -136,6 +164,9 @@ func (d *EntryDecoder) Scan(line []byte) (Endpoints, error) {
 	}
 	if at.Src == (Span{}) || at.Dst == (Span{}) {
 		return at, ErrEntryShape
+	}
+	if at.ID == (Span{}) {
+		at.ID = Span{Start: open, End: open}
 	}
 	if _, err := d.dec.ReadToken(); err != io.EOF {
 		return at, errTrailing
@@ -161,44 +192,6 @@ func (d *EntryDecoder) endpoint(dec *jsontext.Decoder, ep *protocols.Endpoint) e
 		d.at.Via = at
 	}
 	return json.Unmarshal(v, ep, entryOptions)
-}
-
-// ReplaceEndpoints appends to dst the entry line with its endpoints' values
-// (at, from EntryDecoder) replaced by e's endpoints as encoding/json writes
-// them: the line that encoding/json would write for e when only e's
-// endpoints changed since line was decoded, for much less than encoding all
-// of e. It returns false, having appended nothing, when the line has no
-// src or dst, or has a via that e lacks or the reverse.
-func ReplaceEndpoints(dst, line []byte, at Endpoints, e *protocols.Entry) ([]byte, bool, error) {
-	if at.Src == (Span{}) || at.Dst == (Span{}) || (at.Via == (Span{})) != (e.Via == nil) {
-		return dst, false, nil
-	}
-	type part struct {
-		at Span
-		ep *protocols.Endpoint
-	}
-	// In the order they appear in the line; a fixed array, sorted by hand,
-	// keeps e off the heap.
-	all := [3]part{{at.Src, &e.Src}, {at.Dst, &e.Dst}, {at.Via, e.Via}}
-	parts := all[:2]
-	if e.Via != nil {
-		parts = all[:3]
-	}
-	for i := 1; i < len(parts); i++ {
-		for j := i; j > 0 && parts[j].at.Start < parts[j-1].at.Start; j-- {
-			parts[j], parts[j-1] = parts[j-1], parts[j]
-		}
-	}
-	n, from := len(dst), 0
-	for _, p := range parts {
-		dst = append(dst, line[from:p.at.Start]...)
-		var err error
-		if dst, err = appendEndpoint(dst, p.ep); err != nil {
-			return dst[:n], false, fmt.Errorf("encoding an endpoint: %w", err)
-		}
-		from = p.at.End
-	}
-	return append(dst, line[from:]...), true, nil
 }
 
 // appendEndpoint appends ep as encoding/json writes it, without its

@@ -86,9 +86,11 @@ func TestDecodeAsEncodingJSON(t *testing.T) {
 	t.Logf("%d entries compared: %v", len(lines), protos)
 }
 
-// TestReplaceEndpoints: an entry named after decoding, written by replacing
-// its endpoints in the line, is what encoding/json writes for it.
-func TestReplaceEndpoints(t *testing.T) {
+// TestMerge: an entry named after decoding, its names kept in an overlay
+// and merged into the line, is what encoding/json writes for it with the
+// hub's ID, whether the names are spliced in or, with a node or source from
+// the agent's hello, the entry is encoded again.
+func TestMerge(t *testing.T) {
 	d := entryjson.NewEntryDecoder()
 	name := func(ep *protocols.Endpoint, i int) {
 		ep.Pod, ep.Namespace = fmt.Sprintf("pod-%d", i), `ns "quoted" <&>`
@@ -100,50 +102,54 @@ func TestReplaceEndpoints(t *testing.T) {
 		if err != nil {
 			t.Fatalf("entry %d: %v", i, err)
 		}
-		for _, ep := range []*protocols.Endpoint{&e.Src, &e.Dst, e.Via} {
-			if ep != nil && i%2 == 0 {
+		add := entryjson.Additions{At: at}
+		for j, ep := range []*protocols.Endpoint{&e.Src, &e.Dst, e.Via} {
+			if ep != nil && (i+j)%3 != 0 {
 				name(ep, i)
+				*[]**protocols.Endpoint{&add.Src, &add.Dst, &add.Via}[j] = ep
 			}
 		}
-		got, ok, err := entryjson.ReplaceEndpoints([]byte("x"), line, at, e)
-		if err != nil || !ok {
-			t.Fatalf("entry %d: ReplaceEndpoints: %v, %v", i, ok, err)
+		if i%7 == 0 {
+			e.Source, add.Source = "pcap", "pcap"
 		}
+		overlay := entryjson.AppendOverlay([]byte("o"), &add)[1:]
+		got, err := entryjson.Merge([]byte("x"), line, overlay, uint64(i+1))
+		if err != nil {
+			t.Fatalf("entry %d: Merge: %v", i, err)
+		}
+		e.ID = fmt.Sprint(i + 1)
 		if w, _ := json.Marshal(e); !bytes.Equal(got[1:], w) || got[0] != 'x' {
 			t.Fatalf("entry %d:\n got %s\nwant x%s", i, got, w)
 		}
 	}
 	tests := []struct {
-		name, line string
-		via        bool
+		name, line, want string
 	}{
-		{"no src", `{"id":"1","dst":{"ip":"","port":0}}`, false},
-		{"via in the line only", `{"src":{"ip":"","port":0},"dst":{"ip":"","port":0},"via":{"ip":"","port":0}}`, false},
-		{"via in the entry only", `{"src":{"ip":"","port":0},"dst":{"ip":"","port":0}}`, true},
+		{"no ID", `{"src":{"ip":"","port":0},"dst":{"ip":"","port":0}}`, `{"id":"9","src":{"ip":"","port":0},"dst":{"ip":"","port":0}}`},
+		{"ID last, spaced", `{ "src":{"ip":"","port":0}, "dst" : {"ip":"","port":0} ,"id" : "a" }`, `{ "src":{"ip":"","port":0}, "dst" : {"ip":"","port":0} ,"id" : "9" }`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := new(protocols.Entry)
-			at, err := d.Decode([]byte(tt.line), e)
+			at, err := d.Scan([]byte(tt.line))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tt.via {
-				e.Via = &protocols.Endpoint{}
-			} else {
-				e.Via = nil
-			}
-			if got, ok, err := entryjson.ReplaceEndpoints(nil, []byte(tt.line), at, e); ok || err != nil || len(got) != 0 {
-				t.Errorf("= %q, %v, %v; want nothing, false", got, ok, err)
+			overlay := entryjson.AppendOverlay(nil, &entryjson.Additions{At: at})
+			if got, err := entryjson.Merge(nil, []byte(tt.line), overlay, 9); err != nil || string(got) != tt.want {
+				t.Errorf("= %s, %v; want %s", got, err, tt.want)
 			}
 		})
 	}
+	// An entry stored before overlays is served as it was stored.
+	if got, err := entryjson.Merge(nil, []byte(`{"id":"3"}`), nil, 4); err != nil || string(got) != `{"id":"3"}` {
+		t.Errorf("without an overlay: %s, %v", got, err)
+	}
 }
 
-// TestReplaceEndpointsEveryField: every field of an endpoint, whatever its
-// value, is written as encoding/json writes it, and a field added to
-// protocols.Endpoint fails here until ReplaceEndpoints writes it.
-func TestReplaceEndpointsEveryField(t *testing.T) {
+// TestMergeEveryField: every field of an endpoint, whatever its value, is
+// written as encoding/json writes it, and a field added to
+// protocols.Endpoint fails here until the overlay keeps it.
+func TestMergeEveryField(t *testing.T) {
 	d := entryjson.NewEntryDecoder()
 	line, _ := json.Marshal(&protocols.Entry{ID: "1", Via: &protocols.Endpoint{}})
 	// Each character that encoding/json escapes or replaces, on its own.
@@ -173,9 +179,10 @@ func TestReplaceEndpointsEveryField(t *testing.T) {
 				}
 			}
 		}
-		got, ok, err := entryjson.ReplaceEndpoints(nil, line, at, e)
-		if want, _ := json.Marshal(e); err != nil || !ok || !bytes.Equal(got, want) {
-			t.Errorf("%q: %v, %v\n got %s\nwant %s", v, ok, err, got, want)
+		overlay := entryjson.AppendOverlay(nil, &entryjson.Additions{At: at, Src: &e.Src, Dst: &e.Dst, Via: e.Via})
+		got, err := entryjson.Merge(nil, line, overlay, 1)
+		if want, _ := json.Marshal(e); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%q: %v\n got %s\nwant %s", v, err, got, want)
 		}
 	}
 }
@@ -218,7 +225,7 @@ func TestDecodeRefuses(t *testing.T) {
 
 // FuzzDecode: no input panics, whatever the decoder accepts encoding/json
 // accepts too, into the same Entry, and the line with its endpoints replaced
-// decodes to that Entry again.
+// merged with its endpoints and an ID decodes to that Entry again.
 func FuzzDecode(f *testing.F) {
 	seeds := map[string]int{} // a few of each protocol
 	for _, l := range entryLines(f) {
@@ -242,16 +249,21 @@ func FuzzDecode(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("decodes differently from encoding/json: %s", line)
 		}
-		replaced, ok, err := entryjson.ReplaceEndpoints(nil, line, at, got)
+		if at.Src == (entryjson.Span{}) || at.Dst == (entryjson.Span{}) {
+			return
+		}
+		add := entryjson.Additions{At: at, Src: &got.Src, Dst: &got.Dst}
+		if at.Via != (entryjson.Span{}) {
+			add.Via = got.Via
+		}
+		merged, err := entryjson.Merge(nil, line, entryjson.AppendOverlay(nil, &add), 5)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !ok {
-			return
-		}
 		back := new(protocols.Entry)
-		if err := json.Unmarshal(replaced, back); err != nil || !reflect.DeepEqual(back, got) {
-			t.Fatalf("line with endpoints replaced decodes differently (%v):\n%s\n%s", err, line, replaced)
+		got.ID = "5"
+		if err := json.Unmarshal(merged, back); err != nil || !reflect.DeepEqual(back, got) {
+			t.Fatalf("merged line decodes differently (%v):\n%s\n%s", err, line, merged)
 		}
 	})
 }
@@ -284,7 +296,6 @@ func TestScanRefuses(t *testing.T) {
 		{"not an object", `["id"]`},
 		{"cut short", `{"id":"1",` + eps},
 		{"trailing bytes", `{"id":"1",` + eps + `} {}`},
-		{"id not first", `{` + eps + `,"id":"1"}`},
 		{"id a number", `{"id":1,` + eps + `}`},
 		{"a second id", `{"id":"1",` + eps + `,"id":"2"}`},
 		{"an escaped name", `{"id":"1",` + eps + `,"\u0069d":"2"}`},
@@ -306,14 +317,19 @@ func TestScanRefuses(t *testing.T) {
 			}
 		})
 	}
-	ok := `{"id":"1",` + eps + `,"via":{"ip":"10.0.0.1","port":53},"x":{"a":1,"a":2}}`
-	if _, err := d.Scan([]byte(ok)); err != nil {
-		t.Errorf("refused %s: %v", ok, err)
+	for _, ok := range []string{
+		`{"id":"1",` + eps + `,"via":{"ip":"10.0.0.1","port":53},"x":{"a":1,"a":2}}`,
+		`{` + eps + `,"id":"1"}`,
+		`{ ` + eps + ` }`,
+	} {
+		if _, err := d.Scan([]byte(ok)); err != nil {
+			t.Errorf("refused %s: %v", ok, err)
+		}
 	}
 }
 
 // FuzzScan: no input panics, and what Scan accepts is valid JSON with the
-// hub's ID first and the endpoints where Scan says.
+// ID and the endpoints where Scan says.
 func FuzzScan(f *testing.F) {
 	for i, l := range entryLines(f) {
 		if i%50 == 0 {
@@ -327,8 +343,11 @@ func FuzzScan(f *testing.F) {
 			return
 		}
 		var top map[string]json.RawMessage
-		if err := json.Unmarshal(line, &top); err != nil || !bytes.HasPrefix(top["id"], []byte(`"`)) {
+		if err := json.Unmarshal(line, &top); err != nil {
 			t.Fatalf("accepted %q (%v)", line, err)
+		}
+		if id, ok := top["id"]; ok != (at.ID.Start != at.ID.End) || ok && (!bytes.HasPrefix(id, []byte(`"`)) || !bytes.Equal(id, line[at.ID.Start:at.ID.End])) {
+			t.Fatalf("id at %+v in %q", at.ID, line)
 		}
 		for name, span := range map[string]entryjson.Span{"src": at.Src, "dst": at.Dst, "via": at.Via} {
 			if v, ok := top[name]; ok != (span != entryjson.Span{}) || ok && !bytes.Equal(v, line[span.Start:span.End]) {

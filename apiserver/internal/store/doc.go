@@ -46,10 +46,19 @@
 //
 // # Layout
 //
-//	e<seq:8>              the entry's JSON, as served
+//	e<seq:8>              0x01, the overlay's length (uvarint), the overlay, the entry's JSON as the agent wrote it
 //	m<seq:8>              start (8 bytes, Unix ns) + the entry's index record
 //	b<seq:8><agent id>    an agent's batch number + when (8+8 bytes), at its first entry
 //	n                     the highest sequence number given, written by eviction
+//
+// The agent's JSON is kept byte for byte; what the hub adds to it (the
+// endpoint names it resolved, the node and source of the agent's hello
+// where the entry has none, and where in the JSON they and the ID go) is
+// the overlay, a few dozen bytes that apiserver/internal/entryjson writes
+// and merges into the JSON on every read. The ID is not stored: it is the
+// sequence number. An older store's e values are the JSON as served (ID
+// and names already in it); they start with '{', never 0x01, and are
+// served as they are.
 //
 // Sequence numbers are assigned here, grow by one per entry, and are the
 // entries' hub IDs. Entries of one batch and the agent's batch number are

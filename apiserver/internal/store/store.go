@@ -63,11 +63,28 @@ type Config struct {
 // Record is one entry as the store keeps it.
 type Record struct {
 	Start time.Time
-	// Full is the entry's JSON, served as is.
-	Full []byte
+	// JSON is the entry as the agent wrote it.
+	JSON []byte
+	// Overlay is what the hub adds to it (apiserver/internal/entryjson);
+	// the store keeps it beside JSON without reading it. It must not be
+	// empty: an empty overlay is how Get tells an older store's entries,
+	// whose JSON was stored as served.
+	Overlay []byte
 	// Index is the entry's index record (protocols/wire).
 	Index []byte
 }
+
+// Stored is an entry read back: its JSON and overlay, as appended. An
+// entry of an older store, written before overlays, has none: its JSON is
+// served as it is.
+type Stored struct {
+	JSON, Overlay []byte
+}
+
+// valueOverlaid starts an entry's value that holds an overlay: the byte,
+// the overlay's length (uvarint), the overlay, then the JSON. Older stores'
+// values are the JSON alone, which starts with '{'.
+const valueOverlaid = 1
 
 // Stats describe the store at one moment.
 type Stats struct {
@@ -341,7 +358,10 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 	}
 	incoming := int64(0)
 	for _, r := range recs {
-		incoming += int64(len(r.Full) + len(r.Index))
+		if len(r.Overlay) == 0 {
+			return 0, false, errors.New("storing an entry without an overlay")
+		}
+		incoming += int64(len(r.JSON) + len(r.Overlay) + len(r.Index))
 	}
 	if s.estimate.Load()+incoming > s.marks.sync {
 		// A burst outran the evictor: make room before writing more.
@@ -357,7 +377,18 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 	for i, r := range recs {
 		seq := first + uint64(i)
 		k = appendKey(k[:0], prefixEntry, seq)
-		b.Set(k, r.Full, nil)
+		// The value is written in the batch's buffer, not assembled first.
+		var olen [binary.MaxVarintLen64]byte
+		ol := binary.PutUvarint(olen[:], uint64(len(r.Overlay)))
+		op := b.SetDeferred(len(k), 1+ol+len(r.Overlay)+len(r.JSON))
+		copy(op.Key, k)
+		op.Value[0] = valueOverlaid
+		n := 1 + copy(op.Value[1:], olen[:ol])
+		n += copy(op.Value[n:], r.Overlay)
+		copy(op.Value[n:], r.JSON)
+		if err := op.Finish(); err != nil {
+			return 0, false, fmt.Errorf("storing %d entries: %w", len(recs), err)
+		}
 		m = binary.BigEndian.AppendUint64(m[:0], uint64(r.Start.UnixNano()))
 		k = appendKey(k[:0], prefixIndex, seq)
 		b.Set(k, append(m, r.Index...), nil)
@@ -407,20 +438,29 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 // Last returns the highest sequence number stored so far (0: none).
 func (s *Store) Last() uint64 { return s.last.Load() }
 
-// Get returns the JSON of one entry.
-func (s *Store) Get(seq uint64) ([]byte, error) {
+// Get returns one entry, in memory of its own.
+func (s *Store) Get(seq uint64) (Stored, error) {
 	if seq < s.first.Load() {
-		return nil, ErrNotFound
+		return Stored{}, ErrNotFound
 	}
 	v, closer, err := s.db.Get(key(prefixEntry, seq))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, ErrNotFound
+		return Stored{}, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading entry %d: %w", seq, err)
+		return Stored{}, fmt.Errorf("reading entry %d: %w", seq, err)
 	}
 	defer closer.Close()
-	return append([]byte(nil), v...), nil
+	v = append([]byte(nil), v...)
+	if len(v) == 0 || v[0] != valueOverlaid {
+		return Stored{JSON: v}, nil // an older store's
+	}
+	l, n := binary.Uvarint(v[1:])
+	if n <= 0 || l == 0 || l > uint64(len(v)-1-n) {
+		return Stored{}, fmt.Errorf("reading entry %d: malformed value", seq)
+	}
+	v = v[1+n:]
+	return Stored{Overlay: v[:l:l], JSON: v[l:]}, nil
 }
 
 // Item is what a scan shows of one stored entry.
@@ -432,8 +472,8 @@ type Item struct {
 	s     *Store
 }
 
-// Full reads the entry's JSON.
-func (it *Item) Full() ([]byte, error) { return it.s.Get(it.Seq) }
+// Get reads the entry.
+func (it *Item) Get() (Stored, error) { return it.s.Get(it.Seq) }
 
 // Scan calls fn for the entries with sequence numbers below before (0: no
 // bound), newest first, until fn returns false or ctx ends.

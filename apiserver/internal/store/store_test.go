@@ -30,7 +30,7 @@ func records(from, n int) func(uint64) ([]Record, error) {
 	return func(uint64) ([]Record, error) {
 		recs := make([]Record, n)
 		for i := range recs {
-			recs[i] = Record{Start: time.Unix(int64(from+i), 0), Full: []byte(fmt.Sprintf(`{"n":%d}`, from+i)), Index: []byte{byte(i)}}
+			recs[i] = Record{Start: time.Unix(int64(from+i), 0), JSON: []byte(fmt.Sprintf(`{"n":%d}`, from+i)), Overlay: []byte{byte(i), 7}, Index: []byte{byte(i)}}
 		}
 		return recs, nil
 	}
@@ -63,11 +63,11 @@ func TestAppendScanRestart(t *testing.T) {
 	defer s.Close()
 	var seqs []string
 	s.Scan(context.Background(), 8, func(it *Item) bool {
-		full, _ := it.Full()
-		seqs = append(seqs, fmt.Sprintf("%d=%s@%d", it.Seq, full, it.Start.Unix()))
+		st, _ := it.Get()
+		seqs = append(seqs, fmt.Sprintf("%d=%s%x@%d", it.Seq, st.JSON, st.Overlay, it.Start.Unix()))
 		return true
 	})
-	if got, want := strings.Join(seqs, " "), `7={"n":7}@7 6={"n":6}@6 5={"n":5}@5 4={"n":4}@4 3={"n":3}@3 2={"n":2}@2 1={"n":1}@1`; got != want {
+	if got, want := strings.Join(seqs, " "), `7={"n":7}0007@7 6={"n":6}0007@6 5={"n":5}0107@5 4={"n":4}0007@4 3={"n":3}0207@3 2={"n":2}0107@2 1={"n":1}0007@1`; got != want {
 		t.Errorf("after restart:\n got %s\nwant %s", got, want)
 	}
 	if _, dup, _ := s.Append("a", 2, records(0, 1), nil); !dup {
@@ -137,7 +137,7 @@ func BenchmarkAppend(b *testing.B) {
 					recs := make([]Record, n)
 					for j := range recs {
 						e := entries[(i+j)%len(entries)]
-						recs[j] = Record{Start: time.Now(), Full: e, Index: e[:120]}
+						recs[j] = Record{Start: time.Now(), JSON: e, Overlay: e[:20], Index: e[:120]}
 					}
 					return recs, nil
 				}, nil)
@@ -244,6 +244,36 @@ func TestAgentsFromOlderStore(t *testing.T) {
 	}
 }
 
+// TestEntriesFromOlderStore: an entry stored before overlays, its JSON as
+// served, reads back as that JSON without an overlay, beside entries
+// stored since.
+func TestEntriesFromOlderStore(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, MinLimit, "")
+	if _, _, err := s.Append("", 0, records(1, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	old := `{"id":"2","src":{"ip":"10.0.0.1","port":1,"pod":"p"}}`
+	if err := s.db.Set(key(prefixEntry, 2), []byte(old), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Set(key(prefixIndex, 2), make([]byte, 9), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir, MinLimit, "")
+	defer s.Close()
+	if got, err := s.Get(2); err != nil || string(got.JSON) != old || got.Overlay != nil {
+		t.Errorf("older entry: %q %q, %v", got.JSON, got.Overlay, err)
+	}
+	if got, err := s.Get(1); err != nil || string(got.JSON) != `{"n":1}` || string(got.Overlay) != "\x00\x07" {
+		t.Errorf("entry stored since: %q %q, %v", got.JSON, got.Overlay, err)
+	}
+	if first, _, err := s.Append("", 0, records(3, 1), nil); err != nil || first != 3 {
+		t.Errorf("appending after the older entry: %d, %v", first, err)
+	}
+}
+
 // TestIDsPastAnEmptyStore: when eviction has removed every entry, numbering
 // goes on from the last ID given, across a restart.
 func TestIDsPastAnEmptyStore(t *testing.T) {
@@ -309,7 +339,7 @@ func TestBurstOfLargeBatchesStaysUnderLimit(t *testing.T) {
 	batch := func(uint64) ([]Record, error) {
 		recs := make([]Record, len(entries))
 		for i, e := range entries {
-			recs[i] = Record{Start: time.Unix(int64(i), 0), Full: e, Index: e[:64]}
+			recs[i] = Record{Start: time.Unix(int64(i), 0), JSON: e, Overlay: e[:20], Index: e[:64]}
 		}
 		return recs, nil
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sondehq/sonde/apiserver/internal/entryjson"
 	"github.com/sondehq/sonde/apiserver/query"
 	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/wire"
@@ -36,8 +37,14 @@ type Item struct {
 	Seq uint64
 	// Index is the entry's index record, which queries are matched against.
 	Index []byte
-	// JSON is the entry as stored and served.
-	JSON []byte
+	// JSON is the entry as the agent wrote it, and Overlay what the hub
+	// adds to it (see entryjson.Merge), merged as the entry is sent.
+	JSON, Overlay []byte
+}
+
+// Merged returns the entry as served.
+func (it *Item) Merged(dst []byte) ([]byte, error) {
+	return entryjson.Merge(dst, it.JSON, it.Overlay, it.Seq)
 }
 
 // Broker distributes published items to subscribers. It is safe for
@@ -234,7 +241,7 @@ func (s *Sub) matches(x *wire.Index, it Item) bool {
 	x.Reset(it.Index)
 	return s.prog.MatchIndexContext(s.ctx, x, func() *protocols.Entry {
 		e := new(protocols.Entry)
-		if json.Unmarshal(it.JSON, e) != nil {
+		if b, err := it.Merged(nil); err != nil || json.Unmarshal(b, e) != nil {
 			return nil // matches nothing
 		}
 		return e
@@ -309,6 +316,7 @@ func (s *Session) Run(ctx context.Context) error {
 		return err
 	}
 
+	var buf []byte // the entry being sent, merged
 	stats := time.NewTicker(StatsPeriod)
 	defer stats.Stop()
 	ping := time.NewTicker(pingPeriod)
@@ -327,7 +335,10 @@ func (s *Session) Run(ctx context.Context) error {
 					return err
 				}
 			}
-			if err := s.writeEntry(it.JSON); err != nil {
+			if buf, err = it.Merged(buf[:0]); err != nil {
+				return fmt.Errorf("merging entry %d: %w", it.Seq, err)
+			}
+			if err := s.writeEntry(buf); err != nil {
 				return err
 			}
 		case <-stats.C:
