@@ -366,7 +366,14 @@ func TestIngestRefusesBadMessages(t *testing.T) {
 			if !ok || ce.Code != tt.wantCode || !strings.Contains(ce.Text, tt.wantReason) {
 				t.Fatalf("got %v, want close %d with %q", err, tt.wantCode, tt.wantReason)
 			}
-			if got := h.metric(`sonde_hub_ingest_rejected_total{reason="` + tt.wantMetric + `"}`); got != 1 {
+			// The close frame may reach the client before the hub counts
+			// the refusal: wait for the count, with a deadline.
+			series := `sonde_hub_ingest_rejected_total{reason="` + tt.wantMetric + `"}`
+			got := h.metric(series)
+			for deadline := time.Now().Add(10 * time.Second); got == 0 && time.Now().Before(deadline); got = h.metric(series) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got != 1 {
 				t.Errorf("%s counter = %v, want 1", tt.wantMetric, got)
 			}
 			if n := len(h.allTargets()); n != 0 {
