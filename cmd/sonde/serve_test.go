@@ -6,29 +6,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// lockedBuffer is written by the command and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestReadServeSession: `sonde read --serve` prints an address that carries
 // the session's token, and its hub answers nobody without it, nor under a
@@ -36,7 +17,7 @@ func (l *lockedBuffer) String() string {
 // rebinding its name to 127.0.0.1, could otherwise read the capture).
 func TestReadServeSession(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr lockedBuffer
+	var stderr syncBuffer
 	root := newRoot()
 	root.SetArgs([]string{"read", "--serve", "--listen", "127.0.0.1:0", "testdata/sample.pcapng"})
 	root.SetOut(&stderr)
@@ -99,7 +80,7 @@ func TestReadStopsOnSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	root := newRoot()
 	root.SetArgs([]string{"read", fifo})
-	var out lockedBuffer
+	var out syncBuffer
 	root.SetOut(&out)
 	root.SetErr(&out)
 	done := make(chan error, 1)
