@@ -78,23 +78,13 @@ func TestCostAllowed(t *testing.T) {
 // evaluation stops at the cost limit and is no match. Without the limit the
 // query below runs 9 million iterations and matches.
 func TestCostLimitAtRuntime(t *testing.T) {
-	p, err := Compile(`warnings.exists(a, warnings.exists(b, a == "last" && b == "last"))`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &protocols.Entry{Protocol: protocols.HTTP1}
-	for i := range 3000 {
-		e.Warnings = append(e.Warnings, fmt.Sprint("w", i))
-	}
-	e.Warnings = append(e.Warnings, "last")
-	var x wire.Index
-	x.Reset(wire.AppendIndex(nil, e))
-	if p.MatchIndex(&x, func() *protocols.Entry { return e }) {
+	p, e, x := lastOfWarnings(t, 3000)
+	if p.MatchIndex(x, func() *protocols.Entry { return e }) {
 		t.Error("an evaluation over the cost limit matched; it must stop and not match")
 	}
 	small := &protocols.Entry{Protocol: protocols.HTTP1, Warnings: []string{"w", "last"}}
 	x.Reset(wire.AppendIndex(nil, small))
-	if !p.MatchIndex(&x, func() *protocols.Entry { return small }) {
+	if !p.MatchIndex(x, func() *protocols.Entry { return small }) {
 		t.Error("the same query on a small entry did not match")
 	}
 }
@@ -103,23 +93,32 @@ func TestCostLimitAtRuntime(t *testing.T) {
 // (Queries cheap enough never to need it, comparisons of a few fields, run
 // without the check.)
 func TestMatchStopsWithContext(t *testing.T) {
+	p, e, x := lastOfWarnings(t, 150)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if p.MatchIndexContext(ctx, x, func() *protocols.Entry { return e }) {
+		t.Error("a comprehension evaluated for an ended request matched")
+	}
+	if !p.MatchIndexContext(context.Background(), x, func() *protocols.Entry { return e }) {
+		t.Error("the same evaluation with a live context did not match")
+	}
+}
+
+// lastOfWarnings compiles a nested query over warnings that matches only
+// at the last of n+1 of them, and returns an entry of that many and its
+// index record.
+func lastOfWarnings(t *testing.T, n int) (*Program, *protocols.Entry, *wire.Index) {
+	t.Helper()
 	p, err := Compile(`warnings.exists(a, warnings.exists(b, a == "last" && b == "last"))`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &protocols.Entry{Protocol: protocols.HTTP1}
-	for i := range 150 {
+	for i := range n {
 		e.Warnings = append(e.Warnings, fmt.Sprint("w", i))
 	}
 	e.Warnings = append(e.Warnings, "last")
-	var x wire.Index
+	x := new(wire.Index)
 	x.Reset(wire.AppendIndex(nil, e))
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if p.MatchIndexContext(ctx, &x, func() *protocols.Entry { return e }) {
-		t.Error("a comprehension evaluated for an ended request matched")
-	}
-	if !p.MatchIndexContext(context.Background(), &x, func() *protocols.Entry { return e }) {
-		t.Error("the same evaluation with a live context did not match")
-	}
+	return p, e, x
 }
