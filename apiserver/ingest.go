@@ -640,6 +640,8 @@ type agentState struct {
 	entries     uint64
 	duplicates  uint64
 	counters    map[string]uint64
+	// countersRefused counts counters not kept (see maxAgentCounters).
+	countersRefused uint64
 }
 
 func newAgents() *agents { return &agents{m: map[string]*agentState{}} }
@@ -681,10 +683,24 @@ func (g *agents) batch(a *agentState, n int, dup bool, counters map[string]uint6
 		grew = v - a.counters[wire.EmitDropped]
 	}
 	for k, v := range counters {
+		// The agent's own counters are always kept; the others (dissectors',
+		// parse errors) only within the bounds.
+		if _, known := a.counters[k]; !known && !wire.IsAgentCounter(k) && (len(a.counters) >= maxAgentCounters || len(k) > maxCounterName) {
+			a.countersRefused++
+			continue
+		}
 		a.counters[k] = v
 	}
 	return grew
 }
+
+// An agent's counters are kept for the hub's life and listed every few
+// seconds by each UI, so what one agent can make the hub keep is bounded: an
+// agent has a few hundred counters, each named in a few dozen bytes.
+const (
+	maxAgentCounters = 1024
+	maxCounterName   = 128
+)
 
 // AgentInfo is one agent as GET /api/v1/agents shows it.
 type AgentInfo struct {
@@ -700,6 +716,9 @@ type AgentInfo struct {
 	Entries     uint64            `json:"entries"`
 	Duplicates  uint64            `json:"duplicate_batches"`
 	Counters    map[string]uint64 `json:"counters"`
+	// CountersRefused counts the counters not kept: past the number an
+	// agent may have, or with too long a name.
+	CountersRefused uint64 `json:"counters_refused"`
 	// Loss names the counters that count traffic Sonde could not show.
 	Loss []string `json:"loss"`
 }
@@ -720,7 +739,7 @@ func (g *agents) list() []AgentInfo {
 		sort.Strings(loss)
 		out = append(out, AgentInfo{AgentID: a.hello.AgentID, Node: a.hello.Node, Version: a.hello.Version,
 			Source: a.hello.Source, Remote: a.remote, Connected: a.connected, ConnectedAt: a.connectedAt,
-			LastSeen: a.lastSeen, Batches: a.batches, Entries: a.entries, Duplicates: a.duplicates, Counters: c, Loss: loss})
+			LastSeen: a.lastSeen, Batches: a.batches, Entries: a.entries, Duplicates: a.duplicates, Counters: c, CountersRefused: a.countersRefused, Loss: loss})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Node != out[j].Node {

@@ -84,6 +84,17 @@ func AgentCounters() []Counter {
 	return out
 }
 
+// IsAgentCounter reports whether name is one of the agent's own counters
+// (the table above), as opposed to a dissector's.
+func IsAgentCounter(name string) bool {
+	for _, c := range agentCounters {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // IsLoss reports whether the agent counter of that name counts loss. A
 // dissector's counter is loss when the agent's Hello names it so (Hello.Loss);
 // a parse-error counter is not, since its connection is counted as opaque.

@@ -375,6 +375,7 @@ export interface AgentInfo {
   entries: number;
   duplicate_batches: number;
   counters: Record<string, number> | null;
+  counters_refused: number;
   loss: string[] | null;
 }
 
