@@ -74,3 +74,41 @@ func TestAgentCountersBounded(t *testing.T) {
 		t.Error("a counter with a 4 KiB name was kept")
 	}
 }
+
+// TestStreamsBounded: stream websockets were unlimited, each with its own
+// goroutines, queue and history; past MaxStreams a new one gets 503 with a
+// sentence, counted, and one closing makes room again.
+func TestStreamsBounded(t *testing.T) {
+	h := startHub(t, apiserver.Config{DataDir: t.TempDir(), StorageLimit: 64 << 20, MaxStreams: 3}, "127.0.0.1:0")
+	var open []*websocket.Conn
+	for range 3 {
+		c, _, err := websocket.DefaultDialer.Dial(h.wsURL("/api/v1/stream"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	_, resp, err := websocket.DefaultDialer.Dial(h.wsURL("/api/v1/stream"), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a fourth stream: %v, %v; want 503", err, resp)
+	}
+	if got := h.metric("sonde_hub_stream_refused_total"); got != 1 {
+		t.Errorf("refused streams counted %v, want 1", got)
+	}
+	open[0].Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, _, err := websocket.DefaultDialer.Dial(h.wsURL("/api/v1/stream"), nil)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no room after a stream closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, c := range open[1:] {
+		c.Close()
+	}
+}

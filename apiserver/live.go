@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -30,6 +31,10 @@ type liveStreams struct {
 	stats   func() any
 	conns   connTracker
 	log     *slog.Logger
+	// slots bound the streams open at once (Config.MaxStreams): each holds
+	// a goroutine pair, a queue and a history.
+	slots   chan struct{}
+	refused func()
 }
 
 // historian answers a stream's history: up to n stored entries matching p
@@ -47,6 +52,14 @@ func (s *liveStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p, ok := s.compile(w, r.URL.Query().Get("q"), "stream")
 	if !ok {
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		s.refused()
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%d live streams are open, the most this hub serves: close one (a browser tab of Sonde) and try again", cap(s.slots)))
 		return
 	}
 	c, err := s.upgrader.Upgrade(w, r, nil)

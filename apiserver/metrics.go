@@ -21,6 +21,7 @@ type metrics struct {
 	streamLost     prometheus.Counter
 	panics         prometheus.Counter
 	sessionRefused *prometheus.CounterVec
+	streamRefused  prometheus.Counter
 	agentDropped   prometheus.Counter
 	agentConnected prometheus.Gauge
 }
@@ -50,6 +51,8 @@ func newMetrics(s *Server) *metrics {
 		m.sessionRefused.WithLabelValues(r)
 	}
 	f(m.sessionRefused)
+	m.streamRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_stream_refused_total", Help: "Live streams refused because MaxStreams were open."})
+	f(m.streamRefused)
 	m.agentDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_agent_dropped_entries_total", Help: "Entries agents reported dropping while the hub was unreachable (growth since each agent connected)."})
 	m.agentConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sonde_hub_agents_connected", Help: "Agents connected now."})
 	for _, r := range []string{rejectUnauthorized, rejectTooLarge, rejectMalformed, rejectProtocol, rejectUpgrade} {

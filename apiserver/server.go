@@ -35,6 +35,10 @@ const (
 	// DefaultStreamQueue is how many entries a stream client may fall behind
 	// before it is told it lost some.
 	DefaultStreamQueue = 1024
+	// DefaultMaxStreams is how many live streams a hub serves at once: a
+	// team's browser tabs, well within memory (each holds its queue and up
+	// to maxHistory entries of history while it sends them).
+	DefaultMaxStreams = 64
 )
 
 // Config configures New.
@@ -62,6 +66,9 @@ type Config struct {
 	MaxMessageBytes int64
 	// StreamQueue is each stream client's queue length; 0 means DefaultStreamQueue.
 	StreamQueue int
+	// MaxStreams is the most live streams open at once; 0 means
+	// DefaultMaxStreams.
+	MaxStreams int
 	// Session, when set, makes every reader present the session's token
 	// and name this machine in Host (see Session): for hubs that serve on
 	// the user's own machine.
@@ -109,6 +116,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = wire.MaxMessageBytes
 	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
 	if cfg.StreamQueue == 0 {
 		cfg.StreamQueue = DefaultStreamQueue
 	}
@@ -139,7 +149,8 @@ func New(cfg Config) (*Server, error) {
 		store: st, live: s.broker, conns: s, metrics: s.metrics, agents: s.agents, upgrader: &s.upgrader}
 	s.search = &search{queryCompiler: qc, store: st, version: cfg.Version}
 	s.live = &liveStreams{queryCompiler: qc, broker: s.broker, upgrader: &s.upgrader, queue: cfg.StreamQueue,
-		last: st.Last, history: s.search, stats: func() any { return s.streamStats() }, conns: s, log: s.log}
+		last: st.Last, history: s.search, stats: func() any { return s.streamStats() }, conns: s, log: s.log,
+		slots: make(chan struct{}, cfg.MaxStreams), refused: s.metrics.streamRefused.Inc}
 	s.handler = s.routes()
 	return s, nil
 }
