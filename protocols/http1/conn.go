@@ -661,12 +661,12 @@ func (c *conn) flush() {
 		}
 		c.queue[0] = nil
 		c.queue = c.queue[1:]
+		c.release(ex)
 		if ex.req == nil && ex.resp == nil {
 			// A request lost in a gap whose response was lost too: nothing to show.
 			continue
 		}
 		c.finish(ex)
-		c.release(ex)
 		c.emit(ex.entry)
 	}
 }
