@@ -14,9 +14,10 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 # browser tests).
 APT_PACKAGES := tshark redis-server redis-tools rabbitmq-server kcat iperf3 wrk clang llvm libbpf-dev \
 	iproute2 iptables chromium nodejs
-# The packages that start goroutines of their own, tested again under the race
-# detector by `make test`. A package that gains a goroutine joins the list.
-RACE_PACKAGES := ./agent/emit/... ./agent/runner/... ./agent/capture/live/... ./apiserver/... ./protocols/... ./lab/netlab/...
+# The packages that start goroutines of their own, or hold state shared between
+# goroutines (the protocols' counter sets and memory budget), tested again under
+# the race detector by `make test`. A package that gains a goroutine joins the list.
+RACE_PACKAGES := ./agent/emit/... ./agent/runner/... ./agent/capture/live/... ./apiserver/... ./protocols/ ./protocols/wire/ ./lab/netlab/...
 FUZZTIME ?= 60s
 TEST_TIMEOUT ?= 75m
 
