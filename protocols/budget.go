@@ -13,6 +13,7 @@ import "sync/atomic"
 type Budget struct {
 	limit   int64
 	used    atomic.Int64
+	peak    atomic.Int64
 	refused atomic.Uint64
 }
 
@@ -32,7 +33,12 @@ func (b *Budget) Reserve(n int) bool {
 			return false
 		}
 		if b.used.CompareAndSwap(used, used+int64(n)) {
-			return true
+			for {
+				p := b.peak.Load()
+				if used+int64(n) <= p || b.peak.CompareAndSwap(p, used+int64(n)) {
+					return true
+				}
+			}
 		}
 	}
 }
@@ -50,6 +56,15 @@ func (b *Budget) Used() int64 {
 		return 0
 	}
 	return b.used.Load()
+}
+
+// Peak is the most bytes that were ever reserved at once: what the holders
+// drawing from the budget needed at their worst.
+func (b *Budget) Peak() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.peak.Load()
 }
 
 // Limit is the budget's size in bytes.

@@ -18,6 +18,8 @@ const (
 	warnCommandCut  = "command incomplete when the connection ended"
 	warnCommandGap  = "command cut short by lost bytes"
 	warnConfirmLess = "fewer subscription confirmations than channels"
+	warnBudgetCut   = "cut short: the agent's memory for held messages was spent"
+	warnBudgetEvict = "reply no longer awaited: the agent's memory for held messages was spent"
 )
 
 // maxOrphanRun is how many replies without a command, in a row, are shown
@@ -52,6 +54,9 @@ type exchange struct {
 	expect, got int
 	noReply     bool
 	inMulti     bool
+	// held is what the waiting command holds of Options.Budget: its
+	// arguments, as the entry keeps them.
+	held int
 }
 
 // conn follows one connection: the commands the client sent, paired in
@@ -97,8 +102,8 @@ func newConn(info protocols.ConnInfo, emit protocols.EmitFunc) *conn {
 		opts = protocols.DefaultOptions()
 	}
 	c := &conn{opts: opts, emit: emit, counts: counterNames.New()}
-	c.dec[protocols.ClientToServer] = decoder{client: true, keepCap: opts.BodyCap}
-	c.dec[protocols.ServerToClient] = decoder{keepCap: opts.BodyCap}
+	c.dec[protocols.ClientToServer] = decoder{client: true, keepCap: opts.BodyCap, budget: opts.Budget}
+	c.dec[protocols.ServerToClient] = decoder{keepCap: opts.BodyCap, budget: opts.Budget}
 	c.subs.reset()
 	if info.MidStream {
 		for i := range c.dec {
@@ -129,11 +134,16 @@ func (c *conn) Feed(dir protocols.Direction, data []byte, ts time.Time) (int, er
 		if m == nil {
 			break
 		}
+		if m.budgetCut {
+			c.counts.Add(countBudgetCut, 1)
+		}
 		if dir == protocols.ClientToServer {
 			c.request(m)
 		} else {
 			c.reply(m, ts)
 		}
+		// The entry made of the message copied what it shows.
+		c.opts.Budget.Release(m.held)
 	}
 	return n, nil
 }
@@ -178,7 +188,10 @@ func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
 	cd := &c.dec[protocols.ClientToServer]
 	sd := &c.dec[protocols.ServerToClient]
 	if p := sd.partial(); p != nil {
-		m := &message{v: p, start: sd.start, wire: sd.wire}
+		m := &message{v: p, start: sd.start, wire: sd.wire, budgetCut: sd.budgetCut}
+		if m.budgetCut {
+			c.counts.Add(countBudgetCut, 1)
+		}
 		p.cut = true
 		switch head := c.head(); {
 		case c.owed > 0:
@@ -195,11 +208,24 @@ func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
 	if p := cd.partial(); p != nil && len(p.elems) > 0 {
 		p.cut = true
 		_, e := parseCommand(&message{v: p, start: cd.start, wire: cd.wire}, &c.opts)
+		if cd.budgetCut {
+			c.counts.Add(countBudgetCut, 1)
+			e.Warn(warnBudgetCut)
+		}
 		e.Unmatched = protocols.MissingResponse
 		e.Warn(warnCommandCut)
 		c.emit(e)
 	}
 	c.flushFolded()
+	c.letGo()
+}
+
+// letGo gives back what the messages being read hold of the budget.
+func (c *conn) letGo() {
+	for i := range c.dec {
+		c.dec[i].budget.Release(c.dec[i].held)
+		c.dec[i].held = 0
+	}
 }
 
 // fail makes the connection opaque after a protocol error, emitting first
@@ -208,6 +234,7 @@ func (c *conn) fail(err error) {
 	c.endConfirmations()
 	c.flushQueue(func(e *protocols.Entry) { e.Warn("no reply readable: " + err.Error()) })
 	c.flushFolded()
+	c.letGo()
 	c.err = err
 }
 
@@ -222,6 +249,9 @@ func (c *conn) head() *exchange {
 func (c *conn) request(m *message) {
 	cmd, e := parseCommand(m, &c.opts)
 	e.Gap = m.gap
+	if m.budgetCut {
+		e.Warn(warnBudgetCut)
+	}
 	x := &exchange{e: e, name: cmd.name, inMulti: c.multi, configGet: cmd.name == "CONFIG" && cmd.sub == "GET"}
 	if cmd.name == "HELLO" {
 		x.arg1 = cmd.arg(1)
@@ -283,27 +313,71 @@ func (c *conn) request(m *message) {
 
 	c.queue = append(c.queue, x)
 	if c.opts.MaxPending > 0 && len(c.queue) > c.opts.MaxPending {
-		old := c.queue[0]
-		c.queue = c.queue[1:]
 		c.counts.Add(countPendingEvicted, 1)
-		if !old.noReply {
-			c.owed++
-			if old.expect > 1 {
-				c.owed += old.expect - old.got - 1
-			}
-			old.e.Unmatched = protocols.MissingResponse
-			old.e.Warn(warnPendingCap)
-		}
-		c.emit(old.e)
+		c.evict(warnPendingCap)
 	}
+	c.hold(x)
 	c.drainNoReply()
+}
+
+// evict gives up on the oldest waiting command: it is emitted unmatched,
+// and its reply, when it comes, is skipped to keep pairing aligned.
+func (c *conn) evict(why string) {
+	old := c.queue[0]
+	c.queue = c.queue[1:]
+	if !old.noReply {
+		c.owed++
+		if old.expect > 1 {
+			c.owed += old.expect - old.got - 1
+		}
+		old.e.Unmatched = protocols.MissingResponse
+		old.e.Warn(why)
+	}
+	c.send(old)
+}
+
+// hold reserves what x, the newest waiting command, keeps of the budget.
+// When the budget is spent, the oldest commands waiting on this connection
+// are given up to make room, x itself last.
+func (c *conn) hold(x *exchange) {
+	n := heldSize(x.e)
+	for !c.opts.Budget.Reserve(n) {
+		if len(c.queue) == 0 || c.queue[len(c.queue)-1] != x {
+			return // x was given up already
+		}
+		c.counts.Add(countBudgetEvicted, 1)
+		c.evict(warnBudgetEvict)
+		if len(c.queue) == 0 {
+			return
+		}
+	}
+	x.held = n
+}
+
+// heldSize estimates what a waiting command's entry keeps in memory: its
+// arguments and the strings and headers around them.
+func heldSize(e *protocols.Entry) int {
+	const entryOverhead, stringOverhead = 512, 16
+	n := entryOverhead + len(e.Redis.Key) + len(e.Redis.Command)
+	for _, a := range e.Redis.Args {
+		n += len(a) + stringOverhead
+	}
+	return n
+}
+
+// send emits a command that waited, giving back what it held.
+func (c *conn) send(x *exchange) {
+	c.opts.Budget.Release(x.held)
+	x.held = 0
+	c.emit(x.e)
 }
 
 // drainNoReply emits the commands at the head of the queue that get no reply.
 func (c *conn) drainNoReply() {
 	for len(c.queue) > 0 && c.queue[0].noReply {
-		c.emit(c.queue[0].e)
+		x := c.queue[0]
 		c.queue = c.queue[1:]
+		c.send(x)
 	}
 }
 
@@ -466,6 +540,9 @@ func (c *conn) endConfirmations() {
 
 func (c *conn) setReply(x *exchange, m *message, ts time.Time) {
 	e := x.e
+	if m.budgetCut {
+		e.Warn(warnBudgetCut)
+	}
 	e.Summary.Status = describe(e.Redis, m.v, c.replyCap())
 	e.ResponseSize = m.wire
 	e.Duration = ts.Sub(e.Start)
@@ -484,7 +561,7 @@ func (c *conn) finish(x *exchange) {
 	c.flushFolded()
 	c.orphanRun = 0
 	c.queue = c.queue[1:]
-	c.emit(x.e)
+	c.send(x)
 	c.drainNoReply()
 	if len(c.queue) == 0 && c.owed == 0 {
 		c.unsure = sure
@@ -501,7 +578,7 @@ func (c *conn) flushQueue(mark func(*protocols.Entry)) {
 				mark(x.e)
 			}
 		}
-		c.emit(x.e)
+		c.send(x)
 	}
 	c.queue = c.queue[:0]
 }
@@ -512,6 +589,9 @@ func (c *conn) push(m *message, kind string) {
 	rec := &protocols.RedisRecord{PushKind: kind}
 	e := &protocols.Entry{Protocol: protocols.Redis, Start: m.start, ResponseSize: m.wire, Redis: rec, Gap: m.gap}
 	describe(rec, v, c.replyCap())
+	if m.budgetCut {
+		e.Warn(warnBudgetCut)
+	}
 	str := func(i int) string {
 		if i >= len(v.elems) {
 			return ""
@@ -559,6 +639,9 @@ func (c *conn) orphan(m *message, ts time.Time, warning string) {
 		Unmatched: protocols.MissingRequest, Gap: c.unsure == unsureGap || m.gap}
 	e.Duration = ts.Sub(m.start)
 	e.Summary.Status = describe(rec, m.v, c.replyCap())
+	if m.budgetCut {
+		e.Warn(warnBudgetCut)
+	}
 	if warning != "" {
 		e.Warn(warning)
 	}

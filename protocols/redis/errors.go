@@ -32,8 +32,15 @@ const (
 	// countPendingEvicted: more than Options.MaxPending commands were waiting,
 	// and the oldest was given up.
 	countPendingEvicted = "redis_pending_evicted"
+	// countBudgetEvicted: the agent's memory budget for held messages
+	// (Options.Budget) was spent, and the oldest command waiting on this
+	// connection was given up to make room.
+	countBudgetEvicted = "redis_budget_evicted"
+	// countBudgetCut: the budget was spent while a command or reply was
+	// read, and it was kept shorter than the body cap.
+	countBudgetCut = "redis_budget_cut"
 )
 
-var counterNames = protocols.NewCounterNames(countPendingEvicted).WithLoss(
-	countPendingEvicted,
+var counterNames = protocols.NewCounterNames(countPendingEvicted, countBudgetEvicted, countBudgetCut).WithLoss(
+	countPendingEvicted, countBudgetEvicted, countBudgetCut,
 )

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"strconv"
 	"time"
+	"unsafe"
+
+	"github.com/sondehq/sonde/protocols"
 )
 
 // Bounds on what a peer may declare. Each refusal is a ParseError with a
@@ -29,7 +32,10 @@ const (
 	// maxKeptNodes and maxScalar bound what one message keeps in memory for
 	// display; the rest is read and counted, not kept.
 	maxKeptNodes = 1024
-	maxScalar    = 4096
+	// valueCost is what one kept value holds besides its text: the value
+	// and its place in its parent's elements, as drawn from Options.Budget.
+	valueCost = int(unsafe.Sizeof(value{})) + 8
+	maxScalar = 4096
 )
 
 // value is one RESP value as far as it is kept. Commands are arrays of bulk
@@ -110,6 +116,13 @@ type frame struct {
 type decoder struct {
 	client  bool
 	keepCap int // bytes of payload one message may keep (Options.BodyCap)
+	// budget is Options.Budget: the payload a message keeps while it is
+	// read is drawn from it (held), so that many connections in the middle
+	// of large values stay within the agent's memory; budgetCut says that
+	// it kept less than keepCap because the budget was spent.
+	budget    *protocols.Budget
+	held      int
+	budgetCut bool
 	// resync: bytes were lost, look for a start (see findStart), at a line
 	// start when lineStart is set.
 	resync, lineStart bool
@@ -149,6 +162,11 @@ type message struct {
 	start time.Time
 	wire  int64
 	gap   bool // bytes inside it were lost
+	// held is what the message's payload holds of Options.Budget until
+	// the conn has made its entry; budgetCut says it was kept shorter for
+	// want of budget.
+	held      int
+	budgetCut bool
 }
 
 // reset drops the value being read.
@@ -156,6 +174,8 @@ func (d *decoder) reset() {
 	d.busy, d.wire, d.root, d.stack, d.topAttr = false, 0, nil, d.stack[:0], nil
 	d.nodes, d.kept, d.bulk, d.bulkLeft, d.long, d.longCR = 0, 0, nil, 0, nil, false
 	d.gap = false
+	d.budget.Release(d.held)
+	d.held, d.budgetCut = 0, false
 }
 
 // skip accounts for n lost bytes when they all fall inside the string
@@ -477,9 +497,13 @@ func (d *decoder) startBulk(v *value, size int64) {
 func (d *decoder) newValue(kind byte) *value {
 	v := d.alloc(kind)
 	if len(d.stack) > 0 {
-		if d.stack[len(d.stack)-1].v.dropped || d.nodes >= maxKeptNodes {
+		switch {
+		case d.stack[len(d.stack)-1].v.dropped || d.nodes >= maxKeptNodes:
 			v.dropped = true
-		} else {
+		case !d.budget.Reserve(valueCost):
+			v.dropped, d.budgetCut = true, true
+		default:
+			d.held += valueCost
 			d.nodes++
 		}
 	}
@@ -516,8 +540,16 @@ func (d *decoder) keepText(v *value, b []byte) {
 		return
 	}
 	start := len(d.arena) - len(v.text)
-	if d.arena == nil {
-		d.arena = make([]byte, 0, max(64, len(b)))
+	if need := len(d.arena) + len(b); need > cap(d.arena) {
+		// The texts kept so far still point into the old buffer: both
+		// stay alive, and both are drawn from the budget.
+		grown := min(max(2*cap(d.arena), 64, need), max(d.keepCap, need))
+		if !d.budget.Reserve(grown) {
+			v.cut, d.budgetCut = true, true
+			return
+		}
+		d.held += grown
+		d.arena = append(make([]byte, 0, grown), d.arena...)
 	}
 	d.arena = append(d.arena, b...)
 	v.text = d.arena[start:len(d.arena):len(d.arena)]
@@ -536,7 +568,8 @@ func (d *decoder) complete(v *value) *message {
 				return nil
 			}
 			v.attr = d.topAttr
-			d.out = message{v: v, start: d.start, wire: d.wire, gap: d.gap}
+			d.out = message{v: v, start: d.start, wire: d.wire, gap: d.gap, held: d.held, budgetCut: d.budgetCut}
+			d.held = 0
 			d.reset()
 			// The message keeps its values and texts; the next one starts
 			// new blocks.
