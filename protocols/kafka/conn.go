@@ -15,6 +15,11 @@ import (
 const (
 	partialGap    = "not decoded: bytes of it were not captured"
 	partialClosed = "not decoded: cut off when the connection closed"
+	partialBudget = "not decoded: the agent's memory for held messages was spent"
+	// warnBudgetEvicted is on a request given up to make room.
+	warnBudgetEvicted = "response no longer awaited: the agent's memory for held messages was spent"
+	// warnBudgetRecords is on a request that let go of its records.
+	warnBudgetRecords = "records not kept while the response was awaited: the agent's memory for held messages was spent"
 )
 
 // conn parses one Kafka connection. Requests wait in pending, keyed by
@@ -49,6 +54,8 @@ type exchange struct {
 	version  int16
 	flexible bool
 	done     bool
+	// held is what the waiting request's entry holds of Options.Budget.
+	held int
 }
 
 func newConn(d *Dissector, info protocols.ConnInfo, emit protocols.EmitFunc) *conn {
@@ -70,9 +77,9 @@ func newConn(d *Dissector, info protocols.ConnInfo, emit protocols.EmitFunc) *co
 		pending: make(map[int32]*exchange),
 		trusted: !info.MidStream,
 	}
-	if info.MidStream {
-		c.halves[0].lost = true
-		c.halves[1].lost = true
+	for i := range c.halves {
+		c.halves[i].budget = opts.Budget
+		c.halves[i].lost = info.MidStream
 	}
 	return c
 }
@@ -181,9 +188,15 @@ func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
 	for dir := range c.halves {
 		h := &c.halves[dir]
 		if !h.lost && h.want > 0 {
-			_ = c.frame(protocols.Direction(dir), h.buf[4:], h.size, h.start, ts, true, partialClosed)
+			why := partialClosed
+			if h.starved {
+				why = partialBudget
+			}
+			_ = c.frame(protocols.Direction(dir), h.buf[4:], h.size, h.start, ts, true, why)
 		}
 		h.reset()
+		h.budget.Release(h.held)
+		h.held = 0
 	}
 	for _, ex := range c.queue {
 		if !ex.done {
@@ -272,8 +285,79 @@ func (c *conn) await(ex *exchange) {
 		c.unmatch(c.queue[0])
 	}
 	c.popDone()
+	c.hold(ex)
 	c.pending[corr] = ex
 	c.queue = append(c.queue, ex)
+}
+
+// hold reserves what ex's entry keeps while it waits. When the budget is
+// spent, the oldest requests waiting on this connection are given up to
+// make room; when none is left, ex keeps its request without the records.
+func (c *conn) hold(ex *exchange) {
+	n := heldSize(ex.e.Kafka)
+	for !c.opts.Budget.Reserve(n) {
+		if c.evictForBudget() {
+			continue
+		}
+		if rec := ex.e.Kafka; len(rec.Batches) > 0 {
+			c.d.count(CountBudgetCut)
+			for i := range rec.Batches {
+				if rec.Batches[i].Records != nil {
+					rec.Batches[i].Records, rec.Batches[i].Truncated = nil, true
+				}
+			}
+			ex.e.Warn(warnBudgetRecords)
+			if m := heldSize(rec); m < n {
+				n = m
+				continue
+			}
+		}
+		// Even the request's header does not fit: it waits unaccounted,
+		// one per connection at most, since the next one evicts it.
+		return
+	}
+	ex.held = n
+}
+
+// evictForBudget emits the oldest request waiting on the connection as
+// unmatched, to give back what it holds; false when none waits.
+func (c *conn) evictForBudget() bool {
+	c.popDone()
+	if len(c.queue) == 0 {
+		return false
+	}
+	ex := c.queue[0]
+	c.d.count(CountBudgetEvicted)
+	ex.e.Warn(warnBudgetEvicted)
+	c.unmatch(ex)
+	c.popDone()
+	return true
+}
+
+// heldSize estimates what a waiting request's record keeps in memory.
+func heldSize(rec *protocols.KafkaRecord) int {
+	const overhead, part = 1024, 64
+	n := overhead + len(rec.ClientID) + len(rec.GroupID) + len(rec.TransactionalID)
+	for _, t := range rec.Topics {
+		n += part + len(t.Name) + len(t.ID) + 4*len(t.Partitions)
+	}
+	n += part * len(rec.Errors)
+	body := func(b *protocols.Body) int {
+		if b == nil {
+			return 0
+		}
+		return part + len(b.Data)
+	}
+	for _, b := range rec.Batches {
+		n += part + len(b.Topic)
+		for _, m := range b.Records {
+			n += part + body(m.Key) + body(m.Value)
+			for _, h := range m.Headers {
+				n += part + len(h.Name) + body(h.Value)
+			}
+		}
+	}
+	return n + body(rec.SASLAuth)
 }
 
 func (c *conn) popDone() {
@@ -285,6 +369,7 @@ func (c *conn) popDone() {
 
 // unmatch emits a request whose response will not come.
 func (c *conn) unmatch(ex *exchange) {
+	c.letGo(ex)
 	ex.done = true
 	if c.pending[ex.e.Kafka.CorrelationID] == ex {
 		delete(c.pending, ex.e.Kafka.CorrelationID)
@@ -339,6 +424,7 @@ func (c *conn) response(body []byte, size int, start, end time.Time, gap bool, p
 		c.popDone()
 	}
 	ex.done = true
+	c.letGo(ex)
 	delete(c.pending, corr)
 	c.popDone()
 
@@ -414,6 +500,12 @@ func (c *conn) rawSASLToken(body []byte, size int, start time.Time, gap bool) {
 	e.Warn("SASL token framed without a Kafka header (after SaslHandshake v0)")
 	c.saslAuth(e, body)
 	c.rawToken = e
+}
+
+// letGo gives back what ex held of the budget.
+func (c *conn) letGo(ex *exchange) {
+	c.opts.Budget.Release(ex.held)
+	ex.held = 0
 }
 
 // finish fills the summary and emits.

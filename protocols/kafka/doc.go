@@ -41,6 +41,14 @@
 // Fetch and ShareFetch responses) are decoded up to 16 MiB, the others up to
 // 4 MiB, and the walk over one decoded message stops after 100000 parts.
 // Lists of topics, partitions, errors and batches are capped per entry.
+// What every connection holds together draws from Options.Budget: frames
+// being collected beyond their first 64 KiB, and waiting requests with the
+// records they show. When it is spent, a request makes room by emitting
+// the oldest request waiting on its connection as unmatched
+// (kafka_budget_evicted); a response, which answers that request, is
+// instead passed over undecoded from where the budget stopped it, as is a
+// request with nothing left to give up, and a waiting request lets go of
+// its records (kafka_budget_cut), each with a warning on its entry.
 // Every cap hit and every recoverable problem is counted under a stable name
 // (see Dissector.Counts).
 //

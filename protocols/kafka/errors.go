@@ -43,6 +43,14 @@ const (
 	CountDecoderPanic      = "kafka_decoder_panic"
 	CountRawSASL           = "kafka_sasl_raw_token"
 	CountWalkCap           = "kafka_walk_cap"
+	// CountBudgetEvicted: the agent's memory budget for held messages
+	// (Options.Budget) was spent, and the oldest request waiting on the
+	// connection was emitted unmatched to make room.
+	CountBudgetEvicted = "kafka_budget_evicted"
+	// CountBudgetCut: the budget was spent and nothing on the connection
+	// could be given up: a frame being collected was passed over undecoded,
+	// or a waiting request let go of its records.
+	CountBudgetCut = "kafka_budget_cut"
 )
 
 var counterNames = protocols.NewCounterNames(
@@ -50,7 +58,7 @@ var counterNames = protocols.NewCounterNames(
 	CountUnmatchedResponse, CountPendingEvicted, CountDecodedCap,
 	CountDecodeBudget, CountDecompressError, CountBatchMalformed,
 	CountRecordsCap, CountListCap, CountResync, CountGapInFrame,
-	CountDecoderPanic, CountRawSASL, CountWalkCap,
+	CountDecoderPanic, CountRawSASL, CountWalkCap, CountBudgetEvicted, CountBudgetCut,
 ).WithLoss(
-	CountFrameOverCap, CountRequestUndecoded, CountResponseUndecoded, CountUnmatchedResponse, CountPendingEvicted, CountDecodedCap, CountDecodeBudget, CountDecompressError, CountBatchMalformed, CountRecordsCap, CountListCap, CountResync, CountGapInFrame, CountDecoderPanic, CountWalkCap,
+	CountBudgetEvicted, CountBudgetCut, CountFrameOverCap, CountRequestUndecoded, CountResponseUndecoded, CountUnmatchedResponse, CountPendingEvicted, CountDecodedCap, CountDecodeBudget, CountDecompressError, CountBatchMalformed, CountRecordsCap, CountListCap, CountResync, CountGapInFrame, CountDecoderPanic, CountWalkCap,
 )

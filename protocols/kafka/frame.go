@@ -29,15 +29,39 @@ type half struct {
 	// lost is set when the parser does not know where the next frame
 	// starts (joined mid-stream, or after a gap of unknown size).
 	lost bool
+	// budget is Options.Budget, which buf's capacity beyond keepPrefix is
+	// drawn from (held); starved says the frame was passed over because
+	// the budget was spent.
+	budget  *protocols.Budget
+	held    int
+	starved bool
 }
 
 func (h *half) reset() {
 	h.buf = h.buf[:0]
 	if cap(h.buf) > keepPrefix {
 		h.buf = nil // do not hold a large frame's buffer between frames
+		h.budget.Release(h.held)
+		h.held = 0
 	}
 	h.want, h.size, h.skip = 0, 0, 0
-	h.over, h.gap = false, false
+	h.over, h.gap, h.starved = false, false, false
+}
+
+// grow makes room in buf for need bytes, drawing what goes beyond
+// keepPrefix from the budget; false when the budget cannot give it.
+func (h *half) grow(need int) bool {
+	if need <= cap(h.buf) {
+		return true
+	}
+	grown := min(max(2*cap(h.buf), need, 512), h.want)
+	extra := max(grown-keepPrefix, 0) - h.held
+	if !h.budget.Reserve(extra) {
+		return false
+	}
+	h.held += max(extra, 0)
+	h.buf = append(make([]byte, 0, grown), h.buf...)
+	return true
 }
 
 // collect adds the front of p to the frame being collected and reports how
@@ -72,6 +96,21 @@ func (c *conn) collect(dir protocols.Direction, h *half, p []byte) (int, bool, e
 	}
 	if len(h.buf) < h.want {
 		take := min(h.want-len(h.buf), len(p)-n)
+		for !h.grow(len(h.buf) + take) {
+			// A response answers the oldest waiting request: only a
+			// request makes room by giving up older ones.
+			if dir == protocols.ClientToServer && c.evictForBudget() {
+				continue
+			}
+			// Nothing here to give up: the frame is passed over, and
+			// shown from what was collected of it.
+			c.d.count(CountBudgetCut)
+			h.starved = true
+			h.skip += h.want - len(h.buf)
+			h.want = len(h.buf)
+			take = 0
+			break
+		}
 		h.buf = append(h.buf, p[n:n+take]...)
 		n += take
 		if len(h.buf) < h.want {
@@ -89,6 +128,8 @@ func (h *half) partial() string {
 	switch {
 	case h.gap:
 		return partialGap
+	case h.starved:
+		return partialBudget
 	case h.over:
 		return fmt.Sprintf("not decoded: its %d bytes exceed the %d MiB decode cap", h.size, decodeCap>>20)
 	}

@@ -49,7 +49,12 @@
 // arrive and never needs a whole value in the pipeline's leftover, so a
 // 512 MiB string or a million-element array streams through. It keeps, per
 // message, at most 1024 values and Options.BodyCap payload bytes (4 KiB per
-// string) for display. It refuses, with a ParseError of a stable code,
+// string) for display. What every connection holds together, the values
+// being read and the commands waiting for replies, draws from
+// Options.Budget: when it is spent, the oldest command waiting on the
+// connection is emitted unmatched (redis_budget_evicted, its reply skipped
+// when it comes), and a value being read is kept shorter
+// (redis_budget_cut), each with a warning on its entry. It refuses, with a ParseError of a stable code,
 // nesting deeper than 32, strings longer than 512 MiB, element counts no
 // peer can send, and lines (other than a server's simple strings and
 // errors) longer than 64 KiB.
