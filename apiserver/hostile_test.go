@@ -2,7 +2,9 @@ package apiserver_test
 
 import (
 	"fmt"
+	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sondehq/sonde/apiserver"
+	"github.com/sondehq/sonde/protocols"
 	"github.com/sondehq/sonde/protocols/wire"
 )
 
@@ -110,5 +113,92 @@ func TestStreamsBounded(t *testing.T) {
 	}
 	for _, c := range open[1:] {
 		c.Close()
+	}
+}
+
+// TestAgentCannotSilenceAnother: anyone holding the shared token could read
+// an agent's agent_id from /api/v1/agents, send one empty batch numbered
+// 2^64-1 under it, and from then on that agent's batches were acknowledged
+// as resends and never stored, with nothing counted. Now a connected
+// agent_id cannot be used by a second connection, and a batch number far
+// ahead of the agent's last stored one is refused with a sentence; both
+// are counted, and every entry the victim sends is stored.
+func TestAgentCannotSilenceAnother(t *testing.T) {
+	h := startHub(t, apiserver.Config{DataDir: t.TempDir(), StorageLimit: 64 << 20}, "127.0.0.1:0")
+	at := time.Now()
+	var want []string
+	// send sends one batch on c and returns its ack.
+	send := func(c *websocket.Conn, seq uint64, from int) wire.Ack {
+		t.Helper()
+		es := []*protocols.Entry{makeEntry(from, at), makeEntry(from+1, at)}
+		want = append(want, es[0].Summary.Target, es[1].Summary.Target)
+		if err := c.WriteMessage(websocket.TextMessage, batchJSON(t, seq, es...)); err != nil {
+			t.Fatal(err)
+		}
+		var a wire.Ack
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if err := c.ReadJSON(&a); err != nil {
+			t.Fatalf("victim's batch %d: %v", seq, err)
+		}
+		return a
+	}
+	connect := func(id string) *websocket.Conn {
+		t.Helper()
+		c, _, err := rawAgent(t, h, string(testToken))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WriteJSON(wire.Hello{Type: wire.TypeHello, AgentID: id, Node: "n1"}); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// attack says hello as id and sends an empty batch numbered 2^64-1,
+	// returning what the hub answered.
+	attack := func(id string) error {
+		c := connect(id)
+		defer c.Close()
+		msg, _ := wire.AppendBatch(nil, math.MaxUint64, nil)
+		if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var a wire.Ack
+		return c.ReadJSON(&a)
+	}
+	victim := connect("victim-agent")
+	if a := send(victim, 1, 0); a.Stored != 2 {
+		t.Fatalf("victim's first batch: %+v", a)
+	}
+	var agents struct{ Agents []apiserver.AgentInfo }
+	h.get("/api/v1/agents", &agents)
+	id := agents.Agents[0].AgentID
+
+	// While the victim is connected.
+	if err := attack(id); err == nil || !strings.Contains(err.Error(), "already connected") {
+		t.Errorf("a second connection under a connected agent_id: %v, want a refusal saying it is already connected", err)
+	}
+	if a := send(victim, 2, 2); a.Stored != 2 {
+		t.Errorf("victim's batch 2 after the attack: %+v, want 2 stored", a)
+	}
+	// While it is away.
+	victim.Close()
+	if err := attack(id); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("batch 2^64-1 under a known agent_id: %v, want a refusal", err)
+	}
+	victim = connect(id)
+	if a := send(victim, 3, 4); a.Stored != 2 {
+		t.Errorf("victim's batch 3 after the attack: %+v, want 2 stored", a)
+	}
+	victim.Close()
+
+	if got := h.allTargets(); !slices.Equal(got, want) {
+		t.Errorf("stored %v, want %v", got, want)
+	}
+	if got := h.metric(`sonde_hub_ingest_rejected_total{reason="agent_connected"}`); got != 1 {
+		t.Errorf("second connections refused: counted %v, want 1", got)
+	}
+	if got := h.metric(`sonde_hub_ingest_rejected_total{reason="batch_ahead"}`); got != 1 {
+		t.Errorf("batches far ahead refused: counted %v, want 1", got)
 	}
 }

@@ -200,12 +200,26 @@ func (in *ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		case msg.m.Type == wire.TypeHello:
 			m := msg.m
-			a = in.agents.connected(m.Hello, r.RemoteAddr)
+			var other string
+			if a, other = in.agents.connected(m.Hello, r.RemoteAddr); a == nil {
+				in.refuse(c, r, rejectAgentConnected, websocket.ClosePolicyViolation,
+					fmt.Sprintf("agent_id %s is already connected (from %s); try again once that connection ends", m.AgentID, other))
+				return
+			}
 			in.metrics.agentConnected.Inc()
 			in.log.Info("agent connected", "agent", m.AgentID, "node", m.Node, "version", m.Version, "remote", r.RemoteAddr)
 		default: // a batch
 			m := msg.m
 			_, stored, dup, err := in.storeBatch(a.hello.AgentID, m.Seq, msg.entries)
+			if errors.Is(err, store.ErrBatchAhead) || errors.Is(err, store.ErrBatchBehind) {
+				reason := rejectBatchAhead
+				if errors.Is(err, store.ErrBatchBehind) {
+					reason = rejectBatchBehind
+				}
+				in.refuse(c, r, reason, websocket.ClosePolicyViolation,
+					fmt.Sprintf("batch %d refused: more than %d from the last batch stored for this agent_id (%v)", m.Seq, store.BatchWindow, err))
+				return
+			}
 			if err != nil {
 				in.log.Error("storing a batch", "agent", a.hello.AgentID, "err", err)
 				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "store failed"), time.Now().Add(ingestWriteWait))
@@ -631,9 +645,11 @@ type agents struct {
 }
 
 type agentState struct {
-	hello       wire.Hello
-	remote      string
-	connected   bool
+	hello     wire.Hello
+	remote    string
+	connected bool
+	// gone is closed when the connection that holds the agent_id ends.
+	gone        chan struct{}
 	connectedAt time.Time
 	lastSeen    time.Time
 	batches     uint64
@@ -646,24 +662,52 @@ type agentState struct {
 
 func newAgents() *agents { return &agents{m: map[string]*agentState{}} }
 
-func (g *agents) connected(h wire.Hello, remote string) *agentState {
+// connected records an agent's hello. An agent_id already connected is
+// not taken over: it returns nil and the remote address of the connection
+// that holds it. Refusing the second connection, rather than replacing the
+// first, keeps anyone holding the shared token from pushing an agent off
+// the hub again and again; a genuine agent whose old connection the hub has
+// not yet seen die (ingestPongWait at most) is refused until then, keeps
+// buffering and reconnects, losing nothing. (A restarted agent has a new
+// agent_id.)
+func (g *agents) connected(h wire.Hello, remote string) (*agentState, string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	a := g.m[h.AgentID]
+	if a != nil && a.connected {
+		// An agent that reconnects at once may say hello before the hub
+		// has read the end of its old connection: give that a moment.
+		gone := a.gone
+		g.mu.Unlock()
+		select {
+		case <-gone:
+		case <-time.After(takeoverWait):
+		}
+		g.mu.Lock()
+		if a.connected {
+			return nil, a.remote
+		}
+	}
 	if a == nil {
 		a = &agentState{counters: map[string]uint64{}}
 		g.m[h.AgentID] = a
 	}
 	a.hello, a.remote, a.connected = h, remote, true
+	a.gone = make(chan struct{})
 	a.connectedAt, a.lastSeen = time.Now(), time.Now()
-	return a
+	return a, ""
 }
 
 func (g *agents) disconnected(a *agentState) {
 	g.mu.Lock()
 	a.connected = false
+	close(a.gone)
 	g.mu.Unlock()
 }
+
+// takeoverWait is how long a hello waits for the connection that holds its
+// agent_id to end before it is refused.
+const takeoverWait = 2 * time.Second
 
 // batch records a batch and the agent's counters; it returns by how much the
 // agent's drop counter (wire.EmitDropped) grew, which the hub adds to

@@ -33,6 +33,13 @@ const (
 	rejectMalformed    = "malformed"
 	rejectProtocol     = "protocol"
 	rejectUpgrade      = "upgrade"
+	// rejectAgentConnected: a hello with the agent_id of a connection
+	// still open.
+	rejectAgentConnected = "agent_connected"
+	// rejectBatchAhead and rejectBatchBehind: a batch number further from
+	// the agent's last stored one than store.BatchWindow.
+	rejectBatchAhead  = "batch_ahead"
+	rejectBatchBehind = "batch_behind"
 )
 
 func newMetrics(s *Server) *metrics {
@@ -55,7 +62,8 @@ func newMetrics(s *Server) *metrics {
 	f(m.streamRefused)
 	m.agentDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_agent_dropped_entries_total", Help: "Entries agents reported dropping while the hub was unreachable (growth since each agent connected)."})
 	m.agentConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sonde_hub_agents_connected", Help: "Agents connected now."})
-	for _, r := range []string{rejectUnauthorized, rejectTooLarge, rejectMalformed, rejectProtocol, rejectUpgrade} {
+	for _, r := range []string{rejectUnauthorized, rejectTooLarge, rejectMalformed, rejectProtocol, rejectUpgrade,
+		rejectAgentConnected, rejectBatchAhead, rejectBatchBehind} {
 		m.rejected.WithLabelValues(r)
 	}
 	f(m.ingested)

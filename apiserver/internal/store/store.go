@@ -45,7 +45,24 @@ var (
 	ErrNotFound = errors.New("no such entry")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store is closed")
+	// ErrBatchAhead: a batch number further above the agent's last stored
+	// batch than BatchWindow. Such a batch is refused, not stored: storing
+	// it would make every later batch of that agent_id look like a resend.
+	ErrBatchAhead = errors.New("batch number too far ahead of the agent's last stored batch")
+	// ErrBatchBehind: a batch number further below the agent's last stored
+	// batch than BatchWindow, which no resend of a stored batch can be.
+	ErrBatchBehind = errors.New("batch number too far below the agent's last stored batch")
 )
+
+// BatchWindow is how far an agent's batch number may be from its last
+// stored one. An agent numbers its batches one after another and keeps at
+// most a few unacknowledged (agent/emit: 8), so a new batch is its last
+// stored one plus at most that many, and a resend is at most that many
+// below; 64 leaves room for agents configured with a larger window. A
+// number further ahead (2^64-1 under another agent's agent_id, say) would
+// make every later batch of that agent_id a "resend", acknowledged and
+// never stored.
+const BatchWindow = 64
 
 // Config configures Open.
 type Config struct {
@@ -335,8 +352,10 @@ const maxRetainedBatch = 12 << 20
 func seqOf(k []byte) uint64 { return binary.BigEndian.Uint64(k[1:]) }
 
 // Append stores one batch from an agent. When agentID is not empty and
-// batchSeq is not above the highest batch already stored for it, nothing is
-// stored and dup is true. Otherwise build is called, under the store's write
+// batchSeq is not above the highest batch already stored for it (but less
+// than BatchWindow below), nothing is stored and dup is true; a batchSeq
+// further from it than BatchWindow is refused (ErrBatchAhead,
+// ErrBatchBehind). Otherwise build is called, under the store's write
 // lock, with the first of the consecutive sequence numbers its records get
 // (entry IDs derive from them), and the records are durable when Append
 // returns. committed, when set, runs right after the commit, still under the
@@ -348,8 +367,15 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if agentID != "" && batchSeq <= s.agents[agentID].batch {
-		return 0, true, nil
+	if mark, known := s.agents[agentID]; agentID != "" && known {
+		switch {
+		case batchSeq > mark.batch && batchSeq-mark.batch > BatchWindow:
+			return 0, false, fmt.Errorf("batch %d, last stored %d: %w", batchSeq, mark.batch, ErrBatchAhead)
+		case batchSeq <= mark.batch && mark.batch-batchSeq >= BatchWindow:
+			return 0, false, fmt.Errorf("batch %d, last stored %d: %w", batchSeq, mark.batch, ErrBatchBehind)
+		case batchSeq <= mark.batch:
+			return 0, true, nil
+		}
 	}
 	first = s.last.Load() + 1
 	recs, err := build(first)
