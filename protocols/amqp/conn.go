@@ -50,6 +50,10 @@ type message struct {
 	tag          uint64
 	awaitConfirm bool
 	emitted      bool
+	// held is what the message's body holds of Options.Budget; starved
+	// says the budget was spent and the rest of the body is not kept.
+	held    int
+	starved bool
 }
 
 func (m *message) content() *protocols.AMQPContent {

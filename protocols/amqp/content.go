@@ -72,8 +72,14 @@ func (c *conn) body(s *side, p []byte) {
 		return
 	}
 	cnt := msg.content()
-	if msg.hole {
+	if keep := min(len(p), c.opts.BodyCap-len(cnt.Body.Data)); !msg.hole && !msg.starved && keep > 0 && !c.reserve(msg, keep) {
+		c.count(countBudgetCut, 1)
+		msg.starved = true
+		msg.entry.Warn(warnBudgetCut)
+	}
+	if msg.hole || msg.starved {
 		cnt.Body.Size += int64(len(p))
+		cnt.Body.Truncated = cnt.Body.Truncated || msg.starved
 	} else {
 		cnt.Body.Capture(p, c.opts.BodyCap)
 	}
@@ -151,4 +157,37 @@ func incompleteWarning(msg *message) string {
 		return fmt.Sprintf("content incomplete: %d of %d body bytes seen", cnt.Body.Size, cnt.BodySize)
 	}
 	return "content incomplete: its header was lost"
+}
+
+// The warnings of a message that the memory budget cut short.
+const (
+	warnBudgetCut     = "body cut short: the agent's memory for held messages was spent"
+	warnBudgetEvicted = "answer no longer awaited: the agent's memory for held messages was spent"
+)
+
+// reserve takes n bytes of the budget for msg's body. When the budget is
+// spent, the oldest message on the connection that waits only for its
+// answer (its content complete) stops waiting and is emitted, to make
+// room, as often as that helps; false when nothing could.
+func (c *conn) reserve(msg *message, n int) bool {
+	for !c.opts.Budget.Reserve(n) {
+		var oldest *message
+		for _, ch := range c.chans {
+			for _, q := range [][]*message{ch.waiting[0], ch.waiting[1], ch.unconfirmed} {
+				for _, m := range q {
+					if m != msg && m.stage == stageNone && m.held > 0 && (oldest == nil || m.seq < oldest.seq) {
+						oldest = m
+					}
+				}
+			}
+		}
+		if oldest == nil {
+			return false
+		}
+		c.count(countBudgetEvicted, 1)
+		c.stopWaiting(oldest)
+		c.unanswered(oldest, warnBudgetEvicted)
+	}
+	msg.held += n
+	return true
 }

@@ -47,7 +47,12 @@
 // nest at most 8 deep and yield at most 256 fields per method or content
 // header; string values are cut at 1024 bytes. Tables are length-prefixed,
 // so these caps mark fields Truncated without losing the framing. At most
-// 4096 channels are tracked per connection. A broken frame (frame-end
+// 4096 channels are tracked per connection. The bodies every connection
+// holds (content still arriving, publishes awaiting their confirm) draw
+// from Options.Budget: when it is spent, the oldest message on the
+// connection whose content is complete and that only awaits its answer is
+// emitted unmatched to make room (amqp_budget_evicted), or else the body
+// is kept shorter (amqp_budget_cut), each with a warning on its entry. A broken frame (frame-end
 // missing, unknown type or method, oversized, arguments cut short, body
 // longer than its header said) is a ParseError with a stable code
 // ("amqp_frame_end", ...); the connection's pending entries are then

@@ -54,6 +54,8 @@ func (c *conn) finish(msg *message, ts time.Time) {
 		return
 	}
 	msg.emitted = true
+	c.opts.Budget.Release(msg.held)
+	msg.held = 0
 	e := msg.entry
 	if c.opts.Redact {
 		rec := msg.rec
@@ -67,7 +69,7 @@ func (c *conn) finish(msg *message, ts time.Time) {
 	if ts.After(e.Start) {
 		e.Duration = ts.Sub(e.Start)
 	}
-	if cnt := msg.content(); cnt != nil && cnt.Body.Truncated && !msg.hole {
+	if cnt := msg.content(); cnt != nil && cnt.Body.Truncated && !msg.hole && !msg.starved {
 		c.count(countBodyTruncated, 1)
 	}
 	status := msg.status

@@ -40,6 +40,13 @@ const (
 	countConfirmUnlinked = "amqp_confirm_unlinked"
 	countBodyTruncated   = "amqp_body_truncated"
 	countIncomplete      = "amqp_content_incomplete"
+	// countBudgetEvicted: the agent's memory budget for held messages
+	// (Options.Budget) was spent, and the oldest message waiting for its
+	// answer on the connection was emitted unmatched to make room.
+	countBudgetEvicted = "amqp_budget_evicted"
+	// countBudgetCut: the budget was spent and nothing on the connection
+	// could be given up: a body was kept shorter than the body cap.
+	countBudgetCut = "amqp_budget_cut"
 )
 
 // Counter names of cap hits and anomalies that are not fatal.
@@ -57,6 +64,7 @@ var counterNames = protocols.NewCounterNames(
 	countHeartbeat, countOrphan, countResync, countLostFrame, countPendingCap,
 	countConfirmTimeout, countConfirmUnlinked, countBodyTruncated, countIncomplete,
 	countTableDepth, countTableFields, countValueLen, countTableBad, countFieldType, countTrailingBytes,
+	countBudgetEvicted, countBudgetCut,
 ).WithLoss(
-	countOrphan, countResync, countLostFrame, countPendingCap, countBodyTruncated, countIncomplete, countTableDepth, countTableFields, countValueLen, countTableBad, countFieldType,
+	countBudgetEvicted, countBudgetCut, countOrphan, countResync, countLostFrame, countPendingCap, countBodyTruncated, countIncomplete, countTableDepth, countTableFields, countValueLen, countTableBad, countFieldType,
 )
