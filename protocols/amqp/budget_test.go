@@ -9,7 +9,9 @@ import (
 )
 
 // selectConfirms puts channel ch in confirm mode (nowait).
-func selectConfirms(ch uint16) string { return meth(ch, classConfirm, confirmSelect, args().bits(true)) }
+func selectConfirms(ch uint16) string {
+	return meth(ch, classConfirm, confirmSelect, args().bits(true))
+}
 
 // TestBudgetUnconfirmedPublishes: many connections of publishes in confirm
 // mode whose confirms never come, each holding its body while it waits,
