@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -18,6 +19,9 @@ const (
 	warnOpenAtClose = "stream still open when the connection ended"
 	warnEvicted     = "stream evicted: too many streams open at once"
 	warnGoAway      = "not processed: the server sent GOAWAY before this stream"
+	warnBudgetCut   = "cut short: the agent's memory for held messages was spent"
+	warnBudgetEvict = "emitted before its end: the agent's memory for held messages was spent"
+	warnBudgetHdrs  = "header fields left out: the agent's memory for held messages was spent"
 	// A peer that accepts such a frame (RFC 9113 §4.2 lets it refuse) shows
 	// what it got; Sonde does too, up to maxFrameSize.
 	warnFrameSize = "frame larger than the receiver's SETTINGS_MAX_FRAME_SIZE"
@@ -200,6 +204,7 @@ func (c *conn) frame(d *direction, f http2.Frame, size int64, ts time.Time) erro
 			if f.Length > d.maxFrame {
 				s.warn(warnFrameSize)
 			}
+			c.holdData(s, d.dir, len(f.Data()))
 			s.data(d.dir, f.Data(), size, &c.opts)
 			if f.StreamEnded() {
 				c.ended(s, d.dir)
@@ -273,6 +278,7 @@ func (c *conn) headerBlock(dir protocols.Direction, blk blockState, db decodedBl
 		if s == nil {
 			return
 		}
+		c.holdHeaders(s, &db)
 		s.touch(ts)
 		s.sizes[protocols.ClientToServer] += blk.wire
 		s.headers(protocols.ClientToServer, db, &c.opts)
@@ -283,6 +289,7 @@ func (c *conn) headerBlock(dir protocols.Direction, blk blockState, db decodedBl
 	if s == nil {
 		return
 	}
+	c.holdHeaders(s, &db)
 	s.touch(ts)
 	if blk.oversized {
 		s.warn(warnFrameSize)
@@ -439,7 +446,71 @@ func (c *conn) finish(s *stream, u protocols.Unmatched) {
 	}
 	delete(c.streams, s.id)
 	c.done.add(s.id)
+	c.opts.Budget.Release(s.held)
+	s.held = 0
 	c.emit(s.entry(u, &c.opts))
+}
+
+// reserve takes n bytes of the budget for s. When the budget is spent, the
+// oldest other stream open on the connection is emitted as it stands to
+// make room, as often as that helps; false when nothing could.
+func (c *conn) reserve(s *stream, n int) bool {
+	for !c.opts.Budget.Reserve(n) {
+		var oldest *stream
+		for _, o := range c.streams {
+			if o != s && o.held > 0 && (oldest == nil || o.seq < oldest.seq) {
+				oldest = o
+			}
+		}
+		if oldest == nil {
+			return false
+		}
+		c.counts.Add(countBudgetEvicted, 1)
+		oldest.warn(warnBudgetEvict)
+		c.finish(oldest, oldest.missing())
+	}
+	s.held += n
+	return true
+}
+
+// holdData reserves what n payload bytes that dir sent on s may keep: at
+// most the body cap per side in all, whether as a body or as gRPC
+// messages. Once the budget refuses, that side keeps nothing more.
+func (c *conn) holdData(s *stream, dir protocols.Direction, n int) {
+	h := &s.half[dir]
+	n = min(n, c.opts.BodyCap-h.reserved)
+	if h.starved || n <= 0 {
+		return
+	}
+	if !c.reserve(s, n) {
+		c.counts.Add(countBudgetCut, 1)
+		h.starved = true
+		s.warn(warnBudgetCut)
+		return
+	}
+	h.reserved += n
+}
+
+// holdHeaders reserves what a decoded header block keeps; when the
+// budget refuses, only its pseudo-header fields are kept.
+func (c *conn) holdHeaders(s *stream, db *decodedBlock) {
+	const fieldOverhead = 40
+	n := 0
+	for _, f := range db.fields {
+		n += len(f.Name) + len(f.Value) + fieldOverhead
+	}
+	if c.reserve(s, n) {
+		return
+	}
+	c.counts.Add(countBudgetCut, 1)
+	s.warn(warnBudgetHdrs)
+	pseudo := db.fields[:0:0]
+	for _, f := range db.fields {
+		if strings.HasPrefix(f.Name, ":") {
+			pseudo = append(pseudo, f)
+		}
+	}
+	db.fields = pseudo
 }
 
 // goAway ends the streams the sender says it never processed (RFC 9113 §6.8).
@@ -510,6 +581,10 @@ func (c *conn) Close(reason protocols.CloseReason, ts time.Time) {
 		d.tableHeld = 0
 	}
 	if c.err != nil {
+		for _, s := range c.streams {
+			c.opts.Budget.Release(s.held)
+			s.held = 0
+		}
 		return
 	}
 	for _, s := range c.sortedStreams() {

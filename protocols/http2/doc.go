@@ -57,7 +57,13 @@
 // gzip or deflate decoding by Options.DecodedCap; gRPC messages are all
 // counted, the first 256 per side listed, their content capped in total by
 // BodyCap, the protobuf field tree by depth (12) and count (2048 per
-// message, 4096 per side of a call).
+// message, 4096 per side of a call), decoded once the call's entry is
+// made. What every connection's open streams hold (header fields, and
+// each side's payload up to BodyCap) draws from Options.Budget: when it
+// is spent, the oldest other stream open on the connection is emitted as
+// it stands to make room (http2_budget_evicted), or else the side keeps
+// nothing more of its payload, or a header block only its pseudo-header
+// fields (http2_budget_cut), each with a warning on its entry.
 //
 // # Where things are
 //

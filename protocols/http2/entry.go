@@ -38,6 +38,9 @@ type stream struct {
 	warnings      []string
 	// upgrade is the HTTP/1.1 request that became stream 1 (h2c Upgrade).
 	upgrade *protocols.Entry
+	// held is what the stream holds of Options.Budget: its header fields
+	// and what each side's payload may keep.
+	held int
 }
 
 // half is what one side of a stream sent.
@@ -55,6 +58,11 @@ type half struct {
 	// redacted is true when a field was hidden because the sender marked it
 	// never-indexed (RFC 7541 §7.1.3).
 	redacted bool
+	// reserved is what the payload (body or gRPC messages) has drawn
+	// from Options.Budget, at most the body cap; starved says the budget
+	// was spent and nothing more of it is kept.
+	reserved int
+	starved  bool
 }
 
 func newStream(id uint32, seq uint64, ts time.Time) *stream {
@@ -182,6 +190,14 @@ func (s *stream) data(dir protocols.Direction, p []byte, size int64, opts *proto
 	s.sizes[dir] += size
 	h := &s.half[dir]
 	h.dataSeen = true
+	if h.starved {
+		h.body.Size += int64(len(p))
+		h.body.Truncated = true
+		if h.msgs != nil {
+			h.msgs.desync(warnBudgetCut)
+		}
+		return
+	}
 	if h.msgs != nil {
 		enc, _ := h.headers.Get("grpc-encoding")
 		h.msgs.feed(p, strings.ToLower(strings.TrimSpace(enc)))

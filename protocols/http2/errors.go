@@ -50,8 +50,16 @@ const (
 	// Sonde keeps (maxTableSize, or what Options.Budget had left); an
 	// encoder that uses it all ends the connection's dissection.
 	countTableSizeCapped = "http2_table_size_capped"
+	// countBudgetEvicted: the agent's memory budget for held messages
+	// (Options.Budget) was spent, and the oldest stream open on the
+	// connection was emitted as it stood to make room.
+	countBudgetEvicted = "http2_budget_evicted"
+	// countBudgetCut: the budget was spent and no other stream could be
+	// given up: a body or gRPC messages were kept shorter, or header
+	// fields left out.
+	countBudgetCut = "http2_budget_cut"
 )
 
-var counterNames = protocols.NewCounterNames(countPendingEvicted, countTableSizeCapped).WithLoss(
-	countPendingEvicted, countTableSizeCapped,
+var counterNames = protocols.NewCounterNames(countPendingEvicted, countTableSizeCapped, countBudgetEvicted, countBudgetCut).WithLoss(
+	countPendingEvicted, countTableSizeCapped, countBudgetEvicted, countBudgetCut,
 )

@@ -69,6 +69,8 @@ type grpcReader struct {
 	out        protocols.GRPCMessages
 	used       int // content bytes kept, against the body cap
 	fields     int // protobuf fields decoded, against maxCallFields
+	// toDecode lists the messages whose fields are still to be decoded.
+	toDecode []int
 	// unsynced is true while message boundaries are unknown (bytes went
 	// missing, or the stream was joined late); lost says why.
 	unsynced bool
@@ -195,12 +197,24 @@ func (r *grpcReader) end() {
 	}
 	m.Data = data
 	r.used += len(data)
-	if decode && r.fields >= maxCallFields {
-		m.DecodeError = fmt.Sprintf("not decoded: the call's messages already have %d fields", maxCallFields)
-		decode = false
-	}
 	if decode {
-		fields, used, err := decodeProto(data, maxCallFields-r.fields)
+		// Decoded when the call's entry is made: a field tree takes many
+		// times the bytes of its message, and a call may stay open long.
+		r.toDecode = append(r.toDecode, len(r.out.Messages))
+	}
+	r.out.Messages = append(r.out.Messages, m)
+}
+
+// decodeFields decodes the listed messages as protobuf, within the
+// call's cap on fields.
+func (r *grpcReader) decodeFields() {
+	for _, i := range r.toDecode {
+		m := &r.out.Messages[i]
+		if r.fields >= maxCallFields {
+			m.DecodeError = fmt.Sprintf("not decoded: the call's messages already have %d fields", maxCallFields)
+			continue
+		}
+		fields, used, err := decodeProto(m.Data, maxCallFields-r.fields)
 		r.fields += used
 		m.Fields = fields
 		switch {
@@ -210,7 +224,7 @@ func (r *grpcReader) end() {
 			m.DecodeError = err.Error()
 		}
 	}
-	r.out.Messages = append(r.out.Messages, m)
+	r.toDecode = nil
 }
 
 // desync records that message boundaries are lost, for the reason given,
@@ -305,6 +319,7 @@ func (s *stream) grpcEntry(e *protocols.Entry, opts *protocols.Options) {
 		if m.inMsg {
 			m.desync("the stream ended inside a message")
 		}
+		m.decodeFields()
 		if m.lost != "" {
 			s.warn([...]string{"request", "response"}[i] + " messages: some not parsed: " + m.lost)
 		}
