@@ -138,6 +138,9 @@ type Stats struct {
 	Timeline      []Bucket                  `json:"timeline"`
 	Latency       Percentiles               `json:"latency"`
 	HistoryStart  *time.Time                `json:"history_start,omitempty"`
+	// Withheld is how many entries of the window are in namespaces the
+	// reader may not see.
+	Withheld uint64 `json:"withheld,omitempty"`
 }
 
 func (s *search) stats(w http.ResponseWriter, r *http.Request) {
@@ -146,7 +149,7 @@ func (s *search) stats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	p, ok := s.compile(w, r.URL.Query().Get("q"), "stats")
+	p, ok := s.compile(w, r, r.URL.Query().Get("q"), "stats")
 	if !ok {
 		return
 	}
@@ -186,6 +189,7 @@ func (s *search) stats(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	res.Latency = percentiles(lat)
+	res.Withheld = withheld(r)
 	if st := s.store.Stats(); !st.HistoryStart.IsZero() {
 		res.HistoryStart = &st.HistoryStart
 	}
@@ -238,7 +242,7 @@ func (s *search) serviceMap(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	p, ok := s.compile(w, r.URL.Query().Get("q"), "servicemap")
+	p, ok := s.compile(w, r, r.URL.Query().Get("q"), "servicemap")
 	if !ok {
 		return
 	}
@@ -271,7 +275,10 @@ func (s *search) serviceMap(w http.ResponseWriter, r *http.Request) {
 		To    time.Time `json:"to"`
 		Nodes []MapNode `json:"nodes"`
 		Edges []MapEdge `json:"edges"`
-	}{From: end.Add(-window), To: end, Nodes: []MapNode{}, Edges: []MapEdge{}}
+		// Withheld is how many entries of the window are in namespaces
+		// the reader may not see.
+		Withheld uint64 `json:"withheld,omitempty"`
+	}{From: end.Add(-window), To: end, Nodes: []MapNode{}, Edges: []MapEdge{}, Withheld: withheld(r)}
 	for _, n := range nodes {
 		res.Nodes = append(res.Nodes, n)
 	}

@@ -46,10 +46,15 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 type queryCompiler struct{ metrics *metrics }
 
 // compile compiles the q parameter, answering 400 itself when it is bad.
-func (s queryCompiler) compile(w http.ResponseWriter, q, endpoint string) (*query.Program, bool) {
+// The program sees only what the request's reader may see (see
+// readerScope).
+func (s queryCompiler) compile(w http.ResponseWriter, r *http.Request, q, endpoint string) (*query.Program, bool) {
 	s.metrics.queries.WithLabelValues(endpoint).Inc()
 	p, err := query.Compile(q)
 	if err == nil {
+		if sc := readerScope(r); sc != nil && !sc.All() {
+			p = query.Restrict(p, sc.Sees)
+		}
 		return p, true
 	}
 	s.metrics.queryErrors.Inc()
@@ -88,7 +93,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `the body must be {"q": "<query>"}`)
 		return
 	}
-	if _, ok := (queryCompiler{s.metrics}).compile(w, req.Q, "validate"); ok {
+	if _, ok := (queryCompiler{s.metrics}).compile(w, r, req.Q, "validate"); ok {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	}
 }

@@ -50,7 +50,7 @@ func (s *liveStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	p, ok := s.compile(w, r.URL.Query().Get("q"), "stream")
+	p, ok := s.compile(w, r, r.URL.Query().Get("q"), "stream")
 	if !ok {
 		return
 	}

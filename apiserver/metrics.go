@@ -22,6 +22,7 @@ type metrics struct {
 	panics         prometheus.Counter
 	sessionRefused *prometheus.CounterVec
 	streamRefused  prometheus.Counter
+	readerRefused  *prometheus.CounterVec
 	agentDropped   prometheus.Counter
 	agentConnected prometheus.Gauge
 }
@@ -60,6 +61,11 @@ func newMetrics(s *Server) *metrics {
 	f(m.sessionRefused)
 	m.streamRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_stream_refused_total", Help: "Live streams refused because MaxStreams were open."})
 	f(m.streamRefused)
+	m.readerRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sonde_hub_reader_refused_total", Help: "Reads refused on a hub behind the Kubernetes API, by reason: asked directly, an untrusted certificate, no user named, or a namespace the user may not see."}, []string{"reason"})
+	for _, r := range []string{"direct", "certificate", "user", "forbidden"} {
+		m.readerRefused.WithLabelValues(r)
+	}
+	f(m.readerRefused)
 	m.agentDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_agent_dropped_entries_total", Help: "Entries agents reported dropping while the hub was unreachable (growth since each agent connected)."})
 	m.agentConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sonde_hub_agents_connected", Help: "Agents connected now."})
 	for _, r := range []string{rejectUnauthorized, rejectTooLarge, rejectMalformed, rejectProtocol, rejectUpgrade,

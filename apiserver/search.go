@@ -97,6 +97,9 @@ type page struct {
 	Partial      bool       `json:"partial,omitempty"`
 	Scanned      uint64     `json:"scanned"`
 	HistoryStart *time.Time `json:"history_start,omitempty"`
+	// Withheld is how many of the scanned entries are in namespaces the
+	// reader may not see.
+	Withheld uint64 `json:"withheld,omitempty"`
 }
 
 func (s *search) entries(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +115,7 @@ func (s *search) entries(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p, ok := s.compile(w, r.URL.Query().Get("q"), "entries")
+	p, ok := s.compile(w, r, r.URL.Query().Get("q"), "entries")
 	if !ok {
 		return
 	}
@@ -121,6 +124,7 @@ func (s *search) entries(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	res.Withheld = withheld(r)
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -264,7 +268,9 @@ func (s *search) entry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := s.get(seq)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !readerSees(r, b)) {
+		// An entry the reader may not see is one that does not exist, so
+		// that IDs tell nothing of other namespaces.
 		writeError(w, http.StatusNotFound, "no entry has that ID (it may have been evicted to stay under the storage limit)")
 		return
 	}
@@ -284,14 +290,14 @@ func (s *search) exportHAR(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query().Get("q")
 	if q != "" {
-		if _, ok := s.compile(w, q, "har"); !ok {
+		if _, ok := s.compile(w, r, q, "har"); !ok {
 			return
 		}
 		q = "http && (" + q + ")"
 	} else {
 		q = "http"
 	}
-	p, ok := s.compile(w, q, "har")
+	p, ok := s.compile(w, r, q, "har")
 	if !ok {
 		return
 	}
@@ -313,6 +319,9 @@ func (s *search) exportHAR(w http.ResponseWriter, r *http.Request) {
 	}
 	for i, j := 0, len(es)-1; i < j; i, j = i+1, j-1 {
 		es[i], es[j] = es[j], es[i]
+	}
+	if n := withheld(r); n > 0 {
+		w.Header().Set(withheldHeader, strconv.FormatUint(n, 10))
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="sonde.har"`)
 	writeJSON(w, http.StatusOK, map[string]any{"log": har.Build(es, s.version)})

@@ -73,6 +73,9 @@ type Config struct {
 	// and name this machine in Host (see Session): for hubs that serve on
 	// the user's own machine.
 	Session *Session
+	// Access, when set, makes readers come through the Kubernetes API and
+	// see only what RBAC lets them (see Access): for hubs in a cluster.
+	Access *Access
 }
 
 // Server is the hub: it routes requests to ingest (agent connections), search
@@ -104,6 +107,9 @@ type Server struct {
 
 // New opens the store and builds the server; it does not listen yet.
 func New(cfg Config) (*Server, error) {
+	if cfg.Access != nil && (cfg.Access.FrontProxy == nil || cfg.Access.Checker == nil) {
+		return nil, errors.New("a hub behind the Kubernetes API needs both a front-proxy authenticator and a checker")
+	}
 	if cfg.Session != nil && len(cfg.Session.Token) < wire.MinTokenBytes {
 		return nil, fmt.Errorf("a session's token must have at least %d bytes", wire.MinTokenBytes)
 	}
@@ -161,6 +167,12 @@ func (s *Server) routes() http.Handler {
 	r.Get("/healthz", s.healthz)
 	// Agents present their own token.
 	r.Method(http.MethodGet, "/api/v1/ingest", s.ingest)
+	if s.cfg.Access != nil {
+		// Counters only, no traffic: Prometheus scrapes the pod itself.
+		r.Method(http.MethodGet, "/metrics", s.metrics.handler())
+		s.aggregatedRoutes(r)
+		return r
+	}
 	r.Group(func(r chi.Router) {
 		if s.cfg.Session != nil {
 			r.Use(s.guardSession)

@@ -44,12 +44,7 @@
 // why each word is there. Options.Secrets (a SecretPolicy) adds names and
 // regular expressions matched against values; its zero value is the rule
 // alone. URL user info, protocol credentials (Redis AUTH, AMQP SASL, Kafka
-// SASL) and HPACK never-indexed fields are redacted besides. A body left in
-// a content coding Sonde does not decode (br, compress, unknown codings, a
-// damaged gzip, a gRPC codec it does not know, an AMQP content-encoding)
-// cannot be searched for secrets, and some codings carry short content as
-// is: it is withheld (WithholdCoded), its size kept and a warning on the
-// entry.
+// SASL) and HPACK never-indexed fields are redacted besides.
 //
 // JSON bodies are scanned token by token rather than decoded, so that only
 // the replaced values change, a body cut at the body cap is still read, and

@@ -40,29 +40,6 @@ func (p SecretPolicy) RedactBody(b *Body, contentType string) bool {
 	return changed
 }
 
-// WithheldCodedWarning is the warning on an entry whose body was withheld
-// by WithholdCoded; %s is the content coding.
-const WithheldCodedWarning = "body withheld: its %s content coding was not decoded, so secrets in it could not be redacted"
-
-// WithholdCoded withholds a body that is still in a content coding (coding,
-// as the message named it) because Sonde did not or could not decode it
-// (br, compress, an unknown or a damaged coding): its bytes cannot be
-// searched for secrets, and some codings carry short content as is (zstd
-// raw blocks, stored deflate blocks), so showing them could show a
-// password. Data is then dropped (it would read Redacted, but a body never
-// shows more bytes than it had), Size still says how long the body was,
-// and Truncated is set; the entry says why in a warning. It reports whether it withheld anything; a
-// body shown decoded (Encoding set), or sent without a coding, is left
-// alone.
-func WithholdCoded(b *Body, coding string) bool {
-	coding = strings.ToLower(strings.TrimSpace(coding))
-	if len(b.Data) == 0 || b.Encoding != "" || coding == "" || coding == "identity" {
-		return false
-	}
-	b.Data, b.Truncated = nil, true
-	return true
-}
-
 // mediaType is a Content-Type without parameters, in lower case.
 func mediaType(ct string) string {
 	if i := strings.IndexByte(ct, ';'); i >= 0 {

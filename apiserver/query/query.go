@@ -84,6 +84,22 @@ type Program struct {
 	full bool
 	// required are constants every matching index record contains.
 	required [][]byte
+	// allow, when set, must accept a record before the query is asked
+	// (see Restrict); prg is nil when there is no query beside it.
+	allow func(*wire.Index) bool
+}
+
+// Restrict returns a program matching what p matches (every entry, when p
+// is nil) among the records allow accepts: a reader's access, asked of
+// each record before the query, so that a query never runs over an entry
+// its reader may not see.
+func Restrict(p *Program, allow func(*wire.Index) bool) *Program {
+	r := &Program{allow: allow}
+	if p != nil {
+		*r = *p
+		r.allow = allow
+	}
+	return r
 }
 
 // Compile compiles a query once; evaluate it per entry with MatchIndex.
@@ -158,6 +174,12 @@ func (p *Program) MatchIndex(x *wire.Index, entry func() *protocols.Entry) bool 
 // evaluation still running when ctx ends stops and is no match.
 func (p *Program) MatchIndexContext(ctx context.Context, x *wire.Index, entry func() *protocols.Entry) bool {
 	if p == nil {
+		return true
+	}
+	if p.allow != nil && !p.allow(x) {
+		return false
+	}
+	if p.prg == nil {
 		return true
 	}
 	if p.ruledOut(x) {

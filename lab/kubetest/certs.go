@@ -24,8 +24,10 @@ type pki struct {
 func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
 
 // newPKI makes a CA, a serving certificate for 127.0.0.1 (the API server's
-// and kwok's), a client certificate in system:masters, and the key pair
-// ServiceAccount tokens are signed with.
+// and kwok's), a client certificate in system:masters, the key pair
+// ServiceAccount tokens are signed with, and the aggregation layer's own CA
+// and the client certificate the API server presents to aggregated API
+// servers ("front-proxy-client", as kubeadm names it).
 func newPKI(dir string) (*pki, error) {
 	p := &pki{dir: dir}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -84,6 +86,10 @@ func newPKI(dir string) (*pki, error) {
 	}); err != nil {
 		return nil, err
 	}
+	proxyCA, proxyCert, proxyKey, err := frontProxyPKI(now)
+	if err != nil {
+		return nil, err
+	}
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -104,12 +110,59 @@ func newPKI(dir string) (*pki, error) {
 		"admin.key":   p.adminKey,
 		"sa.key":      pemBlock("EC PRIVATE KEY", saPriv),
 		"sa.pub":      pemBlock("PUBLIC KEY", saPub),
+		// Aggregated API servers trust requests signed by this CA alone:
+		// a client certificate of the cluster's CA must not be able to
+		// claim another user's name in a header.
+		"front-proxy-ca.crt":     proxyCA,
+		"front-proxy-client.crt": proxyCert,
+		"front-proxy-client.key": proxyKey,
 	} {
 		if err := os.WriteFile(p.path(name), b, 0o600); err != nil {
 			return nil, err
 		}
 	}
 	return p, nil
+}
+
+// FrontProxyClient is the name the API server's front-proxy client
+// certificate carries, which aggregated API servers allow.
+const FrontProxyClient = "front-proxy-client"
+
+// frontProxyPKI makes the aggregation layer's CA and the API server's
+// client certificate under it.
+func frontProxyPKI(now time.Time) (caPEM, certPEM, keyPEM []byte, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sonde-test-front-proxy-ca"},
+		NotBefore: now, NotAfter: now.Add(48 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: FrontProxyClient},
+		NotBefore: now, NotAfter: now.Add(48 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pemBlock("CERTIFICATE", caDER), pemBlock("CERTIFICATE", der), pemBlock("EC PRIVATE KEY", kder), nil
 }
 
 func pemBlock(typ string, der []byte) []byte {

@@ -245,6 +245,19 @@ func start(o Options) (e *Env, err error) {
 		"--kubelet-preferred-address-types", "InternalIP,Hostname",
 		"--kubelet-client-certificate", p.path("admin.crt"), "--kubelet-client-key", p.path("admin.key"),
 		"--profiling=false",
+		// The aggregation layer: requests to an APIService go to its
+		// Service's endpoints (there is no kube-proxy to reach a ClusterIP)
+		// with the user's identity in headers, under the front-proxy
+		// client certificate.
+		"--requestheader-client-ca-file", p.path("front-proxy-ca.crt"),
+		"--requestheader-allowed-names", FrontProxyClient,
+		"--requestheader-username-headers", "X-Remote-User",
+		"--requestheader-uid-headers", "X-Remote-Uid",
+		"--requestheader-group-headers", "X-Remote-Group",
+		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+		"--proxy-client-cert-file", p.path("front-proxy-client.crt"),
+		"--proxy-client-key-file", p.path("front-proxy-client.key"),
+		"--enable-aggregator-routing=true",
 	}
 	if !o.Controllers {
 		// Nothing would create the default ServiceAccount that this

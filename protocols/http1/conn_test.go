@@ -443,12 +443,11 @@ var connCases = []connCase{
 		},
 	},
 	{
-		name: "undecodable gzip keeps the raw bytes without redaction",
+		name: "undecodable gzip keeps the raw bytes",
 		chunks: protocolstest.Stream(
 			getA,
 			resp("200 OK", "Content-Encoding: gzip\r\nContent-Length: 9\r\n", "not gzip!"),
 		),
-		opts: func(o *protocols.Options) { o.Redact = false },
 		want: []string{"GET /a 200"},
 		check: func(t *testing.T, res protocolstest.Result) {
 			e := res.Entries[0]
