@@ -13,7 +13,15 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 # eBPF object), iproute2/iptables (network lab), chromium and nodejs (the
 # browser tests).
 APT_PACKAGES := tshark redis-server redis-tools rabbitmq-server kcat iperf3 wrk clang llvm libbpf-dev \
-	iproute2 iptables chromium nodejs
+	iproute2 iptables chromium nodejs $(IMAGE_PACKAGES) $(NODE_PACKAGES)
+# buildah builds the image from the Dockerfile without a daemon; the real node
+# of the Kubernetes tests (lab/node) runs pods with containerd, runc and the
+# CNI bridge and host-local plugins.
+IMAGE_PACKAGES := buildah ca-certificates
+NODE_PACKAGES := containerd runc containernetworking-plugins
+IMAGE      ?= ghcr.io/sondehq/sonde:$(VERSION)
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+IMAGE_TAR  := bin/sonde-image.tar
 # The packages that start goroutines of their own, or hold state shared between
 # goroutines (the protocols' counter sets and memory budget), tested again under
 # the race detector by `make test`. A package that gains a goroutine joins the list.
@@ -28,6 +36,28 @@ help: ## list the targets
 .PHONY: build
 build: ## build bin/sonde (static, no cgo)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sonde
+
+.PHONY: image
+image: ## build the Sonde image from the Dockerfile into bin/sonde-image.tar (OCI archive; buildah, no registry, no daemon)
+	$(call apt_install,$(IMAGE_PACKAGES))
+	@# The build context: the static binary for the target architecture and the
+	@# few files a FROM scratch image needs (see the Dockerfile).
+	rm -rf bin/image/$(IMAGE_ARCH) && mkdir -p bin/image/$(IMAGE_ARCH)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/image/$(IMAGE_ARCH)/sonde ./cmd/sonde
+	cp /etc/ssl/certs/ca-certificates.crt bin/image/$(IMAGE_ARCH)/
+	printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >bin/image/$(IMAGE_ARCH)/passwd
+	printf 'root:x:0:\nnonroot:x:65532:\n' >bin/image/$(IMAGE_ARCH)/group
+	@# A throwaway vfs store: nothing is left behind but the archive, and vfs
+	@# works wherever the build runs (inside a container too). --timestamp 0
+	@# and no identity label or history make the image's digest depend on its
+	@# files and labels alone.
+	@set -e; store=$$(mktemp -d); trap 'rm -rf "$$store"' EXIT; \
+	b="buildah --root $$store/root --runroot $$store/run --storage-driver vfs"; \
+	$$b build --quiet --timestamp 0 --identity-label=false --omit-history --platform linux/$(IMAGE_ARCH) \
+		--build-arg VERSION=$(VERSION) -t $(IMAGE) -f Dockerfile bin/image/$(IMAGE_ARCH) >/dev/null; \
+	rm -f $(IMAGE_TAR); \
+	$$b push --quiet --format oci $(IMAGE) oci-archive:$(IMAGE_TAR):$(IMAGE); \
+	echo "$(IMAGE_TAR): $(IMAGE), $$(du -h $(IMAGE_TAR) | cut -f1)"
 
 .PHONY: sample
 sample: build ## run `sonde read` on the sample capture the project recorded

@@ -216,3 +216,8 @@ func (e *Env) CreateNamespaces(ctx context.Context, names ...string) error {
 	}
 	return nil
 }
+
+// CAFile is the cluster's certificate authority (PEM): it signed the API
+// server's serving certificate and the admin's client certificate, so a
+// kubelet trusts the API server's requests with it.
+func (e *Env) CAFile() string { return filepath.Join(e.Dir, "ca.crt") }

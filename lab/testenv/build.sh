@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the control plane Sonde's Kubernetes tests run against — kube-apiserver,
-# kube-scheduler, kube-controller-manager, kubectl, etcd and kwok — from the
+# kube-scheduler, kube-controller-manager, kubectl, etcd and kwok — and the
+# kubelet of the real node (lab/node) from the
 # modules pinned in this directory's go.mod, into a cache outside the clone:
 #
 #   ${SONDE_K8S_CACHE:-/var/cache/sonde/k8s}/<kubernetes version>/bin
@@ -35,6 +36,7 @@ declare -A pkgs=(
 	[kubectl]=k8s.io/kubernetes/cmd/kubectl
 	[etcd]=go.etcd.io/etcd/server/v3
 	[kwok]=sigs.k8s.io/kwok/cmd/kwok
+	[kubelet]=k8s.io/kubernetes/cmd/kubelet
 )
 
 major=${k8s_version#v}; major=${major%%.*}
