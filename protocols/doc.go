@@ -36,15 +36,21 @@
 // emitted, when Options.Redact is set (the default); Entry.Redacted says
 // that something was replaced, and the value itself reads Redacted where
 // it was. What a secret is comes from one rule for names, the same for
-// header fields, query and fragment keys, form fields, JSON members, gRPC
-// metadata and AMQP and Kafka headers: the name, percent-decoded, in lower
+// header fields, query and fragment keys, form fields (multipart parts
+// too), JSON members, XML elements and attributes, gRPC metadata and AMQP
+// and Kafka headers: the name, percent-decoded, in lower
 // case and without '-', '_', '.' and spaces, ends with a credential word
 // ("token", "password", "apikey", ...) or is one of a few short names
 // ("code", "key", "sig", ...); see secretWords in redact.go for the list and
 // why each word is there. Options.Secrets (a SecretPolicy) adds names and
 // regular expressions matched against values; its zero value is the rule
 // alone. URL user info, protocol credentials (Redis AUTH, AMQP SASL, Kafka
-// SASL) and HPACK never-indexed fields are redacted besides.
+// SASL) and HPACK never-indexed fields are redacted besides. A body left in
+// a content coding Sonde does not decode (br, compress, unknown codings, a
+// damaged gzip, a gRPC codec it does not know, an AMQP content-encoding)
+// cannot be searched for secrets, and some codings carry short content as
+// is: it is withheld (WithholdCoded), its size kept and a warning on the
+// entry.
 //
 // JSON bodies are scanned token by token rather than decoded, so that only
 // the replaced values change, a body cut at the body cap is still read, and

@@ -13,7 +13,9 @@ var redactedJSON = []byte(`"` + Redacted + `"`)
 // content type says (its media type; empty when unknown): the values of
 // secret-named members of JSON (sniffed when the type does not say), the
 // values of secret-named fields of a form, then what the policy's patterns
-// match anywhere. It reports whether it replaced anything. A body that is
+// match anywhere. It reports whether it replaced anything. Multipart
+// bodies lose the content of secret-named parts, XML bodies the text of
+// secret-named elements and the values of secret-named attributes. A body that is
 // still content-coded (Encoding empty while the message named a coding
 // Sonde could not decode) is left to the patterns alone.
 func (p SecretPolicy) RedactBody(b *Body, contentType string) bool {
@@ -27,6 +29,14 @@ func (p SecretPolicy) RedactBody(b *Body, contentType string) bool {
 		if s, c := p.redactPairs(string(b.Data)); c {
 			b.Data, changed = []byte(s), true
 		}
+	case strings.HasPrefix(mt, "multipart/"):
+		if d := p.redactMultipart(b.Data, contentType); d != nil {
+			b.Data, changed = d, true
+		}
+	case strings.HasSuffix(mt, "/xml") || strings.HasSuffix(mt, "+xml"):
+		if d := p.redactXML(b.Data); d != nil {
+			b.Data, changed = d, true
+		}
 	case strings.Contains(mt, "json") || mt == "" && looksJSON(b.Data) || mt == "text/plain" && looksJSON(b.Data):
 		if d, c := p.RedactJSON(b.Data); c {
 			b.Data, changed = d, true
@@ -38,6 +48,29 @@ func (p SecretPolicy) RedactBody(b *Body, contentType string) bool {
 		}
 	}
 	return changed
+}
+
+// WithheldCodedWarning is the warning on an entry whose body was withheld
+// by WithholdCoded; %s is the content coding.
+const WithheldCodedWarning = "body withheld: its %s content coding was not decoded, so secrets in it could not be redacted"
+
+// WithholdCoded withholds a body that is still in a content coding (coding,
+// as the message named it) because Sonde did not or could not decode it
+// (br, compress, an unknown or a damaged coding): its bytes cannot be
+// searched for secrets, and some codings carry short content as is (zstd
+// raw blocks, stored deflate blocks), so showing them could show a
+// password. Data is then dropped (it would read Redacted, but a body never
+// shows more bytes than it had), Size still says how long the body was,
+// and Truncated is set; the entry says why in a warning. It reports whether it withheld anything; a
+// body shown decoded (Encoding set), or sent without a coding, is left
+// alone.
+func WithholdCoded(b *Body, coding string) bool {
+	coding = strings.ToLower(strings.TrimSpace(coding))
+	if len(b.Data) == 0 || b.Encoding != "" || coding == "" || coding == "identity" {
+		return false
+	}
+	b.Data, b.Truncated = nil, true
+	return true
 }
 
 // mediaType is a Content-Type without parameters, in lower case.

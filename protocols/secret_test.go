@@ -212,3 +212,40 @@ func TestSecretPolicyPatterns(t *testing.T) {
 		t.Errorf("body = %q", b.Data)
 	}
 }
+
+// TestRedactMarkupBodies: multipart and XML bodies lose the values of
+// their secret-named fields, and nothing else.
+func TestRedactMarkupBodies(t *testing.T) {
+	const mp = "multipart/form-data; boundary=XyZ"
+	tests := []struct {
+		name, contentType, body, want string
+	}{
+		{"multipart password", mp,
+			"--XyZ\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n--XyZ\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2\r\n--XyZ--\r\n",
+			"--XyZ\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n--XyZ\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\n[REDACTED]\r\n--XyZ--\r\n"},
+		{"multipart cut inside a secret", mp,
+			"--XyZ\r\nContent-Disposition: form-data; name=\"client_secret\"\r\n\r\nabcdef",
+			"--XyZ\r\nContent-Disposition: form-data; name=\"client_secret\"\r\n\r\n[REDACTED]"},
+		{"multipart without secrets", mp,
+			"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XyZ--\r\n", ""},
+		{"soap", "application/soap+xml",
+			`<Envelope><Header><wsse:Security><wsse:Username>bob</wsse:Username><wsse:Password Type="PasswordText">hunter2</wsse:Password></wsse:Security></Header></Envelope>`,
+			`<Envelope><Header><wsse:Security><wsse:Username>bob</wsse:Username><wsse:Password Type="PasswordText">[REDACTED]</wsse:Password></wsse:Security></Header></Envelope>`},
+		{"xml attribute", "text/xml", `<login user="bob" api_key='k-123'/>`, `<login user="bob" api_key='[REDACTED]'/>`},
+		{"xml cut inside a secret", "application/xml", `<a><token>abc`, `<a><token>[REDACTED]`},
+		{"xml without secrets", "application/xml", `<a><token_type>bearer</token_type><b x="1">t</b></a>`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := Body{Data: []byte(tt.body), Size: int64(len(tt.body))}
+			changed := SecretPolicy{}.RedactBody(&b, tt.contentType)
+			want := tt.want
+			if want == "" {
+				want = tt.body
+			}
+			if string(b.Data) != want || changed != (tt.want != "") {
+				t.Errorf("RedactBody = %v\n got %q\nwant %q", changed, b.Data, want)
+			}
+		})
+	}
+}
