@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
@@ -63,7 +64,8 @@ func TestReadersThroughKubernetes(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := apiserver.New(apiserver.Config{Token: testToken, Access: &apiserver.Access{
-		FrontProxy: access.NewFrontProxy(fp), Checker: access.NewReviewer(env.Client.AuthorizationV1().SubjectAccessReviews())}})
+		FrontProxy: access.NewFrontProxy(fp), Checker: access.NewReviewer(env.Client.AuthorizationV1().SubjectAccessReviews())},
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +92,7 @@ func TestReadersThroughKubernetes(t *testing.T) {
 	serveCtx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
-		served <- srv.Serve(serveCtx, tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert},
-			ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}))
+		served <- srv.Serve(serveCtx, ln)
 	}()
 	t.Cleanup(func() { stop(); <-served })
 
@@ -208,6 +209,55 @@ func TestReadersThroughKubernetes(t *testing.T) {
 	})
 	if strings.Join(got, " ") != aliceSees+" /a-live" {
 		t.Errorf("alice's stream: %v", got)
+	}
+
+	const aliceSeesLater = "/a-inside /a-live /a-to-b /outside-to-a"
+	// Alice's own proxy on her machine, as `sonde proxy` runs it: her
+	// token stays in it, the browser holds the session's.
+	sess := &apiserver.Session{Token: []byte("0123456789abcdef0123456789abcdef")}
+	up, err := apiserver.NewUserProxy(alice, "a", hubName, sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := httptest.NewServer(up)
+	t.Cleanup(local.Close)
+	for _, tt := range []struct {
+		name, path, host string
+		want             int
+	}{
+		{"with the session's token", "/api/v1/entries?token=" + string(sess.Token), "", http.StatusOK},
+		{"without it", "/api/v1/entries", "", http.StatusUnauthorized},
+		{"under a rebinding name", "/api/v1/entries?token=" + string(sess.Token), "rebind.example", http.StatusMisdirectedRequest},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, local.URL+tt.path, nil)
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct{ Entries []protocols.Entry }
+		json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || (tt.want == http.StatusOK && targetsOf(page.Entries) != aliceSeesLater) {
+			t.Errorf("alice's proxy %s: HTTP %d, %s", tt.name, resp.StatusCode, targetsOf(page.Entries))
+		}
+	}
+	pc, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(local.URL, "http")+"/api/v1/stream?history=100&token="+string(sess.Token), nil)
+	if err != nil {
+		t.Fatalf("the stream through alice's proxy: %v", err)
+	}
+	got = nil
+	readUntil(t, pc, 20*time.Second, func(m streamMsg) bool {
+		if m.Type == "entry" {
+			got = append(got, m.Entry.Summary.Target)
+		}
+		return len(got) == 4
+	})
+	pc.Close()
+	if slices.Sort(got); strings.Join(got, " ") != aliceSeesLater {
+		t.Errorf("the stream through alice's proxy: %v", got)
 	}
 
 	// Refusals: alice through b, bob anywhere (the API server's RBAC), and

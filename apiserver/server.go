@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,12 @@ type Config struct {
 	// Access, when set, makes readers come through the Kubernetes API and
 	// see only what RBAC lets them (see Access): for hubs in a cluster.
 	Access *Access
+	// TLS, when set, makes Serve answer TLS only: agents' tokens and
+	// entries, and the API server's requests, never travel in the clear.
+	// Access needs it (the API server's client certificate is how it is
+	// known); ClientAuth should be tls.RequestClientCert, since agents
+	// present no certificate.
+	TLS *tls.Config
 }
 
 // Server is the hub: it routes requests to ingest (agent connections), search
@@ -109,6 +116,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.Access != nil && (cfg.Access.FrontProxy == nil || cfg.Access.Checker == nil) {
 		return nil, errors.New("a hub behind the Kubernetes API needs both a front-proxy authenticator and a checker")
+	}
+	if cfg.Access != nil && cfg.TLS == nil {
+		return nil, errors.New("a hub behind the Kubernetes API must serve TLS: the API server's client certificate is how its requests are known")
 	}
 	if cfg.Session != nil && len(cfg.Session.Token) < wire.MinTokenBytes {
 		return nil, fmt.Errorf("a session's token must have at least %d bytes", wire.MinTokenBytes)
@@ -214,6 +224,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -51,7 +51,13 @@ const (
 // guardSession refuses requests without the session's token or with a
 // Host that does not name this machine.
 func (s *Server) guardSession(next http.Handler) http.Handler {
-	sess := s.cfg.Session
+	return s.cfg.Session.guard(func(reason string) { s.metrics.sessionRefused.WithLabelValues(reason).Inc() })(next)
+}
+
+// guard returns middleware that refuses requests without the session's
+// token or with a Host that does not name this machine, telling refused
+// why ("host" or "token").
+func (sess *Session) guard(refused func(reason string)) func(http.Handler) http.Handler {
 	want := sha256.Sum256(sess.Token)
 	valid := func(got string) bool {
 		if got == "" {
@@ -60,36 +66,38 @@ func (s *Server) guardSession(next http.Handler) http.Handler {
 		h := sha256.Sum256([]byte(got))
 		return subtle.ConstantTimeCompare(h[:], want[:]) == 1
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.localHost(r.Host) {
-			s.metrics.sessionRefused.WithLabelValues("host").Inc()
-			writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf("this Sonde session serves only this machine's own addresses, not %q", r.Host))
-			return
-		}
-		fromURL := r.URL.Query().Get(tokenParam)
-		bearer, _ := bearerToken(r)
-		var fromCookie string
-		if c, err := r.Cookie(sessionCookie); err == nil {
-			fromCookie = c.Value
-		}
-		switch {
-		case valid(fromURL):
-			// The page keeps the token as a cookie the browser sends back
-			// only to this origin, and never to scripts.
-			http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: fromURL, Path: "/",
-				HttpOnly: true, SameSite: http.SameSiteStrictMode})
-		case valid(bearer), valid(fromCookie):
-		default:
-			s.metrics.sessionRefused.WithLabelValues("token").Inc()
-			writeError(w, http.StatusUnauthorized, "this Sonde session needs its token: open the address sonde printed when it started (it ends in ?token=...)")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !sess.localHost(r.Host) {
+				refused("host")
+				writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf("this Sonde session serves only this machine's own addresses, not %q", r.Host))
+				return
+			}
+			fromURL := r.URL.Query().Get(tokenParam)
+			bearer, _ := bearerToken(r)
+			var fromCookie string
+			if c, err := r.Cookie(sessionCookie); err == nil {
+				fromCookie = c.Value
+			}
+			switch {
+			case valid(fromURL):
+				// The page keeps the token as a cookie the browser sends back
+				// only to this origin, and never to scripts.
+				http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: fromURL, Path: "/",
+					HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			case valid(bearer), valid(fromCookie):
+			default:
+				refused("token")
+				writeError(w, http.StatusUnauthorized, "this Sonde session needs its token: open the address sonde printed when it started (it ends in ?token=...)")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // localHost reports whether a Host header names this machine.
-func (s *Server) localHost(host string) bool {
+func (sess *Session) localHost(host string) bool {
 	name := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		name = h
@@ -98,7 +106,7 @@ func (s *Server) localHost(host string) bool {
 	if net.ParseIP(name) != nil || strings.EqualFold(name, "localhost") {
 		return true
 	}
-	for _, n := range s.cfg.Session.HostNames {
+	for _, n := range sess.HostNames {
 		if strings.EqualFold(name, n) {
 			return true
 		}

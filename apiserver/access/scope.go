@@ -64,13 +64,12 @@ func (s *Scope) SeesNamespace(ns string) bool {
 		return false
 	}
 	ok, err := s.check.Allowed(s.ctx, s.user, ns)
-	if err != nil {
-		if s.err == nil {
-			s.err = err
-		}
-		return false
+	if err != nil && s.err == nil {
+		// Kept as a no for the rest of the request: asking again for
+		// every entry would only add load to a struggling API server.
+		s.err = err
 	}
-	s.seen[ns] = ok
+	s.seen[ns] = ok && err == nil
 	return ok
 }
 

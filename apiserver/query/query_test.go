@@ -207,3 +207,30 @@ func TestIndexHostile(t *testing.T) {
 		t.Error("intact record does not match")
 	}
 }
+
+// TestRestrict: a restricted program matches what the query matches among
+// the records its reader may see, and an empty query restricted matches
+// what the reader may see.
+func TestRestrict(t *testing.T) {
+	onlyGRPC := func(x *wire.Index) bool { v, _ := x.Value("protocol"); return v == string(protocols.GRPC) }
+	p, err := Compile(`status == "200" || grpc`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		p    *Program
+		e    *protocols.Entry
+		want bool
+	}{
+		{Restrict(p, onlyGRPC), &protocols.Entry{Protocol: protocols.HTTP1, Summary: protocols.Summary{Status: "200"}}, false},
+		{Restrict(p, onlyGRPC), &protocols.Entry{Protocol: protocols.GRPC}, true},
+		{Restrict(nil, onlyGRPC), &protocols.Entry{Protocol: protocols.GRPC}, true},
+		{Restrict(nil, onlyGRPC), &protocols.Entry{Protocol: protocols.Redis}, false},
+	} {
+		var x wire.Index
+		x.Reset(wire.AppendIndex(nil, tt.e))
+		if got := tt.p.MatchIndex(&x, func() *protocols.Entry { return tt.e }); got != tt.want {
+			t.Errorf("%s on %s: %v, want %v", tt.p, tt.e.Protocol, got, tt.want)
+		}
+	}
+}

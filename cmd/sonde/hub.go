@@ -23,6 +23,9 @@ import (
 
 type hubFlags struct {
 	kubernetes   bool
+	access       bool
+	tlsCert      string
+	tlsKey       string
 	kubeconfig   string
 	listen       string
 	dataDir      string
@@ -78,6 +81,12 @@ func newHubCmd() *cobra.Command {
 			if f.tokenFile == "" {
 				return errors.New("--token-file is required: agents prove themselves with that token")
 			}
+			if f.access && !f.kubernetes {
+				return errors.New("--kubernetes-access needs --kubernetes: the cluster decides who reads what")
+			}
+			if f.access && (f.tlsCert == "" || f.tlsKey == "") {
+				return errors.New("--kubernetes-access needs --tls-cert-file and --tls-key-file: the API server reaches the hub over TLS, under the certificate its APIService names")
+			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 			cfg, err := f.hubConfig(log)
 			if err != nil {
@@ -98,6 +107,14 @@ func newHubCmd() *cobra.Command {
 				}()
 				cfg.Resolver = r
 			}
+			switch {
+			case f.access:
+				if cfg.Access, cfg.TLS, err = kubernetesAccess(ctx, f.kubeconfig, f.tlsCert, f.tlsKey, log); err != nil {
+					return err
+				}
+			case !loopback(f.listen):
+				log.Warn("reads are not authenticated: anyone who reaches this address reads every entry; in a cluster, run with --kubernetes-access", "listen", f.listen)
+			}
 			return serveHub(ctx, cfg, f.listen, nil, cmd.ErrOrStderr())
 		},
 	}
@@ -105,6 +122,9 @@ func newHubCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory of the store")
 	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding the token agents must present")
 	cmd.Flags().BoolVar(&f.kubernetes, "kubernetes", false, "name addresses after the cluster's pods and services (in-cluster credentials, or --kubeconfig)")
+	cmd.Flags().BoolVar(&f.access, "kubernetes-access", false, "with --kubernetes: serve readers only through the Kubernetes API (APIService v1alpha1.sonde.dev), each seeing the namespaces RBAC lets them get traffic.sonde.dev in")
+	cmd.Flags().StringVar(&f.tlsCert, "tls-cert-file", "", "with --kubernetes-access: the hub's serving certificate (PEM)")
+	cmd.Flags().StringVar(&f.tlsKey, "tls-key-file", "", "with --kubernetes-access: its private key (PEM)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "with --kubernetes: a kubeconfig file to use instead of the in-cluster credentials")
 	return cmd
 }
@@ -157,7 +177,11 @@ func serveHub(ctx context.Context, cfg apiserver.Config, listen string, load fun
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", listen, err)
 	}
-	url := "http://" + browse.Addr(ln.Addr())
+	scheme := "http://"
+	if cfg.TLS != nil {
+		scheme = "https://"
+	}
+	url := scheme + browse.Addr(ln.Addr())
 	if cfg.Session != nil {
 		url = apiserver.SessionURL(url, cfg.Session.Token)
 	}
