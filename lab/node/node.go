@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -282,13 +281,15 @@ authorization:
   mode: AlwaysAllow
 failSwapOn: false
 resolvConf: ""
+# Containers' logs under the node's directory, not the machine's /var/log/pods.
+podLogsDir: %[6]s
 # Images are imported, never pulled: garbage collection must not remove them.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {}
 syncFrequency: 5s
 nodeStatusUpdateFrequency: 2s
-`, n.Name, n.Socket, port, n.env.CAFile(), n.cgroupRoot())
+`, n.Name, n.Socket, port, n.env.CAFile(), n.cgroupRoot(), filepath.Join(n.Dir, "pod-logs"))
 }
 
 // Ctr runs containerd's ctr in the CRI's namespace.
@@ -486,6 +487,22 @@ func (n *Node) WaitPod(ctx context.Context, namespace, name string, timeout time
 	return pod, err
 }
 
+// containerLogs returns the logs the kubelet kept of a namespace's
+// containers of that name, every restart's, read from the node's disk so
+// that they are there when the API cannot serve them.
+func (n *Node) containerLogs(namespace, container string) string {
+	files, _ := filepath.Glob(filepath.Join(n.Dir, "pod-logs", namespace+"_*", container, "*.log"))
+	var b strings.Builder
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		if len(data) > 4000 {
+			data = data[len(data)-4000:]
+		}
+		fmt.Fprintf(&b, "== %s\n%s", f, data)
+	}
+	return b.String()
+}
+
 func (n *Node) logTail(name string) string {
 	b, _ := os.ReadFile(filepath.Join(n.Dir, name+".log"))
 	if len(b) > 3000 {
@@ -584,5 +601,3 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
-
-var _ = strconv.Itoa

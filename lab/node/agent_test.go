@@ -1,0 +1,353 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sondehq/sonde/deploy"
+	"github.com/sondehq/sonde/lab/kubetest"
+	"github.com/sondehq/sonde/protocols"
+)
+
+const sondeImage = "sonde.test/sonde:node-test"
+
+// buildSondeImage builds the shipped image with `make image`, from the
+// Dockerfile as a user would, and imports it into the node.
+func buildSondeImage(t *testing.T, n *Node) {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tar := filepath.Join(t.TempDir(), "sonde-image.tar")
+	start := time.Now()
+	cmd := exec.Command("make", "--no-print-directory", "-C", root, "image", "IMAGE="+sondeImage, "IMAGE_TAR="+tar)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make image: %v\n%s", err, out)
+	}
+	fi, err := os.Stat(tar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("make image: %d MB in %v", fi.Size()>>20, time.Since(start).Round(time.Millisecond))
+	if err := n.Import(context.Background(), tar); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hub is a `sonde hub` process on the machine, which the node's agents
+// (host network) reach on loopback.
+type hub struct {
+	url string
+	log *bytes.Buffer
+}
+
+func startHub(t *testing.T, token string) *hub {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sonde")
+	if err := BuildProgram(bin, "github.com/sondehq/sonde/cmd/sonde"); err != nil {
+		t.Fatal(err)
+	}
+	tokFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin, "hub", "--listen", addr, "--data", filepath.Join(dir, "data"), "--token-file", tokFile)
+	h := &hub{url: "http://" + addr, log: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = h.log, h.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil, nil
+	}); err != nil {
+		t.Fatalf("hub not listening on %s: %v\n%s", addr, err, h.log)
+	}
+	return h
+}
+
+// entries waits until the hub holds at least want entries matching q.
+func (h *hub) entries(t *testing.T, q string, want int, timeout time.Duration) []protocols.Entry {
+	t.Helper()
+	var page struct {
+		Entries []protocols.Entry `json:"entries"`
+	}
+	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		resp, err := http.Get(h.url + "/api/v1/entries?limit=100&q=" + url.QueryEscape(q))
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			return false, fmt.Errorf("entries?q=%s: %s: %s", q, resp.Status, b)
+		}
+		page.Entries = nil
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			return false, err
+		}
+		return len(page.Entries) >= want, nil
+	})
+	if err != nil {
+		t.Fatalf("%d entries matching %s: %v (have %d)", want, q, err, len(page.Entries))
+	}
+	return page.Entries
+}
+
+// agentManifests renders Sonde's manifests as `sonde manifests` does and
+// changes only what this test node lacks, never the security context:
+//   - the image was imported, not pushed: imagePullPolicy Never;
+//   - the hub is a local process (hub.url), not the hub Deployment;
+//   - the node runs no kube-proxy, so the kubernetes Service's ClusterIP
+//     leads nowhere: the agent (host network) is pointed at the API server's
+//     loopback address through the variables in-cluster clients read;
+//   - a capability that the machine's own bounding set lacks cannot be
+//     granted by any runtime (runc fails "unable to apply caps"), so it is
+//     dropped from the list, and the test says which. The project's
+//     machines lack CAP_SYS_RESOURCE, which the agent needs only on kernels
+//     before 5.11 (to raise RLIMIT_MEMLOCK); theirs is newer.
+func agentManifests(t *testing.T, env *kubetest.Env, h *hub, token string, namespaces ...string) string {
+	t.Helper()
+	objs, err := deploy.Render(deploy.Options{Image: sondeImage, Token: token, Namespaces: namespaces})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := url.Parse(env.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []string
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "Deployment", "Service", "NetworkPolicy":
+			continue
+		case "DaemonSet":
+			var ds appsv1.DaemonSet
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &ds); err != nil {
+				t.Fatal(err)
+			}
+			c := &ds.Spec.Template.Spec.Containers[0]
+			c.ImagePullPolicy = corev1.PullNever
+			for i, a := range c.Args {
+				if strings.HasPrefix(a, "--hub=") {
+					c.Args[i] = "--hub=" + h.url
+				}
+			}
+			if sc := c.SecurityContext; sc != nil && sc.Capabilities != nil {
+				var keep []corev1.Capability
+				for _, cp := range sc.Capabilities.Add {
+					if bounded(t, string(cp)) {
+						keep = append(keep, cp)
+					} else {
+						t.Logf("this machine's bounding set lacks CAP_%s: not asking for it", cp)
+					}
+				}
+				sc.Capabilities.Add = keep
+			}
+			c.Env = append(c.Env,
+				corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: api.Hostname()},
+				corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: api.Port()})
+			obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.Object = obj
+		}
+		y, err := yaml.Marshal(u.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(y))
+	}
+	file := filepath.Join(t.TempDir(), "sonde.yaml")
+	if err := os.WriteFile(file, []byte(strings.Join(docs, "---\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// capBits numbers the capabilities the agent's manifest names
+// (linux/capability.h).
+var capBits = map[string]uint{"NET_ADMIN": 12, "NET_RAW": 13, "SYS_ADMIN": 21, "SYS_RESOURCE": 24, "PERFMON": 38, "BPF": 39}
+
+// bounded says whether this process's bounding set holds the capability.
+func bounded(t *testing.T, name string) bool {
+	t.Helper()
+	bit, ok := capBits[name]
+	if !ok {
+		t.Fatalf("capability %s: add its number to capBits", name)
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			var set uint64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%x", &set); err != nil {
+				t.Fatal(err)
+			}
+			return set&(1<<bit) != 0
+		}
+	}
+	t.Fatal("no CapBnd in /proc/self/status")
+	return false
+}
+
+// waitAgent waits until the node's agent pod is Ready and returns it.
+func waitAgent(t *testing.T, env *kubetest.Env, n *Node, timeout time.Duration) *corev1.Pod {
+	t.Helper()
+	var pod *corev1.Pod
+	var last string
+	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		pods, err := env.Client.CoreV1().Pods(deploy.DefaultNamespace).List(ctx, metav1.ListOptions{
+			LabelSelector: deploy.LabelName + "=" + deploy.AgentName, FieldSelector: "spec.nodeName=" + n.Name})
+		if err != nil || len(pods.Items) == 0 {
+			last = fmt.Sprint("no agent pod on the node ", err)
+			return false, nil
+		}
+		pod = &pods.Items[0]
+		for _, cs := range pod.Status.ContainerStatuses {
+			if cs.Ready {
+				return true, nil
+			}
+			if w := cs.State.Waiting; w != nil {
+				last = w.Reason + ": " + w.Message
+			} else if tm := cs.LastTerminationState.Terminated; tm != nil {
+				last = fmt.Sprintf("exited %d (%s): %s", tm.ExitCode, tm.Reason, tm.Message)
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("the agent is not ready after %v: %s\nits log:\n%s", timeout, last, n.containerLogs(deploy.DefaultNamespace, "agent"))
+	}
+	return pod
+}
+
+// TestAgentDaemonSet runs Sonde's agent DaemonSet, from the image built
+// from the Dockerfile, on a real node under the security context its
+// manifest declares, and sees the HTTP exchanges between two real pods of
+// the node arrive at a hub: the agent loaded its eBPF programs (no
+// AF_PACKET fallback) and attached them to the veths the CNI made.
+func TestAgentDaemonSet(t *testing.T) {
+	env := kubetest.Start(t, kubetest.Options{Controllers: true})
+	n := Start(t, env, Options{})
+	importWeb(t, n)
+	buildSondeImage(t, n)
+	const token = "node-test-token-0123456789abcdef"
+	h := startHub(t, token)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := env.CreateNamespaces(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := env.Kubectl(ctx, "apply", "-f", agentManifests(t, env, h, token, "web")); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	start := time.Now()
+	agent := waitAgent(t, env, n, 2*time.Minute)
+	t.Logf("agent pod %s Ready in %v", agent.Name, time.Since(start).Round(time.Millisecond))
+
+	if _, err := env.Client.CoreV1().Pods("web").Create(ctx, webPod("web", "server", n.Name, "serve", ":8080"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	server, err := n.WaitPod(ctx, "web", "server", 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentLog := func() string {
+		out, err := env.Kubectl(ctx, "logs", "-n", deploy.DefaultNamespace, agent.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	// The agent says which pods it captures once their interfaces are
+	// attached; traffic before that would be missed.
+	if err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return strings.Contains(agentLog(), "web/server"), nil
+	}); err != nil {
+		t.Fatalf("the agent never said it captures web/server:\n%s", agentLog())
+	}
+	const count = 5
+	client := webPod("web", "client", n.Name, "get", fmt.Sprintf("http://%s:8080", server.Status.PodIP), fmt.Sprint(count))
+	if _, err := env.Client.CoreV1().Pods("web").Create(ctx, client, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		p, err := env.Client.CoreV1().Pods("web").Get(ctx, "client", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if p.Status.Phase == corev1.PodFailed {
+			return false, fmt.Errorf("the client pod failed: %+v", p.Status.ContainerStatuses)
+		}
+		return p.Status.Phase == corev1.PodSucceeded, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clientPod, err := env.Client.CoreV1().Pods("web").Get(ctx, "client", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	es := h.entries(t, `path.startsWith("/req/")`, count, time.Minute)
+	for _, e := range es {
+		if e.Src.IP.String() != clientPod.Status.PodIP || e.Dst.IP.String() != server.Status.PodIP || e.HTTP == nil || e.HTTP.Response == nil || e.HTTP.Response.StatusCode != 200 {
+			t.Errorf("entry %+v: want an answered HTTP exchange from %s to %s", e, clientPod.Status.PodIP, server.Status.PodIP)
+		}
+	}
+	log := agentLog()
+	if !strings.Contains(log, "source=ebpf") || strings.Contains(log, "source=afpacket") {
+		t.Errorf("the agent did not capture with eBPF under its DaemonSet's security context:\n%s", log)
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "capture source") || strings.Contains(line, "msg=capturing") {
+			t.Log(line)
+		}
+	}
+}
