@@ -62,7 +62,9 @@ type hub struct {
 	log *bytes.Buffer
 }
 
-func startHub(t *testing.T, token string) *hub {
+// With kubeconfig it names addresses after the cluster's pods, as the hub
+// Deployment does with its in-cluster credentials.
+func startHub(t *testing.T, token, kubeconfig string) *hub {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "sonde")
@@ -78,7 +80,8 @@ func startHub(t *testing.T, token string) *hub {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin, "hub", "--listen", addr, "--data", filepath.Join(dir, "data"), "--token-file", tokFile)
+	cmd := exec.Command(bin, "hub", "--listen", addr, "--data", filepath.Join(dir, "data"), "--token-file", tokFile,
+		"--kubernetes", "--kubeconfig", kubeconfig)
 	h := &hub{url: "http://" + addr, log: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = h.log, h.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -148,7 +151,7 @@ func (h *hub) entries(t *testing.T, q string, want int, timeout time.Duration) [
 //     dropped from the list, and the test says which. The project's
 //     machines lack CAP_SYS_RESOURCE, which the agent needs only on kernels
 //     before 5.11 (to raise RLIMIT_MEMLOCK); theirs is newer.
-func agentManifests(t *testing.T, env *kubetest.Env, h *hub, token string, namespaces ...string) string {
+func agentManifests(t *testing.T, env *kubetest.Env, h *hub, token string, seccomp *corev1.SeccompProfile, namespaces ...string) string {
 	t.Helper()
 	objs, err := deploy.Render(deploy.Options{Image: sondeImage, Token: token, Namespaces: namespaces})
 	if err != nil {
@@ -185,6 +188,9 @@ func agentManifests(t *testing.T, env *kubetest.Env, h *hub, token string, names
 					}
 				}
 				sc.Capabilities.Add = keep
+			}
+			if seccomp != nil {
+				c.SecurityContext.SeccompProfile = seccomp
 			}
 			c.Env = append(c.Env,
 				corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: api.Hostname()},
@@ -236,6 +242,40 @@ func bounded(t *testing.T, name string) bool {
 	return false
 }
 
+// processStatus reads /proc/PID/status of a pod's first container's
+// process, as the runtime started it.
+func (n *Node) processStatus(t *testing.T, pod *corev1.Pod) map[string]string {
+	t.Helper()
+	if len(pod.Status.ContainerStatuses) == 0 {
+		t.Fatalf("pod %s has no container status", pod.Name)
+	}
+	id := strings.TrimPrefix(pod.Status.ContainerStatuses[0].ContainerID, "containerd://")
+	out, err := n.Ctr(context.Background(), "tasks", "ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == id {
+			pid = f[1]
+		}
+	}
+	if pid == "" {
+		t.Fatalf("no task %s in:\n%s", id, out)
+	}
+	b, err := os.ReadFile(filepath.Join("/proc", pid, "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			m[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return m
+}
+
 // waitAgent waits until the node's agent pod is Ready and returns it.
 func waitAgent(t *testing.T, env *kubetest.Env, n *Node, timeout time.Duration) *corev1.Pod {
 	t.Helper()
@@ -272,25 +312,68 @@ func waitAgent(t *testing.T, env *kubetest.Env, n *Node, timeout time.Duration) 
 // manifest declares, and sees the HTTP exchanges between two real pods of
 // the node arrive at a hub: the agent loaded its eBPF programs (no
 // AF_PACKET fallback) and attached them to the veths the CNI made.
+//
+// It runs twice: with the manifest's security context as it is, and with
+// seccompProfile RuntimeDefault added, which a cluster with the kubelet's
+// seccompDefault or Pod Security "restricted" imposes. containerd 1.6's
+// default profile lets bpf(2) through for a process holding CAP_BPF (the
+// profile podman and CRI-O take from containers-common 0.50 lets it
+// through only with CAP_SYS_ADMIN, and the agent there falls back to
+// AF_PACKET).
 func TestAgentDaemonSet(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		seccomp *corev1.SeccompProfile
+		// wantSeccomp is the agent's Seccomp line in /proc/PID/status: 0
+		// unconfined (a kubelet without seccompDefault gives a container
+		// that declares no profile none), 2 filtered.
+		wantSeccomp string
+	}{
+		{"as-rendered", nil, "0"},
+		{"RuntimeDefault", &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}, "2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testAgentDaemonSet(t, tc.seccomp, tc.wantSeccomp) })
+	}
+}
+
+func testAgentDaemonSet(t *testing.T, seccomp *corev1.SeccompProfile, wantSeccomp string) {
 	env := kubetest.Start(t, kubetest.Options{Controllers: true})
 	n := Start(t, env, Options{})
 	importWeb(t, n)
 	buildSondeImage(t, n)
 	const token = "node-test-token-0123456789abcdef"
-	h := startHub(t, token)
+	h := startHub(t, token, env.Kubeconfig)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := env.CreateNamespaces(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := env.Kubectl(ctx, "apply", "-f", agentManifests(t, env, h, token, "web")); err != nil {
+	if out, err := env.Kubectl(ctx, "apply", "-f", agentManifests(t, env, h, token, seccomp, "web")); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	start := time.Now()
 	agent := waitAgent(t, env, n, 2*time.Minute)
 	t.Logf("agent pod %s Ready in %v", agent.Name, time.Since(start).Round(time.Millisecond))
+	status := n.processStatus(t, agent)
+	if got := status["Seccomp"]; got != wantSeccomp {
+		t.Errorf("the agent runs with Seccomp %s, want %s", got, wantSeccomp)
+	}
+	t.Logf("the agent's process: uid %s, CapEff %s, Seccomp %s, NoNewPrivs %s", status["Uid"], status["CapEff"], status["Seccomp"], status["NoNewPrivs"])
+	ds, err := env.Client.AppsV1().DaemonSets(deploy.DefaultNamespace).Get(ctx, deploy.AgentName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want uint64
+	for _, c := range ds.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add {
+		want |= 1 << capBits[string(c)]
+	}
+	if got := fmt.Sprintf("%016x", want); status["CapEff"] != got {
+		t.Errorf("the agent's effective capabilities are %s, want %s (the manifest's)", status["CapEff"], got)
+	}
+	if status["NoNewPrivs"] != "1" {
+		t.Errorf("the agent runs with NoNewPrivs %s: allowPrivilegeEscalation: false was not enforced", status["NoNewPrivs"])
+	}
 
 	if _, err := env.Client.CoreV1().Pods("web").Create(ctx, webPod("web", "server", n.Name, "serve", ":8080"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -339,6 +422,9 @@ func TestAgentDaemonSet(t *testing.T) {
 	for _, e := range es {
 		if e.Src.IP.String() != clientPod.Status.PodIP || e.Dst.IP.String() != server.Status.PodIP || e.HTTP == nil || e.HTTP.Response == nil || e.HTTP.Response.StatusCode != 200 {
 			t.Errorf("entry %+v: want an answered HTTP exchange from %s to %s", e, clientPod.Status.PodIP, server.Status.PodIP)
+		}
+		if e.Src.Pod != "client" || e.Src.Namespace != "web" || e.Dst.Pod != "server" || e.Dst.Namespace != "web" || e.Src.Node != n.Name {
+			t.Errorf("entry src %+v dst %+v: want web/client on %s to web/server", e.Src, e.Dst, n.Name)
 		}
 	}
 	log := agentLog()
