@@ -220,7 +220,15 @@ func (in *ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					fmt.Sprintf("batch %d refused: more than %d from the last batch stored for this agent_id (%v)", m.Seq, store.BatchWindow, err))
 				return
 			}
+			if errors.Is(err, store.ErrDiskFull) {
+				// Not acknowledged: the agent keeps the batch and sends it
+				// again when it reconnects.
+				in.refuse(c, r, rejectDiskFull, websocket.CloseTryAgainLater,
+					fmt.Sprintf("batch %d not stored: the hub's disk is full; try again later", m.Seq))
+				return
+			}
 			if err != nil {
+				in.metrics.rejected.WithLabelValues(rejectStoreFailed).Inc()
 				in.log.Error("storing a batch", "agent", a.hello.AgentID, "err", err)
 				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "store failed"), time.Now().Add(ingestWriteWait))
 				return

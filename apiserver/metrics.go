@@ -41,6 +41,10 @@ const (
 	// the agent's last stored one than store.BatchWindow.
 	rejectBatchAhead  = "batch_ahead"
 	rejectBatchBehind = "batch_behind"
+	// rejectDiskFull: a batch not stored for want of disk space, and
+	// rejectStoreFailed: for a store that failed (see store.ErrFailed).
+	rejectDiskFull    = "disk_full"
+	rejectStoreFailed = "store_failed"
 )
 
 func newMetrics(s *Server) *metrics {
@@ -69,7 +73,7 @@ func newMetrics(s *Server) *metrics {
 	m.agentDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_agent_dropped_entries_total", Help: "Entries agents reported dropping while the hub was unreachable (growth since each agent connected)."})
 	m.agentConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sonde_hub_agents_connected", Help: "Agents connected now."})
 	for _, r := range []string{rejectUnauthorized, rejectTooLarge, rejectMalformed, rejectProtocol, rejectUpgrade,
-		rejectAgentConnected, rejectBatchAhead, rejectBatchBehind} {
+		rejectAgentConnected, rejectBatchAhead, rejectBatchBehind, rejectDiskFull, rejectStoreFailed} {
 		m.rejected.WithLabelValues(r)
 	}
 	f(m.ingested)
@@ -99,6 +103,15 @@ func newMetrics(s *Server) *metrics {
 		}))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_stream_clients", Help: "Open stream websockets."},
 		func() float64 { return float64(s.broker.Clients()) }))
+	f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sonde_hub_store_disk_full_total", Help: "Times the store's writes met a full disk (its reserve file was given up so that the write could finish)."},
+		func() float64 { return float64(s.store.DiskFullEvents()) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_store_healthy", Help: "1 while the store takes entries; 0 while its disk is full or after it failed."},
+		func() float64 {
+			if s.store.Health() != nil {
+				return 0
+			}
+			return 1
+		}))
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -174,7 +174,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics)
-	r.Get("/healthz", s.healthz)
+	r.Get("/healthz", s.health)
 	// Agents present their own token.
 	r.Method(http.MethodGet, "/api/v1/ingest", s.ingest)
 	if s.cfg.Access != nil {

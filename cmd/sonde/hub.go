@@ -186,5 +186,21 @@ func serveHub(ctx context.Context, cfg apiserver.Config, listen string, load fun
 		url = apiserver.SessionURL(url, cfg.Session.Token)
 	}
 	fmt.Fprintf(msg, "serving Sonde on %s (Ctrl-C to stop)\n", url)
-	return srv.Serve(ctx, ln)
+	// A store that failed for good ends the hub with its error, so that the
+	// process exits non-zero and is restarted, rather than go on serving
+	// while it takes nothing.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-srv.Failed():
+			stop()
+		case <-ctx.Done():
+		}
+	}()
+	err = srv.Serve(ctx, ln)
+	if ferr := srv.Err(); ferr != nil {
+		return fmt.Errorf("the hub stopped: %w", ferr)
+	}
+	return err
 }

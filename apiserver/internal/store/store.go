@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable/block"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 const (
@@ -138,6 +139,17 @@ type Store struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	closed atomic.Bool
+
+	// See disk.go.
+	reserve, ballast int64
+	haveBallast      atomic.Bool
+	diskFull         atomic.Bool
+	diskFullEvents   atomic.Uint64
+	free             atomic.Int64
+	spaceChecked     atomic.Int64 // Unix ns
+	failOnce         sync.Once
+	failure          atomic.Pointer[error]
+	failed           chan struct{}
 }
 
 // agentMark is an agent's highest stored batch and when it was stored.
@@ -157,8 +169,11 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	s := &Store{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}), marks: marksFor(cfg.Limit),
+		agents: map[string]agentMark{}, failed: make(chan struct{})}
 	opts := &pebble.Options{
-		Logger: pebbleLogger{cfg.Logger},
+		Logger: pebbleLogger{l: cfg.Logger},
+		FS:     vfs.OnDiskFull(privateFS{vfs.Default}, s.onDiskFull),
 		// Scale pebble's fixed overheads with the limit so that a small store
 		// is not mostly WAL and memtable.
 		MemTableSize:        uint64(clamp(cfg.Limit/64, 256<<10, 64<<20)),
@@ -186,13 +201,21 @@ func Open(cfg Config) (*Store, error) {
 	if err := privateDir(cfg.Dir); err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(cfg.Dir, opts)
+	if err := privateFiles(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("making the store's files private: %w", err)
+	}
+	s.reserve = reserveFor(int64(opts.MemTableSize), opts.TargetFileSizes[0])
+	s.ballast = ballastFor(int64(opts.MemTableSize))
+	var db *pebble.DB
+	err := s.guard(func() (err error) {
+		db, err = pebble.Open(cfg.Dir, opts)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opening store in %s: %w", cfg.Dir, err)
 	}
-	s := &Store{db: db, cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}), marks: marksFor(cfg.Limit),
-		batch: db.NewBatch(pebble.WithMaxRetainedSizeBytes(maxRetainedBatch)), agents: map[string]agentMark{}}
-	if err := s.load(); err != nil {
+	s.db, s.batch = db, db.NewBatch(pebble.WithMaxRetainedSizeBytes(maxRetainedBatch))
+	if err := s.guard(s.load); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -365,6 +388,9 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 	if s.closed.Load() {
 		return 0, false, ErrClosed
 	}
+	if err := s.Err(); err != nil {
+		return 0, false, err
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if mark, known := s.agents[agentID]; agentID != "" && known {
@@ -389,9 +415,12 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 		}
 		incoming += int64(len(r.JSON) + len(r.Overlay) + len(r.Index))
 	}
+	if err := s.checkSpace(incoming); err != nil {
+		return 0, false, err
+	}
 	if s.estimate.Load()+incoming > s.marks.sync {
 		// A burst outran the evictor: make room before writing more.
-		if err := s.evictLocked(context.Background()); err != nil {
+		if err := s.guard(func() error { return s.evictLocked(context.Background()) }); err != nil {
 			return 0, false, err
 		}
 	}
@@ -437,7 +466,7 @@ func (s *Store) Append(agentID string, batchSeq uint64, build func(first uint64)
 	// batch, which once kept the estimate from growing at all, so that only
 	// the evictor's ticker noticed a burst, a second and many megabytes late.
 	written := int64(b.Len())
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := s.guard(func() error { return b.Commit(pebble.Sync) }); err != nil {
 		return 0, false, fmt.Errorf("storing %d entries: %w", len(recs), err)
 	}
 	if agentID != "" {
@@ -567,6 +596,12 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	if err := s.Err(); err != nil {
+		// A failed pebble may hold its locks; the process is about to
+		// exit, which is all that can be done for it.
+		s.stop()
+		return err
+	}
 	s.stop()
 	<-s.done
 	s.wmu.Lock()
@@ -598,7 +633,7 @@ func (s *Store) evictLoop(ctx context.Context) {
 				continue
 			}
 		}
-		if err := s.evict(ctx); err != nil && ctx.Err() == nil {
+		if err := s.guard(func() error { return s.evict(ctx) }); err != nil && ctx.Err() == nil {
 			s.log.Error("evicting old entries", "err", err)
 		}
 	}
@@ -658,7 +693,9 @@ func (s *Store) evictLocked(ctx context.Context) error {
 	}
 }
 
-type pebbleLogger struct{ l *slog.Logger }
+type pebbleLogger struct {
+	l *slog.Logger
+}
 
 func (p pebbleLogger) Infof(format string, args ...any) {
 	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
@@ -669,6 +706,7 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	// pebble calls Fatalf on corruption it cannot continue from; it expects
 	// the process to stop.
+	// The store's guard recovers the panic and fails the store for good.
 	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
-	panic(fmt.Sprintf(format, args...))
+	panic(fatalPanic{err: fmt.Errorf(format, args...)})
 }

@@ -403,3 +403,31 @@ func TestDirectoryIsPrivate(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestFatalErrorFailsTheStore: pebble's fatal error (a commit it cannot
+// continue from) panicked through Append into the request handler, whose
+// recovery kept the hub serving while every later batch panicked again. Now
+// the store fails for good: Append and Health say so without calling into
+// pebble, and Failed is closed for the process to exit on.
+func TestFatalErrorFailsTheStore(t *testing.T) {
+	s := open(t, t.TempDir(), MinLimit, "")
+	defer s.Close()
+	err := s.guard(func() error {
+		pebbleLogger{l: s.log}.Fatalf("pebble: fatal commit error: %v", syscall.EIO)
+		return nil
+	})
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("guard: %v, want ErrFailed", err)
+	}
+	select {
+	case <-s.Failed():
+	default:
+		t.Fatal("Failed is not closed")
+	}
+	if _, _, err := s.Append("a", 1, records(0, 1), nil); !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "input/output error") {
+		t.Errorf("Append after a fatal error: %v, want ErrFailed with the cause", err)
+	}
+	if err := s.Health(); !errors.Is(err, ErrFailed) {
+		t.Errorf("Health: %v", err)
+	}
+}
