@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -164,7 +165,7 @@ func New(cfg Config) *Sender {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Dialer == nil {
-		cfg.Dialer = &websocket.Dialer{HandshakeTimeout: handshakeTimeout, Proxy: http.ProxyFromEnvironment}
+		cfg.Dialer = NewDialer(nil)
 	}
 	var id [8]byte
 	crand.Read(id[:])
@@ -172,6 +173,12 @@ func New(cfg Config) *Sender {
 		cfg: cfg, log: cfg.Logger, url: ingestURL(cfg.HubURL), agentID: hex.EncodeToString(id[:]),
 		nextSeq: 1, changed: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
+}
+
+// NewDialer is the dialer a Sender uses, with tc for wss:// hubs (nil:
+// the system's roots).
+func NewDialer(tc *tls.Config) *websocket.Dialer {
+	return &websocket.Dialer{HandshakeTimeout: handshakeTimeout, Proxy: http.ProxyFromEnvironment, TLSClientConfig: tc}
 }
 
 // ingestURL turns the hub's address into the ingest websocket URL.

@@ -49,6 +49,9 @@ type Hub struct {
 	URL string
 	// Token is the bearer token the hub checks.
 	Token []byte
+	// CAFile, when set, is a PEM file of the CA certificates the hub's
+	// certificate must chain to (see emit.CAFileTLS); the URL is then https.
+	CAFile string
 }
 
 // Config configures Open. Exactly one of Live and File is set, and at
@@ -155,9 +158,13 @@ func Open(cfg Config) (*Runner, error) {
 	}
 	dissectors := all.Dissectors()
 	if cfg.Hub != nil {
-		r.sender = emit.New(emit.Config{HubURL: cfg.Hub.URL, Token: cfg.Hub.Token, Node: cfg.Node,
+		ec := emit.Config{HubURL: cfg.Hub.URL, Token: cfg.Hub.Token, Node: cfg.Node,
 			Version: cfg.Version, Source: r.source, Logger: r.log, Counters: r.Counters,
-			Loss: protocols.LossCounterNames(dissectors)})
+			Loss: protocols.LossCounterNames(dissectors)}
+		if cfg.Hub.CAFile != "" {
+			ec.Dialer = emit.NewDialer(emit.CAFileTLS(cfg.Hub.CAFile))
+		}
+		r.sender = emit.New(ec)
 	}
 	r.pcfg = pipeline.DefaultConfig(dissectors)
 	r.pcfg.Options.Redact = !cfg.KeepSecrets

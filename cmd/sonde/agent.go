@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,6 +41,7 @@ type agentFlags struct {
 	snapLen     int
 	asJSON      bool
 	hubURL      string
+	hubCA       string
 	tokenFile   string
 	node        string
 	metricsAddr string
@@ -79,6 +81,7 @@ select, following them as they come, go and change address.`,
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON entry per line on stdout")
 	fl.StringVar(&f.hubURL, "hub", "", "send entries to this hub (http://host:8898)")
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the hub's ingest token")
+	fl.StringVar(&f.hubCA, "hub-ca", "", "PEM file of the CA the hub's certificate must chain to (--hub https://...); read again when it changes")
 	fl.StringVar(&f.node, "node", "", "node name stamped on entries (default: the host name)")
 	fl.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics and /healthz on this address (e.g. :9101)")
 	fl.BoolVar(&f.noRedact, "no-redact", false, "keep credentials, cookies and tokens in entries")
@@ -120,6 +123,10 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	}
 	if f.hubURL != "" && f.tokenFile == "" {
 		return errors.New("--hub needs --token-file with the hub's ingest token")
+	}
+	tlsHub := strings.HasPrefix(f.hubURL, "https://") || strings.HasPrefix(f.hubURL, "wss://")
+	if f.hubCA != "" && !tlsHub {
+		return fmt.Errorf("--hub-ca is for a hub reached over TLS: give --hub https://..., not %q", f.hubURL)
 	}
 	secrets, err := f.redact.policy()
 	if err != nil {
@@ -215,7 +222,10 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 		if err != nil {
 			return err
 		}
-		cfg.Hub = &runner.Hub{URL: f.hubURL, Token: token}
+		cfg.Hub = &runner.Hub{URL: f.hubURL, Token: token, CAFile: f.hubCA}
+		if !tlsHub {
+			log.Warn("the hub is reached without TLS: the ingest token and every entry travel in the clear; give --hub https://... and --hub-ca", "hub", f.hubURL)
+		}
 	}
 	rt, err := runner.Open(cfg)
 	if err != nil {

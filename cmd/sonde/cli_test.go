@@ -22,6 +22,7 @@ func TestCommandsRefuseBadFlags(t *testing.T) {
 		{"agent without a target", []string{"agent", "--json"}, "say what to capture"},
 		{"agent without a destination", []string{"agent", "--iface", "lo"}, "say where entries go"},
 		{"agent hub without token", []string{"agent", "--iface", "lo", "--hub", "http://x"}, "--hub needs --token-file"},
+		{"agent CA for a plain hub", []string{"agent", "--iface", "lo", "--hub", "http://x", "--token-file", token, "--hub-ca", token}, "--hub-ca is for a hub reached over TLS"},
 		{"agent bad port", []string{"agent", "--iface", "lo", "--json", "--port", "70000"}, "is not a TCP port"},
 		{"agent negative snap length", []string{"agent", "--iface", "lo", "--json", "--snap-len", "-1"}, "--snap-len -1: give 128 to"},
 		{"agent tiny snap length", []string{"agent", "--iface", "lo", "--json", "--snap-len", "20"}, "--snap-len 20"},
