@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,28 +32,70 @@ import (
 
 const sondeImage = "sonde.test/sonde:node-test"
 
+// built holds what every test of the process shares: the image make image
+// built and the sonde binary of the hub, each built once.
+var built struct {
+	sync.Mutex
+	dir, image, sonde string
+}
+
+// builtDir is where they go; TestMain removes it.
+func builtDir(t *testing.T) string {
+	t.Helper()
+	if built.dir == "" {
+		d, err := os.MkdirTemp("", "sonde-node-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		built.dir = d
+	}
+	return built.dir
+}
+
 // buildSondeImage builds the shipped image with `make image`, from the
 // Dockerfile as a user would, and imports it into the node.
 func buildSondeImage(t *testing.T, n *Node) {
 	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
+	built.Lock()
+	if built.image == "" {
+		root, err := filepath.Abs("../..")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tar := filepath.Join(builtDir(t), "sonde-image.tar")
+		start := time.Now()
+		cmd := exec.Command("make", "--no-print-directory", "-C", root, "image", "IMAGE="+sondeImage, "IMAGE_TAR="+tar)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.Unlock()
+			t.Fatalf("make image: %v\n%s", err, out)
+		}
+		fi, err := os.Stat(tar)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("make image: %d MB in %v", fi.Size()>>20, time.Since(start).Round(time.Millisecond))
+		built.image = tar
 	}
-	tar := filepath.Join(t.TempDir(), "sonde-image.tar")
-	start := time.Now()
-	cmd := exec.Command("make", "--no-print-directory", "-C", root, "image", "IMAGE="+sondeImage, "IMAGE_TAR="+tar)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make image: %v\n%s", err, out)
-	}
-	fi, err := os.Stat(tar)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("make image: %d MB in %v", fi.Size()>>20, time.Since(start).Round(time.Millisecond))
+	tar := built.image
+	built.Unlock()
 	if err := n.Import(context.Background(), tar); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sondeBinary builds cmd/sonde once.
+func sondeBinary(t *testing.T) string {
+	t.Helper()
+	built.Lock()
+	defer built.Unlock()
+	if built.sonde == "" {
+		bin := filepath.Join(builtDir(t), "sonde")
+		if err := BuildProgram(bin, "github.com/sondehq/sonde/cmd/sonde"); err != nil {
+			t.Fatal(err)
+		}
+		built.sonde = bin
+	}
+	return built.sonde
 }
 
 // hub is a `sonde hub` process on the machine, which the node's agents
@@ -67,10 +110,7 @@ type hub struct {
 func startHub(t *testing.T, token, kubeconfig string) *hub {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "sonde")
-	if err := BuildProgram(bin, "github.com/sondehq/sonde/cmd/sonde"); err != nil {
-		t.Fatal(err)
-	}
+	bin := sondeBinary(t)
 	tokFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -151,7 +191,7 @@ func (h *hub) entries(t *testing.T, q string, want int, timeout time.Duration) [
 //     dropped from the list, and the test says which. The project's
 //     machines lack CAP_SYS_RESOURCE, which the agent needs only on kernels
 //     before 5.11 (to raise RLIMIT_MEMLOCK); theirs is newer.
-func agentManifests(t *testing.T, env *kubetest.Env, h *hub, token string, seccomp *corev1.SeccompProfile, namespaces ...string) string {
+func agentManifests(t *testing.T, env *kubetest.Env, h *hub, token string, o agentCase, namespaces ...string) string {
 	t.Helper()
 	objs, err := deploy.Render(deploy.Options{Image: sondeImage, Token: token, Namespaces: namespaces})
 	if err != nil {
@@ -181,6 +221,9 @@ func agentManifests(t *testing.T, env *kubetest.Env, h *hub, token string, secco
 			if sc := c.SecurityContext; sc != nil && sc.Capabilities != nil {
 				var keep []corev1.Capability
 				for _, cp := range sc.Capabilities.Add {
+					if string(cp) == o.drop {
+						continue
+					}
 					if bounded(t, string(cp)) {
 						keep = append(keep, cp)
 					} else {
@@ -189,8 +232,8 @@ func agentManifests(t *testing.T, env *kubetest.Env, h *hub, token string, secco
 				}
 				sc.Capabilities.Add = keep
 			}
-			if seccomp != nil {
-				c.SecurityContext.SeccompProfile = seccomp
+			if o.seccomp != nil {
+				c.SecurityContext.SeccompProfile = o.seccomp
 			}
 			c.Env = append(c.Env,
 				corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: api.Hostname()},
@@ -321,22 +364,46 @@ func waitAgent(t *testing.T, env *kubetest.Env, n *Node, timeout time.Duration) 
 // through only with CAP_SYS_ADMIN, and the agent there falls back to
 // AF_PACKET).
 func TestAgentDaemonSet(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		seccomp *corev1.SeccompProfile
-		// wantSeccomp is the agent's Seccomp line in /proc/PID/status: 0
-		// unconfined (a kubelet without seccompDefault gives a container
-		// that declares no profile none), 2 filtered.
-		wantSeccomp string
-	}{
-		{"as-rendered", nil, "0"},
-		{"RuntimeDefault", &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}, "2"},
+	runtimeDefault := &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	for _, tc := range []agentCase{
+		// A kubelet without seccompDefault runs a container that declares
+		// no profile unconfined (Seccomp 0 in /proc/PID/status).
+		{name: "as-rendered", wantSeccomp: "0", wantSource: "ebpf"},
+		{name: "RuntimeDefault", seccomp: runtimeDefault, wantSeccomp: "2", wantSource: "ebpf"},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testAgentDaemonSet(t, tc.seccomp, tc.wantSeccomp) })
+		t.Run(tc.name, func(t *testing.T) { testAgentDaemonSet(t, tc) })
 	}
 }
 
-func testAgentDaemonSet(t *testing.T, seccomp *corev1.SeccompProfile, wantSeccomp string) {
+// TestAgentMissingCapability takes one capability at a time from the
+// agent's manifest: without BPF or NET_ADMIN (loading TC programs needs
+// both) it falls back to AF_PACKET, says so in one line, and still
+// captures; PERFMON the TC capture does not need on this kernel (the TLS
+// uprobes do).
+func TestAgentMissingCapability(t *testing.T) {
+	runtimeDefault := &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	for _, tc := range []agentCase{
+		{name: "BPF", drop: "BPF", seccomp: runtimeDefault, wantSeccomp: "2", wantSource: "afpacket"},
+		{name: "NET_ADMIN", drop: "NET_ADMIN", seccomp: runtimeDefault, wantSeccomp: "2", wantSource: "afpacket"},
+		{name: "PERFMON", drop: "PERFMON", seccomp: runtimeDefault, wantSeccomp: "2", wantSource: "ebpf"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testAgentDaemonSet(t, tc) })
+	}
+}
+
+// agentCase is one way to run the agent's DaemonSet.
+type agentCase struct {
+	name string
+	// seccomp, when set, goes into the agent container's security context.
+	seccomp *corev1.SeccompProfile
+	// drop is a capability taken from the manifest's list.
+	drop string
+	// wantSeccomp is the agent's Seccomp line in /proc/PID/status (0
+	// unconfined, 2 filtered); wantSource the capture source it chooses.
+	wantSeccomp, wantSource string
+}
+
+func testAgentDaemonSet(t *testing.T, tc agentCase) {
 	env := kubetest.Start(t, kubetest.Options{Controllers: true})
 	n := Start(t, env, Options{})
 	importWeb(t, n)
@@ -349,15 +416,15 @@ func testAgentDaemonSet(t *testing.T, seccomp *corev1.SeccompProfile, wantSeccom
 	if err := env.CreateNamespaces(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := env.Kubectl(ctx, "apply", "-f", agentManifests(t, env, h, token, seccomp, "web")); err != nil {
+	if out, err := env.Kubectl(ctx, "apply", "-f", agentManifests(t, env, h, token, tc, "web")); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	start := time.Now()
 	agent := waitAgent(t, env, n, 2*time.Minute)
 	t.Logf("agent pod %s Ready in %v", agent.Name, time.Since(start).Round(time.Millisecond))
 	status := n.processStatus(t, agent)
-	if got := status["Seccomp"]; got != wantSeccomp {
-		t.Errorf("the agent runs with Seccomp %s, want %s", got, wantSeccomp)
+	if got := status["Seccomp"]; got != tc.wantSeccomp {
+		t.Errorf("the agent runs with Seccomp %s, want %s", got, tc.wantSeccomp)
 	}
 	t.Logf("the agent's process: uid %s, CapEff %s, Seccomp %s, NoNewPrivs %s", status["Uid"], status["CapEff"], status["Seccomp"], status["NoNewPrivs"])
 	ds, err := env.Client.AppsV1().DaemonSets(deploy.DefaultNamespace).Get(ctx, deploy.AgentName, metav1.GetOptions{})
@@ -428,8 +495,14 @@ func testAgentDaemonSet(t *testing.T, seccomp *corev1.SeccompProfile, wantSeccom
 		}
 	}
 	log := agentLog()
-	if !strings.Contains(log, "source=ebpf") || strings.Contains(log, "source=afpacket") {
-		t.Errorf("the agent did not capture with eBPF under its DaemonSet's security context:\n%s", log)
+	var sources []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, `msg="capture source"`) {
+			sources = append(sources, line)
+		}
+	}
+	if len(sources) != 1 || !strings.Contains(sources[0], "source="+tc.wantSource+" ") {
+		t.Errorf("the agent's capture source lines are %q, want one saying source=%s:\n%s", sources, tc.wantSource, log)
 	}
 	for _, line := range strings.Split(log, "\n") {
 		if strings.Contains(line, "capture source") || strings.Contains(line, "msg=capturing") {

@@ -17,7 +17,13 @@ import (
 	"github.com/sondehq/sonde/lab/kubetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := kubetest.Main(m)
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
 
 const webImage = "sonde.test/web:1"
 
