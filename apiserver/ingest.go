@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -61,6 +62,7 @@ type ingester struct {
 	metrics    *metrics
 	agents     *agents
 	upgrader   *websocket.Upgrader
+	lim        ingestLimits
 }
 
 // publisher takes each stored batch for the live streams, in sequence order
@@ -140,6 +142,16 @@ func (in *ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
+	lim := in.limits()
+	select {
+	case lim.slots <- struct{}{}:
+		defer func() { <-lim.slots }()
+	default:
+		in.metrics.rejected.WithLabelValues(rejectTooManyConns).Inc()
+		in.log.Warn("ingest refused: too many agent connections", "remote", r.RemoteAddr, "max", lim.maxConns)
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the hub serves at most %d agent connections at once; try again later", lim.maxConns))
+		return
+	}
 	c, err := in.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		in.metrics.rejected.WithLabelValues(rejectUpgrade).Inc()
@@ -176,8 +188,23 @@ func (in *ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One goroutine reads and checks the next batch while this one stores
 	// and acknowledges the previous: checking and storing use a core each.
 	inbox := make(chan inbound, 1)
-	bufs := make(msgBuffers, msgBuffersHeld)
-	go in.readIngest(c, inbox, done, bufs)
+	bufs := msgBuffers{ch: make(chan *[]byte, msgBuffersHeld), mem: lim.mem}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go in.readIngest(ctx, c, inbox, done, bufs)
+	// What this connection holds of the batch memory goes back when it
+	// ends: the message being handled, those the reader still sends, and
+	// the buffers kept for the next.
+	var holding int64
+	defer func() {
+		cancel()
+		c.Close() // ends the reader's read
+		lim.mem.release(holding)
+		for msg := range inbox {
+			lim.mem.release(msg.charge)
+		}
+		bufs.drain()
+	}()
 
 	var a *agentState
 	defer func() {
@@ -187,6 +214,7 @@ func (in *ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	for msg := range inbox {
+		holding = msg.charge
 		switch {
 		case msg.readErr != nil:
 			if errors.Is(msg.readErr, websocket.ErrReadLimit) {
@@ -236,6 +264,8 @@ func (in *ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if dropped := in.agents.batch(a, len(msg.entries), dup, m.Counters); dropped > 0 {
 				in.metrics.agentDropped.Add(float64(dropped))
 			}
+			lim.mem.release(holding)
+			holding = 0
 			bufs.put(msg.buf)
 			c.SetWriteDeadline(time.Now().Add(ingestWriteWait))
 			if err := c.WriteJSON(wire.Ack{Type: wire.TypeAck, Seq: m.Seq, Stored: stored}); err != nil {
@@ -252,7 +282,10 @@ type inbound struct {
 	entries []prepared
 	// buf holds the message, which entries may alias; release it once they
 	// are stored.
-	buf     *[]byte
+	buf *[]byte
+	// charge is what the message holds of the batch memory, to release
+	// once its entries are stored.
+	charge  int64
 	bad     *refusal
 	readErr error
 }
@@ -261,48 +294,77 @@ type inbound struct {
 // A batch is around a megabyte, and reading each into a new buffer grown by
 // doubling (as websocket.Conn.ReadMessage does) allocated and copied about
 // three times that for every batch. A sync.Pool would not do: the
-// collections that each batch's garbage brings about would empty it.
-type msgBuffers chan *[]byte
+// collections that each batch's garbage brings about would empty it. Kept
+// buffers are charged to the batch memory, when it has room for them.
+type msgBuffers struct {
+	ch  chan *[]byte
+	mem *byteBudget
+}
 
 // msgBuffersHeld is how many buffers a connection keeps: the one being
 // read, the one waiting, the one being stored.
 const msgBuffersHeld = 3
 
+// get returns a kept buffer, its charge released (the message read into
+// it is charged in full), or a new one.
 func (m msgBuffers) get() *[]byte {
 	select {
-	case b := <-m:
+	case b := <-m.ch:
+		m.mem.release(int64(cap(*b)))
 		return b
 	default:
 		return new([]byte)
 	}
 }
 
+// put keeps b for the next message if it is not too large and the batch
+// memory has room for it; otherwise it is left to the collector.
 func (m msgBuffers) put(b *[]byte) {
+	// Kept buffers may take only half the memory, so that the buffers of
+	// idle connections never starve those that have batches to read.
+	n := int64(cap(*b))
+	if n > pooledBufferMax || m.mem.used.Load()+n > m.mem.size/2 || !m.mem.tryAcquire(n) {
+		return
+	}
 	select {
-	case m <- b:
+	case m.ch <- b:
 	default:
+		m.mem.release(n)
 	}
 }
 
-// readMessage reads the next message into buf, growing it as needed. The
-// connection's read limit applies as with ReadMessage.
-func readMessage(c *websocket.Conn, buf []byte) (int, []byte, error) {
-	typ, r, err := c.NextReader()
-	if err != nil {
-		return typ, buf, err
+// drain gives back the kept buffers' charge.
+func (m msgBuffers) drain() {
+	for {
+		select {
+		case b := <-m.ch:
+			m.mem.release(int64(cap(*b)))
+		default:
+			return
+		}
 	}
+}
+
+// readMessage reads a message from r into buf, growing it as needed, to at
+// most limit+maxGrowthSlack bytes (the connection's read limit ends a
+// longer message).
+func readMessage(r io.Reader, buf []byte, limit int64) ([]byte, error) {
 	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			n := min(max(2*cap(buf), 32<<10), int(limit)+maxGrowthSlack)
+			if n <= cap(buf) {
+				n = cap(buf) + 4<<10
+			}
+			buf = append(make([]byte, 0, n), buf...)
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
-			return typ, buf, nil
+			return buf, nil
 		}
 		if err != nil {
-			return typ, buf, err
+			return buf, err
 		}
 	}
 }
@@ -318,13 +380,18 @@ type refusal struct {
 // ready to store, until the connection fails, a message is refused (the
 // last thing sent), or done is closed. It reads into buffers from bufs; a
 // batch's goes back there once the batch is stored.
-func (in *ingester) readIngest(c *websocket.Conn, out chan<- inbound, done <-chan struct{}, bufs msgBuffers) {
+func (in *ingester) readIngest(ctx context.Context, c *websocket.Conn, out chan<- inbound, done <-chan struct{}, bufs msgBuffers) {
 	defer close(out)
+	mem := bufs.mem
+	var charge int64 // the message's, until sent on
+	defer func() { mem.release(charge) }()
 	send := func(msg inbound) bool {
+		msg.charge, charge = charge, 0
 		select {
 		case out <- msg:
 			return msg.readErr == nil && msg.bad == nil
 		case <-done:
+			mem.release(msg.charge)
 			return false
 		}
 	}
@@ -334,13 +401,30 @@ func (in *ingester) readIngest(c *websocket.Conn, out chan<- inbound, done <-cha
 	var hello *wire.Message
 	var prep *preparer
 	for {
+		typ, r, err := c.NextReader()
+		if err != nil {
+			send(inbound{readErr: err})
+			return
+		}
+		// The whole of a message's share is taken at once, before reading,
+		// so that connections waiting for room never each hold part of it.
+		need := messageCharge(in.maxMessage)
+		if err := mem.acquire(ctx, need); err != nil {
+			send(inbound{readErr: err})
+			return
+		}
+		charge = need
 		buf := bufs.get()
-		typ, data, err := readMessage(c, *buf)
+		data, err := readMessage(r, *buf, in.maxMessage)
 		*buf = data
 		if err != nil {
 			send(inbound{readErr: err})
 			return
 		}
+		// Keep what the buffer and the store's copy of it take.
+		held := int64(cap(data) + len(data))
+		mem.release(charge - held)
+		charge = held
 		c.SetReadDeadline(time.Now().Add(ingestPongWait))
 		header, body, _ := bytes.Cut(data, []byte{'\n'})
 		var m wire.Message
@@ -363,7 +447,9 @@ func (in *ingester) readIngest(c *websocket.Conn, out chan<- inbound, done <-cha
 			}
 			hello = &m
 			prep = in.newPreparer(m.Node, m.Source)
-			bufs.put(buf) // a hello's fields are copies
+			mem.release(charge) // a hello's fields are copies
+			charge = 0
+			bufs.put(buf)
 			if !send(inbound{m: m}) {
 				return
 			}

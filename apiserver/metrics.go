@@ -25,6 +25,9 @@ type metrics struct {
 	readerRefused  *prometheus.CounterVec
 	agentDropped   prometheus.Counter
 	agentConnected prometheus.Gauge
+	// ingestMemoryWaits counts messages that waited for room in the batch
+	// memory of all agent connections.
+	ingestMemoryWaits prometheus.Counter
 }
 
 // Reasons an ingest connection or message is refused.
@@ -45,6 +48,8 @@ const (
 	// rejectStoreFailed: for a store that failed (see store.ErrFailed).
 	rejectDiskFull    = "disk_full"
 	rejectStoreFailed = "store_failed"
+	// rejectTooManyConns: a connection past the ingester's MaxIngestConns.
+	rejectTooManyConns = "too_many_connections"
 )
 
 func newMetrics(s *Server) *metrics {
@@ -73,7 +78,7 @@ func newMetrics(s *Server) *metrics {
 	m.agentDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_agent_dropped_entries_total", Help: "Entries agents reported dropping while the hub was unreachable (growth since each agent connected)."})
 	m.agentConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sonde_hub_agents_connected", Help: "Agents connected now."})
 	for _, r := range []string{rejectUnauthorized, rejectTooLarge, rejectMalformed, rejectProtocol, rejectUpgrade,
-		rejectAgentConnected, rejectBatchAhead, rejectBatchBehind, rejectDiskFull, rejectStoreFailed} {
+		rejectAgentConnected, rejectBatchAhead, rejectBatchBehind, rejectDiskFull, rejectStoreFailed, rejectTooManyConns} {
 		m.rejected.WithLabelValues(r)
 	}
 	f(m.ingested)
@@ -112,6 +117,12 @@ func newMetrics(s *Server) *metrics {
 			}
 			return 1
 		}))
+	m.ingestMemoryWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_ingest_memory_waits_total", Help: "Agent messages that waited for room in the batch memory shared by all agent connections (see DefaultIngestMemory)."})
+	f(m.ingestMemoryWaits)
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_ingest_memory_bytes", Help: "Bytes of the agent connections' batch memory in use."},
+		func() float64 { return float64(s.ingest.limits().mem.used.Load()) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_ingest_memory_limit_bytes", Help: "The batch memory all agent connections share."},
+		func() float64 { return float64(s.ingest.limits().memory) }))
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
