@@ -1,6 +1,7 @@
 package apiserver_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -49,15 +50,39 @@ func TestReadersThroughKubernetes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The hub, in its own network namespace, serving TLS under a
-	// certificate the APIService names as its CA.
-	certPEM, keyPEM, err := access.NewServingCert([]string{hubName + "." + hubNS + ".svc"}, time.Hour)
+	// The APIService the API server reaches the hub by, and the Service
+	// it names, its endpoint the hub's address in its own network
+	// namespace. The hub makes its certificate and tells the API server to
+	// trust it, as in the cluster.
+	registerAPIService(t, env, hubNS, hubName)
+	if _, err := env.Client.CoreV1().Services(hubNS).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: hubName},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "https", Port: 8898}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	port, ready := int32(8898), true
+	if _, err := env.Client.DiscoveryV1().EndpointSlices(hubNS).Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: hubName + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: hubName}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{link.IP.String()}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: new("https"), Port: &port}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	setup := access.CertSetup{Namespace: hubNS, Secret: "sonde-hub-tls", ConfigMap: "sonde-hub-ca",
+		APIService: access.Version + "." + access.Group, Service: hubName, Labels: map[string]string{"app.kubernetes.io/part-of": "sonde"}}
+	cert, err := access.EnsureServingCert(ctx, env.Client, setup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
+	again, err := access.EnsureServingCert(ctx, env.Client, setup)
+	if err != nil || !bytes.Equal(again.Certificate[0], cert.Certificate[0]) {
+		t.Errorf("a second start made another certificate (%v): restarts would leave agents distrusting the hub", err)
+	}
+	cm, err := env.Client.CoreV1().ConfigMaps(hubNS).Get(ctx, "sonde-hub-ca", metav1.GetOptions{})
+	if err != nil || !strings.Contains(cm.Data[access.CAKey], "BEGIN CERTIFICATE") || cm.Labels["app.kubernetes.io/part-of"] != "sonde" {
+		t.Errorf("the agents' CA: %v %v", cm, err)
 	}
 	fp, err := access.LoadFrontProxyConfig(ctx, env.Client)
 	if err != nil {
@@ -96,23 +121,7 @@ func TestReadersThroughKubernetes(t *testing.T) {
 	}()
 	t.Cleanup(func() { stop(); <-served })
 
-	// The Service the APIService names, its endpoint the hub's address.
-	if _, err := env.Client.CoreV1().Services(hubNS).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: hubName},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "https", Port: 8898}}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	port, ready := int32(8898), true
-	if _, err := env.Client.DiscoveryV1().EndpointSlices(hubNS).Create(ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: hubName + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: hubName}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{link.IP.String()}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: new("https"), Port: &port}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	registerAPIService(t, env, hubNS, hubName, certPEM)
+	waitAvailable(t, env)
 
 	// The viewers' role, bound to alice in a alone.
 	if _, err := env.Client.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
@@ -294,9 +303,9 @@ func TestReadersThroughKubernetes(t *testing.T) {
 	}
 }
 
-// registerAPIService registers v1alpha1.sonde.dev for the hub and waits for
-// the API server to find it available.
-func registerAPIService(t *testing.T, env *kubetest.Env, ns, name string, caPEM []byte) {
+// registerAPIService registers v1alpha1.sonde.dev for the hub, with no CA
+// yet: the hub sets it.
+func registerAPIService(t *testing.T, env *kubetest.Env, ns, name string) {
 	t.Helper()
 	dyn, err := dynamic.NewForConfig(env.Config)
 	if err != nil {
@@ -309,16 +318,27 @@ func registerAPIService(t *testing.T, env *kubetest.Env, ns, name string, caPEM 
 		"spec": map[string]any{
 			"group": access.Group, "version": access.Version,
 			"service":              map[string]any{"namespace": ns, "name": name, "port": int64(8898)},
-			"caBundle":             caPEM,
 			"groupPriorityMinimum": int64(1000), "versionPriority": int64(15),
 		},
 	}}
 	if _, err := dyn.Resource(gvr).Create(t.Context(), svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitAvailable waits for the API server to find the hub's APIService
+// available: it reached the hub and trusted its certificate.
+func waitAvailable(t *testing.T, env *kubetest.Env) {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvr := schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
+	name := access.Version + "." + access.Group
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		u, err := dyn.Resource(gvr).Get(t.Context(), svc.GetName(), metav1.GetOptions{})
+		u, err := dyn.Resource(gvr).Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

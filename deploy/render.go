@@ -38,7 +38,13 @@ const (
 	DefaultStorageLimit = 1 << 30
 	AgentName           = "sonde-agent"
 	TokenSecret         = "sonde-token"
-	TokenKey            = "token"
+	// APIService is the name readers reach the hub by through the
+	// kube-apiserver; HubTLSSecret holds the hub's serving certificate and
+	// HubCAConfigMap its CA for the agents (the hub makes both).
+	APIService     = "v1alpha1.sonde.dev"
+	HubTLSSecret   = "sonde-hub-tls"
+	HubCAConfigMap = "sonde-hub-ca"
+	TokenKey       = "token"
 	// HubPort serves ingest, the API and the UI.
 	HubPort = 8898
 	// LabelPartOf marks every object Sonde installs; `sonde clean` deletes

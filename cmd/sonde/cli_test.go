@@ -38,7 +38,7 @@ func TestCommandsRefuseBadFlags(t *testing.T) {
 		{"hub missing token file", []string{"hub", "--data", t.TempDir(), "--token-file", "/nonexistent/t"}, "reading the token"},
 		{"hub outside a cluster", []string{"hub", "--data", t.TempDir(), "--token-file", token, "--kubernetes"}, "--kubernetes needs to run inside a cluster"},
 		{"hub access without the cluster", []string{"hub", "--data", t.TempDir(), "--token-file", token, "--kubernetes-access"}, "--kubernetes-access needs --kubernetes"},
-		{"hub access without a certificate", []string{"hub", "--data", t.TempDir(), "--token-file", token, "--kubernetes", "--kubeconfig", token, "--kubernetes-access"}, "needs --tls-cert-file and --tls-key-file"},
+		{"hub access without a certificate", []string{"hub", "--data", t.TempDir(), "--token-file", token, "--kubernetes", "--kubeconfig", token, "--kubernetes-access"}, "needs --tls-secret, or --tls-cert-file and --tls-key-file"},
 		{"bad storage limit", []string{"read", "--serve", "--storage-limit", "lots", "testdata/sample.pcapng"}, "--storage-limit"},
 		{"bad name line", []string{"read", "--serve", "--name", "not-an-ip pod=x", "testdata/sample.pcapng"}, "not-an-ip"},
 		{"demo, a program of its own", []string{"demo", "--no-browser"}, "run `make demo`"},

@@ -26,6 +26,8 @@ type hubFlags struct {
 	access       bool
 	tlsCert      string
 	tlsKey       string
+	tlsSecret    string
+	namespace    string
 	kubeconfig   string
 	listen       string
 	dataDir      string
@@ -84,8 +86,8 @@ func newHubCmd() *cobra.Command {
 			if f.access && !f.kubernetes {
 				return errors.New("--kubernetes-access needs --kubernetes: the cluster decides who reads what")
 			}
-			if f.access && (f.tlsCert == "" || f.tlsKey == "") {
-				return errors.New("--kubernetes-access needs --tls-cert-file and --tls-key-file: the API server reaches the hub over TLS, under the certificate its APIService names")
+			if f.access && f.tlsSecret == "" && (f.tlsCert == "" || f.tlsKey == "") {
+				return errors.New("--kubernetes-access needs --tls-secret, or --tls-cert-file and --tls-key-file: the API server reaches the hub over TLS, under the certificate its APIService names")
 			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 			cfg, err := f.hubConfig(log)
@@ -109,7 +111,7 @@ func newHubCmd() *cobra.Command {
 			}
 			switch {
 			case f.access:
-				if cfg.Access, cfg.TLS, err = kubernetesAccess(ctx, f.kubeconfig, f.tlsCert, f.tlsKey, log); err != nil {
+				if cfg.Access, cfg.TLS, err = kubernetesAccess(ctx, &f, log); err != nil {
 					return err
 				}
 			case !loopback(f.listen):
@@ -125,6 +127,8 @@ func newHubCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&f.access, "kubernetes-access", false, "with --kubernetes: serve readers only through the Kubernetes API (APIService v1alpha1.sonde.dev), each seeing the namespaces RBAC lets them get traffic.sonde.dev in")
 	cmd.Flags().StringVar(&f.tlsCert, "tls-cert-file", "", "with --kubernetes-access: the hub's serving certificate (PEM)")
 	cmd.Flags().StringVar(&f.tlsKey, "tls-key-file", "", "with --kubernetes-access: its private key (PEM)")
+	cmd.Flags().StringVar(&f.tlsSecret, "tls-secret", "", "with --kubernetes-access: keep the serving certificate in this Secret, made on first start, and publish its CA to the APIService and the agents' ConfigMap")
+	cmd.Flags().StringVar(&f.namespace, "namespace", "", "with --tls-secret: the hub's namespace (default: its pod's)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "with --kubernetes: a kubeconfig file to use instead of the in-cluster credentials")
 	return cmd
 }
