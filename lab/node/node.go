@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -346,6 +347,7 @@ func (n *Node) Stop() {
 		p.stop()
 	}
 	n.procs = nil
+	n.killShims()
 	if os.Getenv("SONDE_NODE_KEEP") != "" {
 		return
 	}
@@ -438,6 +440,31 @@ func (n *Node) removePods() {
 	for _, id := range strings.Fields(string(out)) {
 		n.Ctr(ctx, "tasks", "delete", "--force", id)
 		n.Ctr(ctx, "containers", "delete", id)
+	}
+}
+
+// killShims ends the runc shims of this node's containerd that are still
+// there: a shim whose pod was deleted waits for containerd to tell it to
+// go, which a containerd that is stopping may not do. They are told apart
+// from any other shim by the node's own socket on their command line.
+func (n *Node) killShims() {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range procs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) == 0 || !strings.HasSuffix(args[0], "containerd-shim-runc-v2") {
+			continue
+		}
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "-address" && args[i+1] == n.Socket {
+				if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f))); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
 	}
 }
 
