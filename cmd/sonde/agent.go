@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -223,7 +224,7 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 			return err
 		}
 		cfg.Hub = &runner.Hub{URL: f.hubURL, Token: token, CAFile: f.hubCA}
-		if !tlsHub {
+		if u, err := url.Parse(f.hubURL); !tlsHub && (err != nil || !loopback(net.JoinHostPort(u.Hostname(), "0"))) {
 			log.Warn("the hub is reached without TLS: the ingest token and every entry travel in the clear; give --hub https://... and --hub-ca", "hub", f.hubURL)
 		}
 	}
