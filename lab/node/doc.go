@@ -31,6 +31,20 @@
 // of each pod's veth is in the host's network namespace, which is where
 // Sonde's agent (hostNetwork) finds it.
 //
+// What this machine's own limits change. The project's machines drop
+// CAP_SYS_RESOURCE from every process's bounding set, so no runtime here
+// can grant it: containerd is told to clamp the pod sandboxes'
+// oom_score_adj (restrict_oom_score_adj; -998 needs that capability and
+// runc could start no pod), and the agent's tests leave SYS_RESOURCE out of
+// the DaemonSet's list (runc would fail "unable to apply caps"; the agent
+// needs it only on kernels before 5.11).
+//
+// Seccomp. containerd 1.6's RuntimeDefault profile allows bpf(2) to a
+// process holding CAP_BPF, so the agent loads its programs under it; the
+// profile podman and CRI-O take from Debian's containers-common 0.50 allows
+// bpf(2) only with CAP_SYS_ADMIN. A container that declares no profile runs
+// unconfined on a kubelet without seccompDefault.
+//
 // The kubelet authenticates to the API server as the admin (the control
 // plane authorises with RBAC only, without the Node authorizer), and
 // trusts requests from the API server signed by the cluster's CA.
