@@ -1,6 +1,7 @@
 package apiserver_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -200,5 +201,57 @@ func TestAgentCannotSilenceAnother(t *testing.T) {
 	}
 	if got := h.metric(`sonde_hub_ingest_rejected_total{reason="batch_ahead"}`); got != 1 {
 		t.Errorf("batches far ahead refused: counted %v, want 1", got)
+	}
+}
+
+// TestIndexRecordMustAgreeWithJSON: the hub trusted an entry's index record
+// over its JSON, so an agent could send an entry that searches found under
+// one namespace, method and status while the UI showed another. Now an
+// entry whose record disagrees with its JSON is indexed from its JSON, and
+// counted.
+func TestIndexRecordMustAgreeWithJSON(t *testing.T) {
+	h := startHub(t, apiserver.Config{DataDir: t.TempDir(), StorageLimit: 64 << 20}, "127.0.0.1:0")
+	c, _, err := rawAgent(t, h, string(testToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WriteJSON(wire.Hello{Type: wire.TypeHello, AgentID: "a1", Node: "n1", Source: "ebpf"})
+	shown := makeEntry(0, time.Now()) // what the UI shows
+	shown.Node, shown.Source = "n1", "ebpf"
+	shown.Dst.Namespace = "shop"
+	claimed := *shown // what the index record claims
+	claimed.Dst.Namespace = "payments"
+	claimed.Summary = protocols.Summary{Method: "DELETE", Target: "/admin", Status: "500"}
+	honest := makeEntry(2, time.Now())
+	honest.Node, honest.Source = "n1", "ebpf"
+	j, _ := json.Marshal(shown)
+	lying := [2][]byte{wire.AppendIndex(nil, &claimed), j}
+	c.WriteMessage(websocket.BinaryMessage, indexedBatch(1, lying, indexed(honest)))
+	var ack wire.Ack
+	if err := c.ReadJSON(&ack); err != nil || ack.Stored != 2 {
+		t.Fatalf("ack %+v, %v", ack, err)
+	}
+	for _, tc := range []struct {
+		q    string
+		want []string
+	}{
+		{`dst.namespace == "payments" || method == "DELETE" || status == "500" || target == "/admin"`, nil},
+		{`target == "t-0" && dst.namespace == "shop" && method == "` + shown.Summary.Method + `"`, []string{"t-0"}},
+		{`target == "t-2"`, []string{"t-2"}},
+	} {
+		var p page
+		if code := h.get("/api/v1/entries?q="+urlEscape(tc.q), &p); code != http.StatusOK {
+			t.Fatalf("%s: %d", tc.q, code)
+		}
+		var got []string
+		for _, e := range p.Entries {
+			got = append(got, e.Summary.Target)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: found %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	if got := h.metric("sonde_hub_index_mismatch_entries_total"); got != 1 {
+		t.Errorf("entries whose record disagreed: counted %v, want 1", got)
 	}
 }

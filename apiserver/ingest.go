@@ -524,10 +524,14 @@ type preparer struct {
 	// time; a chunk is never written again where an entry points.
 	overlays []byte
 	ends     [][2]protocols.Endpoint
+	check    indexCheck
+	// mismatched counts an entry whose index record disagreed with its
+	// JSON; nil counts nothing.
+	mismatched func()
 }
 
 func (in *ingester) newPreparer(node, source string) *preparer {
-	return &preparer{resolver: in.resolver, node: node, source: source, dec: entryjson.NewEntryDecoder()}
+	return &preparer{resolver: in.resolver, node: node, source: source, dec: entryjson.NewEntryDecoder(), mismatched: in.metrics.indexMismatch.Inc}
 }
 
 // indexedBatch prepares the entries of a binary batch: each its index record
@@ -559,6 +563,14 @@ func (p *preparer) indexed(rec, line []byte) (prepared, error) {
 		return prepared{}, err
 	}
 	if !current || !r.HasNode && p.node != "" || !r.HasSource && p.source != "" {
+		return p.line(line)
+	}
+	if ok, err := p.check.agrees(rec, line); err != nil {
+		return prepared{}, err
+	} else if !ok {
+		if p.mismatched != nil {
+			p.mismatched()
+		}
 		return p.line(line)
 	}
 	at, err := p.dec.Scan(line)

@@ -28,6 +28,9 @@ type metrics struct {
 	// ingestMemoryWaits counts messages that waited for room in the batch
 	// memory of all agent connections.
 	ingestMemoryWaits prometheus.Counter
+	// indexMismatch counts entries whose index record disagreed with
+	// their JSON, indexed again from the JSON.
+	indexMismatch prometheus.Counter
 }
 
 // Reasons an ingest connection or message is refused.
@@ -119,6 +122,8 @@ func newMetrics(s *Server) *metrics {
 		}))
 	m.ingestMemoryWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_ingest_memory_waits_total", Help: "Agent messages that waited for room in the batch memory shared by all agent connections (see DefaultIngestMemory)."})
 	f(m.ingestMemoryWaits)
+	m.indexMismatch = prometheus.NewCounter(prometheus.CounterOpts{Name: "sonde_hub_index_mismatch_entries_total", Help: "Entries whose index record (what searches read) disagreed with their JSON (what the UI shows) on protocol, endpoints or summary, and were indexed again from the JSON."})
+	f(m.indexMismatch)
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_ingest_memory_bytes", Help: "Bytes of the agent connections' batch memory in use."},
 		func() float64 { return float64(s.ingest.limits().mem.used.Load()) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_ingest_memory_limit_bytes", Help: "The batch memory all agent connections share."},
