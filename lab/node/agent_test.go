@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -509,4 +512,64 @@ func testAgentDaemonSet(t *testing.T, tc agentCase) {
 			t.Log(line)
 		}
 	}
+	if tc.wantSource != "ebpf" {
+		return
+	}
+
+	// The programs sit on the host end of the server's veth, which the CNI
+	// joined to the node's bridge; the client's went with its pod.
+	progs := bridgePrograms(t, n.Bridge)
+	t.Logf("eBPF programs on the ports of %s: %v", n.Bridge, progs)
+	if len(progs) != 1 {
+		t.Errorf("programs on the bridge's ports: %v, want on the server's veth only", progs)
+	}
+	// Deleting the DaemonSet, as sonde clean does, leaves no program on
+	// any pod's interface.
+	if _, err := env.Kubectl(ctx, "delete", "-n", deploy.DefaultNamespace, "daemonset", deploy.AgentName, "--wait"); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return len(bridgePrograms(t, n.Bridge)) == 0, nil
+	}); err != nil {
+		t.Errorf("programs left on the bridge's ports after the agent went: %v", bridgePrograms(t, n.Bridge))
+	}
+}
+
+// bridgePrograms maps each port of the bridge (in this, the node's network
+// namespace) that has eBPF programs attached, by TCX or as clsact filters,
+// to their number.
+func bridgePrograms(t *testing.T, bridge string) map[string]int {
+	t.Helper()
+	br, err := netlink.LinkByName(bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]int{}
+	for _, l := range links {
+		if l.Attrs().MasterIndex != br.Attrs().Index {
+			continue
+		}
+		name := l.Attrs().Name
+		for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+			if res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: at}); err == nil {
+				m[name] += len(res.Programs)
+			}
+		}
+		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+			filters, _ := netlink.FilterList(l, parent)
+			for _, f := range filters {
+				if _, ok := f.(*netlink.BpfFilter); ok {
+					m[name]++
+				}
+			}
+		}
+		if m[name] == 0 {
+			delete(m, name)
+		}
+	}
+	return m
 }
