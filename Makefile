@@ -88,8 +88,9 @@ demo: ## build and run bin/sonde-demo: real services in network namespaces, capt
 deps: ## install what the tests need (Debian packages, Go modules, npm packages); quick when already there
 	$(call apt_install,$(APT_PACKAGES))
 	$(GO) mod download
-	@# A real kube-apiserver, etcd, scheduler, controller-manager, kubectl and kwok
-	@# for the Kubernetes tests, built once into a cache outside the clone.
+	@# A real kube-apiserver, etcd, scheduler, controller-manager, kubectl, kwok and
+	@# the real node's kubelet for the Kubernetes tests, built once into a cache
+	@# outside the clone.
 	@bash lab/testenv/build.sh
 	@# The browser tests drive Chromium with playwright-core from web/node_modules.
 	@if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then \
