@@ -565,7 +565,7 @@ func (p *preparer) indexed(rec, line []byte) (prepared, error) {
 	if !current || !r.HasNode && p.node != "" || !r.HasSource && p.source != "" {
 		return p.line(line)
 	}
-	if ok, err := p.check.agrees(rec, line); err != nil {
+	if ok, err := p.check.agrees(&r, rec, line); err != nil {
 		return prepared{}, err
 	} else if !ok {
 		if p.mismatched != nil {

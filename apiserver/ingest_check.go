@@ -2,8 +2,9 @@ package apiserver
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -18,68 +19,177 @@ import (
 // entry that matches dst.namespace == "payments" but shows another). An
 // entry whose record disagrees is indexed again from its JSON, and counted.
 //
-// It reads only the JSON's top-level keys, skipping the rest (bodies, the
-// protocol's record) without decoding them. Not safe for concurrent use.
+// It reads the JSON's tokens without decoding into values, up to the last
+// field it checks (before the bodies and the protocol's record), and compares the JSON's
+// bytes with the record's values written as encoding/json writes them (as
+// agents do): JSON written any other way counts as disagreeing and is
+// decoded, which is correct, only slower. Not safe for concurrent use.
 type indexCheck struct {
 	dec jsontext.Decoder
-	rd  bytes.Reader
+	buf bytes.Buffer // the line; the decoder reads a bytes.Buffer in place
 	x   wire.Index
+	tmp []byte
 }
 
-// agrees says whether rec says what line says on the fields checked.
-func (k *indexCheck) agrees(rec, line []byte) (bool, error) {
-	k.rd.Reset(line)
-	k.dec.Reset(&k.rd)
-	if t, err := k.dec.ReadToken(); err != nil || t.Kind() != '{' {
-		return false, fmt.Errorf("checking the index record: not a JSON object")
-	}
-	var (
-		proto    string
-		src, dst protocols.Endpoint
-		sum      protocols.Summary
-	)
-	for k.dec.PeekKind() != '}' {
-		name, err := k.dec.ReadToken()
-		if err != nil {
-			return false, fmt.Errorf("checking the index record: %w", err)
-		}
-		var into any
-		switch name.String() {
-		case "protocol":
-			into = &proto
-		case "src":
-			into = &src
-		case "dst":
-			into = &dst
-		case "summary":
-			into = &sum
-		default:
-			if err := k.dec.SkipValue(); err != nil {
-				return false, fmt.Errorf("checking the index record: %w", err)
-			}
-			continue
-		}
-		v, err := k.dec.ReadValue()
-		if err != nil {
-			return false, fmt.Errorf("checking the index record: %w", err)
-		}
-		if err := json.Unmarshal(v, into); err != nil {
-			return false, fmt.Errorf("checking the index record: %s: %w", name.String(), err)
-		}
-	}
+var (
+	errDisagrees = errors.New("the index record disagrees with the JSON")
+	// errChecked ends the walk once every field checked was read: they come
+	// first in what encoding/json writes, before the bodies. The line's
+	// syntax is checked whole by the Scan that follows, which also refuses
+	// a name written twice.
+	errChecked = errors.New("checked")
+)
+
+// agrees says whether rec (checked: r) says what line says on the fields
+// checked.
+func (k *indexCheck) agrees(r *wire.Record, rec, line []byte) (bool, error) {
+	k.buf.Reset()
+	k.buf.Write(line)
+	k.dec.Reset(&k.buf)
 	k.x.Reset(rec)
-	for _, f := range [...]struct{ name, want string }{
-		{"protocol", proto}, {"method", sum.Method}, {"target", sum.Target}, {"status", sum.Status},
-	} {
-		if v, _ := k.x.Value(f.name); v != f.want {
-			return false, nil
+	src, dst := r.Endpoints()
+	var seen [4]bool // protocol, src, dst, summary
+	err := k.object(func(key []byte) error {
+		switch string(key) {
+		case `"protocol"`:
+			seen[0] = true
+			return k.stringIs(k.indexString("protocol"))
+		case `"src"`:
+			seen[1] = true
+			return k.endpointIs(&src)
+		case `"dst"`:
+			seen[2] = true
+			return k.endpointIs(&dst)
+		case `"summary"`:
+			seen[3] = true
+			var got [3]bool
+			err := k.object(func(key []byte) error {
+				switch string(key) {
+				case `"method"`:
+					got[0] = true
+					return k.stringIs(k.indexString("method"))
+				case `"target"`:
+					got[1] = true
+					return k.stringIs(k.indexString("target"))
+				case `"status"`:
+					got[2] = true
+					return k.stringIs(k.indexString("status"))
+				}
+				return errDisagrees
+			})
+			if err == nil && (!got[0] || !got[1] || !got[2]) {
+				err = errDisagrees
+			}
+			if err == nil && seen == [4]bool{true, true, true, true} {
+				err = errChecked
+			}
+			return err
+		}
+		return k.dec.SkipValue()
+	})
+	if errors.Is(err, errChecked) {
+		return true, nil
+	}
+	if errors.Is(err, errDisagrees) || err == nil {
+		return false, nil
+	}
+	return false, fmt.Errorf("checking the index record: %w", err)
+}
+
+func (k *indexCheck) indexString(name string) string {
+	v, _ := k.x.Value(name)
+	s, _ := v.(string)
+	return s
+}
+
+// object reads an object, calling fn with each key (quoted, as written)
+// to read its value.
+func (k *indexCheck) object(fn func(key []byte) error) error {
+	if t, err := k.dec.ReadToken(); err != nil {
+		return err
+	} else if t.Kind() != '{' {
+		return errDisagrees
+	}
+	for k.dec.PeekKind() != '}' {
+		key, err := k.dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		if err := fn(key); err != nil {
+			return err
 		}
 	}
-	if s, _ := k.x.Endpoint(false); s != src {
-		return false, nil
+	_, err := k.dec.ReadToken()
+	return err
+}
+
+// stringIs reads a string equal to want.
+func (k *indexCheck) stringIs(want string) error {
+	v, err := k.dec.ReadValue()
+	if err != nil {
+		return err
 	}
-	if d, _ := k.x.Endpoint(true); d != dst {
-		return false, nil
+	if v.Kind() != '"' {
+		return errDisagrees
 	}
-	return true, nil
+	k.tmp, err = jsontext.AppendUnquote(k.tmp[:0], v)
+	if err != nil || string(k.tmp) != want {
+		return errDisagrees
+	}
+	return nil
+}
+
+// endpointIs reads an endpoint equal to want.
+func (k *indexCheck) endpointIs(want *protocols.Endpoint) error {
+	var seen [7]bool
+	err := k.object(func(key []byte) error {
+		switch string(key) {
+		case `"ip"`:
+			seen[0] = true
+			v, err := k.dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			k.tmp = want.IP.AppendTo(append(k.tmp[:0], '"'))
+			if !bytes.Equal(v, append(k.tmp, '"')) {
+				return errDisagrees
+			}
+			return nil
+		case `"port"`:
+			seen[1] = true
+			v, err := k.dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(v, strconv.AppendUint(k.tmp[:0], uint64(want.Port), 10)) {
+				return errDisagrees
+			}
+			return nil
+		case `"pod"`:
+			seen[2] = true
+			return k.stringIs(want.Pod)
+		case `"namespace"`:
+			seen[3] = true
+			return k.stringIs(want.Namespace)
+		case `"service"`:
+			seen[4] = true
+			return k.stringIs(want.Service)
+		case `"workload"`:
+			seen[5] = true
+			return k.stringIs(want.Workload)
+		case `"node"`:
+			seen[6] = true
+			return k.stringIs(want.Node)
+		}
+		return errDisagrees
+	})
+	if err != nil {
+		return err
+	}
+	// What the JSON leaves out (omitempty) must be empty in the record.
+	if !seen[0] && want.IP.IsValid() || !seen[1] && want.Port != 0 || !seen[2] && want.Pod != "" || !seen[3] && want.Namespace != "" ||
+		!seen[4] && want.Service != "" || !seen[5] && want.Workload != "" || !seen[6] && want.Node != "" {
+		return errDisagrees
+	}
+	return nil
 }
