@@ -36,7 +36,8 @@
 // any other mechanism's whole response, connection.secure-ok responses and
 // connection.update-secret tokens; and, by Options.Secrets, secret-named
 // entries of a message's headers table and secret members of a JSON body
-// sent without a content-encoding.
+// sent without a content-encoding; a body sent with one is withheld, since
+// it cannot be searched for secrets.
 //
 // # Caps
 //

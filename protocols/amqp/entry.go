@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +66,14 @@ func (c *conn) finish(msg *message, ts time.Time) {
 		if rec.Reply != nil && redactContent(rec.Reply.Content, c.opts.Secrets) {
 			e.Redacted = true
 		}
+		// A body sent with a content-encoding is shown as sent, which
+		// cannot be searched for secrets: it is withheld.
+		for _, cnt := range []*protocols.AMQPContent{rec.Content, replyContentOf(rec)} {
+			if cnt != nil && protocols.WithholdCoded(&cnt.Body, cnt.Properties.ContentEncoding) {
+				e.Redacted = true
+				e.Warn(fmt.Sprintf(protocols.WithheldCodedWarning, cnt.Properties.ContentEncoding))
+			}
+		}
 	}
 	if ts.After(e.Start) {
 		e.Duration = ts.Sub(e.Start)
@@ -124,4 +133,11 @@ func closeStatus(code uint16, text string) string {
 		return strconv.Itoa(int(code))
 	}
 	return strconv.Itoa(int(code)) + " " + name
+}
+
+func replyContentOf(rec *protocols.AMQPRecord) *protocols.AMQPContent {
+	if rec.Reply == nil {
+		return nil
+	}
+	return rec.Reply.Content
 }

@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/sondehq/sonde/protocols"
@@ -42,5 +43,28 @@ func TestRedactMessage(t *testing.T) {
 	}
 	if got := string(e.AMQP.Content.Body.Data); got != `{"order":42,"api_key":"[REDACTED]"}` {
 		t.Errorf("body %s", got)
+	}
+}
+
+// TestRedactCodedBody: a body sent with a content-encoding is shown as
+// sent, which cannot be searched for secrets: it is withheld, with a
+// warning, its size kept.
+func TestRedactCodedBody(t *testing.T) {
+	const s = "s3cr3tv4lue"
+	body := `{"password":"` + s + `1"}`
+	p := (&enc{}).u16(classBasic).u16(0).u64(uint64(len(body))).u16(propContentType | propContentEncoding).short("application/json").short("x-custom")
+	msgs := []string{publish(1, "ex", "k") + frame(frameHeader, 1, p.str()) + bodyFrame(1, body)}
+	info := protocols.ConnInfo{Options: protocols.DefaultOptions(), MidStream: true}
+	res := replay(t, info, protocolstest.Stream(msgs...))
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	protocolstest.NoSecret(t, res.Entries, s)
+	e := res.Entries[0]
+	if b := e.AMQP.Content.Body; b.Size != int64(len(body)) || len(b.Data) != 0 || !b.Truncated {
+		t.Errorf("body %+v", b)
+	}
+	if !strings.Contains(strings.Join(e.Warnings, ";"), "withheld") {
+		t.Errorf("warnings %q", e.Warnings)
 	}
 }

@@ -443,11 +443,12 @@ var connCases = []connCase{
 		},
 	},
 	{
-		name: "undecodable gzip keeps the raw bytes",
+		name: "undecodable gzip keeps the raw bytes without redaction",
 		chunks: protocolstest.Stream(
 			getA,
 			resp("200 OK", "Content-Encoding: gzip\r\nContent-Length: 9\r\n", "not gzip!"),
 		),
+		opts: func(o *protocols.Options) { o.Redact = false },
 		want: []string{"GET /a 200"},
 		check: func(t *testing.T, res protocolstest.Result) {
 			e := res.Entries[0]

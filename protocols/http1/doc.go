@@ -27,9 +27,12 @@
 // next entry, up to 64 KiB; beyond that the connection is given up.
 //
 // Header fields keep their wire order and case. Bodies keep at most
-// Options.BodyCap bytes (Body.Capture); a gzip or deflate (zlib or raw)
-// Content-Encoding is decoded for display up to Options.DecodedCap, and an
-// undecodable body keeps its raw bytes with a warning on the entry. A body
+// Options.BodyCap bytes (Body.Capture); a gzip, deflate (zlib or raw) or
+// zstd Content-Encoding is decoded for display up to Options.DecodedCap,
+// and an undecodable body keeps its raw bytes with a warning on the entry,
+// unless Options.Redact is set: a body left in a content coding (br,
+// compress, an unknown or damaged one) cannot be searched for secrets, so
+// it is withheld (protocols.WithholdCoded). A body
 // is decoded only when its exchange is emitted: a request waiting for its
 // response holds its bytes as sent, never inflated. The bytes every
 // connection holds in bodies not yet emitted draw from Options.Budget; when

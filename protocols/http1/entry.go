@@ -10,8 +10,13 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/sondehq/sonde/protocols"
 )
+
+// zstdMaxWindow is the largest window RFC 9659 lets an HTTP zstd payload use.
+const zstdMaxWindow = 8 << 20
 
 // decodeBody replaces the kept bytes of a body sent with a content coding by
 // their decoded form, at most limit bytes of it, for display. It returns a
@@ -42,6 +47,16 @@ func decodeBody(b *protocols.Body, coding string, limit int) string {
 		} else {
 			r = flate.NewReader(src)
 		}
+	case "zstd":
+		// RFC 9659: a zstd-coded HTTP payload uses a window of at most
+		// 8 MiB, which bounds what the decoder holds.
+		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(zstdMaxWindow), zstd.WithDecoderMaxMemory(uint64(limit)+1))
+		if err != nil {
+			return undecodable(coding, err)
+		}
+		defer zr.Close()
+		r = zr
 	default:
 		return ""
 	}
@@ -111,6 +126,10 @@ func (c *conn) finish(ex *exchange) {
 		// After decoding, so that a compressed body is read as its content.
 		if c.opts.Redact && c.opts.Secrets.RedactBody(b.body, b.contentType) {
 			e.Redacted = true
+		}
+		if c.opts.Redact && protocols.WithholdCoded(b.body, b.coding) {
+			e.Redacted = true
+			e.Warn(fmt.Sprintf(protocols.WithheldCodedWarning, b.coding))
 		}
 	}
 	ex.bodies = nil

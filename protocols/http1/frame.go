@@ -185,8 +185,12 @@ func readFraming(h protocols.Headers) (framing, error) {
 				f.coding = "gzip"
 			case "deflate":
 				f.coding = "deflate"
-			default:
+			case "", "identity":
 				f.coding = ""
+			default:
+				// Kept, so that a body Sonde cannot decode is known to
+				// be coded (and withheld when secrets are redacted).
+				f.coding = v
 			}
 		case strings.EqualFold(field.Name, "Upgrade"):
 			f.upgrade = field.Value

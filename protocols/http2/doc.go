@@ -54,7 +54,9 @@
 //
 // Streams open at once are bounded by Options.MaxPending (the oldest is
 // emitted, with a warning, beyond it); bodies by Options.BodyCap, their
-// gzip or deflate decoding by Options.DecodedCap; gRPC messages are all
+// gzip, deflate or zstd decoding by Options.DecodedCap (with
+// Options.Redact, a body or gRPC message left in a coding Sonde does not
+// decode is withheld, since it cannot be searched for secrets); gRPC messages are all
 // counted, the first 256 per side listed, their content capped in total by
 // BodyCap, the protobuf field tree by depth (12) and count (2048 per
 // message, 4096 per side of a call), decoded once the call's entry is

@@ -1,6 +1,7 @@
 package http2
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -306,10 +307,12 @@ func (s *stream) httpEntry(e *protocols.Entry, opts *protocols.Options) {
 		if r := rec.Request; r != nil && s.upgrade == nil {
 			ct, _ := r.Headers.Get("content-type")
 			e.Redacted = opts.Secrets.RedactBody(&r.Body, ct) || e.Redacted
+			s.withholdCoded(e, &r.Body, r.Headers)
 		}
 		if r := rec.Response; r != nil {
 			ct, _ := r.Headers.Get("content-type")
 			e.Redacted = opts.Secrets.RedactBody(&r.Body, ct) || e.Redacted
+			s.withholdCoded(e, &r.Body, r.Headers)
 		}
 	}
 	if rec.Request != nil {
@@ -332,6 +335,16 @@ func (s *stream) allHeaders(rec *protocols.HTTPRecord) []protocols.Headers {
 		hs = append(hs, rec.Response.Headers, rec.Response.Trailers)
 	}
 	return hs
+}
+
+// withholdCoded withholds a body left in the content coding its headers
+// name, which cannot be searched for secrets.
+func (s *stream) withholdCoded(e *protocols.Entry, b *protocols.Body, h protocols.Headers) {
+	enc, _ := h.Get("content-encoding")
+	if protocols.WithholdCoded(b, enc) {
+		e.Redacted = true
+		s.warn(fmt.Sprintf(protocols.WithheldCodedWarning, strings.ToLower(strings.TrimSpace(enc))))
+	}
 }
 
 // body returns the body dir sent, decoded for display when it carries a

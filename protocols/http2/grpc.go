@@ -1,6 +1,7 @@
 package http2
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -69,8 +70,9 @@ type grpcReader struct {
 	out        protocols.GRPCMessages
 	used       int // content bytes kept, against the body cap
 	fields     int // protobuf fields decoded, against maxCallFields
-	// toDecode lists the messages whose fields are still to be decoded.
-	toDecode []int
+	// toDecode lists the messages whose fields are still to be decoded;
+	// coded those left compressed, which cannot be searched for secrets.
+	toDecode, coded []int
 	// unsynced is true while message boundaries are unknown (bytes went
 	// missing, or the stream was joined late); lost says why.
 	unsynced bool
@@ -193,6 +195,9 @@ func (r *grpcReader) end() {
 		default:
 			m.DecodeError = "compressed with " + enc + ": not decompressed"
 			decode = false
+		}
+		if !decode {
+			r.coded = append(r.coded, len(r.out.Messages))
 		}
 	}
 	m.Data = data
@@ -354,6 +359,21 @@ func (s *stream) grpcEntry(e *protocols.Entry, opts *protocols.Options) {
 		}
 	}
 	if opts.Redact {
+		for i, m := range []*grpcReader{req.msgs, resp.msgs} {
+			if m == nil {
+				continue
+			}
+			out := &rec.Requests
+			if i == 1 {
+				out = &rec.Responses
+			}
+			for _, j := range m.coded {
+				if msg := &out.Messages[j]; len(msg.Data) > 0 {
+					msg.Data, msg.Truncated, e.Redacted = nil, true, true
+					s.warn(fmt.Sprintf(protocols.WithheldCodedWarning, "grpc-encoding "+cmp.Or(out.Encoding, "(none)")))
+				}
+			}
+		}
 		for _, h := range []protocols.Headers{rec.RequestMetadata, rec.ResponseMetadata, rec.Trailers} {
 			e.Redacted = opts.Secrets.RedactHeaders(h) || e.Redacted
 		}

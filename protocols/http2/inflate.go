@@ -8,12 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // decodable reports whether inflate knows the content coding.
 func decodable(enc string) bool {
-	return enc == "gzip" || enc == "x-gzip" || enc == "deflate"
+	return enc == "gzip" || enc == "x-gzip" || enc == "deflate" || enc == "zstd"
 }
+
+// zstdMaxWindow is the largest window RFC 9659 lets an HTTP zstd payload
+// use, which bounds what the decoder holds.
+const zstdMaxWindow = 8 << 20
 
 // inflate decodes p, coded with enc, keeping at most limit bytes of the
 // result: a payload that inflates past it is shown truncated.
@@ -33,6 +39,14 @@ func inflate(enc string, p []byte, limit int) ([]byte, bool, error) {
 		} else {
 			r = flate.NewReader(bytes.NewReader(p))
 		}
+	case "zstd":
+		zr, err := zstd.NewReader(bytes.NewReader(p), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(zstdMaxWindow), zstd.WithDecoderMaxMemory(uint64(max(limit, 0))+1))
+		if err != nil {
+			return nil, false, err
+		}
+		defer zr.Close()
+		r = zr
 	default:
 		return nil, false, fmt.Errorf("unknown content coding %q", enc)
 	}
