@@ -565,6 +565,10 @@ func (p *preparer) indexed(rec, line []byte) (prepared, error) {
 	if !current || !r.HasNode && p.node != "" || !r.HasSource && p.source != "" {
 		return p.line(line)
 	}
+	at, err := p.dec.Scan(line) // checks the syntax of the whole line
+	if err != nil {
+		return prepared{}, err
+	}
 	if ok, err := p.check.agrees(&r, rec, line); err != nil {
 		return prepared{}, err
 	} else if !ok {
@@ -572,10 +576,6 @@ func (p *preparer) indexed(rec, line []byte) (prepared, error) {
 			p.mismatched()
 		}
 		return p.line(line)
-	}
-	at, err := p.dec.Scan(line)
-	if err != nil {
-		return prepared{}, err
 	}
 	e := protocols.Entry{Start: r.Start}
 	if p.resolver != nil { // what naming reads

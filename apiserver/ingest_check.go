@@ -35,8 +35,8 @@ var (
 	errDisagrees = errors.New("the index record disagrees with the JSON")
 	// errChecked ends the walk once every field checked was read: they come
 	// first in what encoding/json writes, before the bodies. The line's
-	// syntax is checked whole by the Scan that follows, which also refuses
-	// a name written twice.
+	// syntax was checked whole by the Scan before, which also refuses a
+	// name written twice.
 	errChecked = errors.New("checked")
 )
 
