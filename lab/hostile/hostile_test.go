@@ -22,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
 	"github.com/sondehq/sonde/lab/netlab"
 )
 
@@ -132,8 +135,9 @@ func (c *lineCounter) Write(p []byte) (int, error) {
 
 // TestAgentUnderHostileLoad: an agent at its DaemonSet memory limit, under
 // the traffic that took it to gigabytes (1,100 small gzip POSTs pending
-// took it from 265 MB to 2.4 GB), stays under the limit, is never
-// OOM-killed, and counts what it gave up.
+// took it from 265 MB to 2.4 GB) and HTTP/2 streams left open with their
+// bodies, stays under the limit, is never OOM-killed, and counts what it
+// gave up.
 func TestAgentUnderHostileLoad(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: network namespaces, BPF and a memory cgroup")
@@ -143,11 +147,16 @@ func TestAgentUnderHostileLoad(t *testing.T) {
 	}
 	root := moduleRoot(t)
 	limit := agentMemoryLimit(t, root)
-	exe := filepath.Join(t.TempDir(), "sonde")
-	build := exec.Command("go", "build", "-o", exe, "./cmd/sonde")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sonde: %v\n%s", err, out)
+	// SONDE_HOSTILE_AGENT runs another build (an older one, to compare)
+	// instead of this checkout's.
+	exe := os.Getenv("SONDE_HOSTILE_AGENT")
+	if exe == "" {
+		exe = filepath.Join(t.TempDir(), "sonde")
+		build := exec.Command("go", "build", "-o", exe, "./cmd/sonde")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build ./cmd/sonde: %v\n%s", err, out)
+		}
 	}
 
 	l := netlab.ForTest(t)
@@ -218,7 +227,7 @@ func TestAgentUnderHostileLoad(t *testing.T) {
 	var wg sync.WaitGroup
 	var conns []net.Conn
 	var mu sync.Mutex
-	sendErr := make(chan error, gzipConns+bigConns)
+	sendErr := make(chan error, gzipConns+bigConns+100)
 	send := func(req []byte, n int) {
 		defer wg.Done()
 		c, err := client.DialContext(ctx, "tcp", dst)
@@ -243,8 +252,22 @@ func TestAgentUnderHostileLoad(t *testing.T) {
 		} else {
 			go send(big, bigPerConn)
 		}
-		if i%50 == 49 {
-			wg.Wait() // a few at a time: the machine is shared
+		if i%10 == 9 {
+			// A few at a time, so that the capture keeps up: what the
+			// ring buffer drops never reaches the dissectors.
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	// HTTP/2 streams whose request bodies never end: each is held until
+	// END_STREAM, up to 1,024 streams of 128 KiB per connection.
+	const h2Conns, h2Streams = 60, 100
+	h2 := h2OpenStreams(t, h2Streams)
+	for i := range h2Conns {
+		wg.Add(1)
+		go send(h2, 1)
+		if i%2 == 1 {
+			wg.Wait()
 		}
 	}
 	wg.Wait()
@@ -254,7 +277,7 @@ func TestAgentUnderHostileLoad(t *testing.T) {
 	}
 	// The requests stay unanswered while the agent holds them; then the
 	// clients hang up and every one is due as an unmatched entry.
-	want := int64(gzipConns*gzipPerConn + bigConns*bigPerConn)
+	want := int64(gzipConns*gzipPerConn + bigConns*bigPerConn + h2Conns*h2Streams)
 	for _, c := range conns {
 		c.Close()
 	}
@@ -296,13 +319,16 @@ func TestAgentUnderHostileLoad(t *testing.T) {
 	}
 	counters := stderr.counters(t)
 	var given uint64
-	for _, k := range []string{"http1_budget_evicted", "http1_budget_cut", "http1_pending_evicted"} {
+	for _, k := range []string{"http1_budget_evicted", "http1_budget_cut", "http1_pending_evicted", "http2_budget_evicted", "http2_budget_cut"} {
 		given += counters[k]
 		t.Logf("%s %d", k, counters[k])
 	}
 	if given == 0 {
 		t.Errorf("%d MiB inflated and %d MiB of bodies held without anything given up: counters %v",
 			gzipConns*gzipPerConn, bigConns*bigPerConn*bigSize>>20, counters)
+	}
+	if counters["http2_budget_evicted"]+counters["http2_budget_cut"] == 0 {
+		t.Errorf("%d MiB of open HTTP/2 streams held without anything given up: counters %v", h2Conns*h2Streams*64>>10, counters)
 	}
 	t.Logf("capture_lost %d, entries %d", counters["capture_lost"], counters["entries"])
 	if n := entries.n.Load(); n < want && counters["capture_lost"] == 0 {
@@ -378,4 +404,35 @@ func (s *syncLines) counters(t *testing.T) map[string]uint64 {
 	}
 	t.Fatalf("the agent printed no counters:\n%s", strings.Join(s.lines, "\n"))
 	return nil
+}
+
+// h2OpenStreams is an HTTP/2 connection's client side: the preface, then
+// streams of POSTs whose 64 KiB bodies never end.
+func h2OpenStreams(t *testing.T, streams int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	buf.WriteString(http2.ClientPreface)
+	fr := http2.NewFramer(&buf, nil)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	piece := bytes.Repeat([]byte("x"), 16<<10)
+	for i := range streams {
+		id := uint32(2*i + 1)
+		hb.Reset()
+		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/upload"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			if err := fr.WriteData(id, false, piece); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return buf.Bytes()
 }
