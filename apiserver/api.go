@@ -80,11 +80,6 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	st := s.store.Stats()
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "stored": st.Count, "uptime_s": int(time.Since(s.started).Seconds())})
-}
-
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Q string `json:"q"`

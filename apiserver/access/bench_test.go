@@ -13,7 +13,9 @@ import (
 // allowOne allows one namespace, without asking anyone.
 type allowOne string
 
-func (a allowOne) Allowed(_ context.Context, _ *User, ns string) (bool, error) { return ns == string(a), nil }
+func (a allowOne) Allowed(_ context.Context, _ *User, ns string) (bool, error) {
+	return ns == string(a), nil
+}
 
 // BenchmarkScopedMatch: what a reader limited to some namespaces adds to
 // every entry a scan or a stream matches, beside the same query for a
