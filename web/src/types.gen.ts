@@ -326,6 +326,7 @@ export interface Stats {
   timeline: Bucket[] | null;
   latency: Percentiles;
   history_start?: string;
+  withheld?: number;
 }
 
 /** apiserver.Bucket */
