@@ -235,9 +235,6 @@ func agentManifests(t *testing.T, env *kubetest.Env, h *hub, token string, o age
 				}
 				sc.Capabilities.Add = keep
 			}
-			if o.seccomp != nil {
-				c.SecurityContext.SeccompProfile = o.seccomp
-			}
 			c.Env = append(c.Env,
 				corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: api.Hostname()},
 				corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: api.Port()})
@@ -359,23 +356,13 @@ func waitAgent(t *testing.T, env *kubetest.Env, n *Node, timeout time.Duration) 
 // the node arrive at a hub: the agent loaded its eBPF programs (no
 // AF_PACKET fallback) and attached them to the veths the CNI made.
 //
-// It runs twice: with the manifest's security context as it is, and with
-// seccompProfile RuntimeDefault added, which a cluster with the kubelet's
-// seccompDefault or Pod Security "restricted" imposes. containerd 1.6's
-// default profile lets bpf(2) through for a process holding CAP_BPF (the
-// profile podman and CRI-O take from containers-common 0.50 lets it
-// through only with CAP_SYS_ADMIN, and the agent there falls back to
-// AF_PACKET).
+// The manifest declares seccompProfile RuntimeDefault, and the runtime
+// enforces it (Seccomp 2 in /proc/PID/status): containerd 1.6's default
+// profile lets bpf(2) through for a process holding CAP_BPF (the profile
+// podman and CRI-O take from containers-common 0.50 lets it through only
+// with CAP_SYS_ADMIN, and the agent there falls back to AF_PACKET).
 func TestAgentDaemonSet(t *testing.T) {
-	runtimeDefault := &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
-	for _, tc := range []agentCase{
-		// A kubelet without seccompDefault runs a container that declares
-		// no profile unconfined (Seccomp 0 in /proc/PID/status).
-		{name: "as-rendered", wantSeccomp: "0", wantSource: "ebpf"},
-		{name: "RuntimeDefault", seccomp: runtimeDefault, wantSeccomp: "2", wantSource: "ebpf"},
-	} {
-		t.Run(tc.name, func(t *testing.T) { testAgentDaemonSet(t, tc) })
-	}
+	testAgentDaemonSet(t, agentCase{name: "as-rendered", wantSeccomp: "2", wantSource: "ebpf"})
 }
 
 // TestAgentMissingCapability takes one capability at a time from the
@@ -384,11 +371,10 @@ func TestAgentDaemonSet(t *testing.T) {
 // captures; PERFMON the TC capture does not need on this kernel (the TLS
 // uprobes do).
 func TestAgentMissingCapability(t *testing.T) {
-	runtimeDefault := &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
 	for _, tc := range []agentCase{
-		{name: "BPF", drop: "BPF", seccomp: runtimeDefault, wantSeccomp: "2", wantSource: "afpacket"},
-		{name: "NET_ADMIN", drop: "NET_ADMIN", seccomp: runtimeDefault, wantSeccomp: "2", wantSource: "afpacket"},
-		{name: "PERFMON", drop: "PERFMON", seccomp: runtimeDefault, wantSeccomp: "2", wantSource: "ebpf"},
+		{name: "BPF", drop: "BPF", wantSeccomp: "2", wantSource: "afpacket"},
+		{name: "NET_ADMIN", drop: "NET_ADMIN", wantSeccomp: "2", wantSource: "afpacket"},
+		{name: "PERFMON", drop: "PERFMON", wantSeccomp: "2", wantSource: "ebpf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { testAgentDaemonSet(t, tc) })
 	}
@@ -397,8 +383,6 @@ func TestAgentMissingCapability(t *testing.T) {
 // agentCase is one way to run the agent's DaemonSet.
 type agentCase struct {
 	name string
-	// seccomp, when set, goes into the agent container's security context.
-	seccomp *corev1.SeccompProfile
 	// drop is a capability taken from the manifest's list.
 	drop string
 	// wantSeccomp is the agent's Seccomp line in /proc/PID/status (0
