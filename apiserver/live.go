@@ -37,10 +37,12 @@ type liveStreams struct {
 	refused func()
 }
 
-// historian answers a stream's history: up to n stored entries matching p
-// with sequence numbers up to upTo, oldest first.
+// historian answers a stream's history: the sequence numbers of up to n
+// stored entries matching p with sequence numbers up to upTo, oldest
+// first, and each entry as served.
 type historian interface {
-	history(ctx context.Context, p *query.Program, upTo uint64, n int) ([][]byte, error)
+	history(ctx context.Context, p *query.Program, upTo uint64, n int) ([]uint64, error)
+	get(seq uint64) ([]byte, error)
 }
 
 // ServeHTTP serves GET /api/v1/stream: history, then live entries.
@@ -73,7 +75,7 @@ func (s *liveStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.conns.untrack(c)
 	sess := &stream.Session{
 		Conn: c, Broker: s.broker, Query: p, History: hist, Queue: s.queue,
-		Source: stream.Source{Last: s.last, History: s.history.history, Stats: s.stats},
+		Source: stream.Source{Last: s.last, History: s.history.history, Entry: s.history.get, Stats: s.stats},
 	}
 	if err := sess.Run(r.Context()); err != nil {
 		s.log.Debug("stream ended", "err", err)

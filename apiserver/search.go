@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -301,56 +302,70 @@ func (s *search) exportHAR(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), scanBudget)
-	defer cancel()
-	m := matcher{p: p}
-	var es []*protocols.Entry
-	err = s.store.Scan(ctx, 0, func(it *store.Item) bool {
-		if m.match(it) {
-			if e := decodeItem(it); e != nil {
-				es = append(es, e)
-			}
-		}
-		return len(es) < limit
-	})
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	// The matches are found first, by number only, then read and written
+	// one at a time, oldest first: an export holds one entry, not all.
+	seqs, err := s.matching(r.Context(), p, 0, limit)
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
-	}
-	for i, j := 0, len(es)-1; i < j; i, j = i+1, j-1 {
-		es[i], es[j] = es[j], es[i]
 	}
 	if n := withheld(r); n > 0 {
 		w.Header().Set(withheldHeader, strconv.FormatUint(n, 10))
 	}
+	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Disposition", `attachment; filename="sonde.har"`)
-	writeJSON(w, http.StatusOK, map[string]any{"log": har.Build(es, s.version)})
+	hw := har.NewWriter(w, s.version)
+	for _, seq := range seqs {
+		b, err := s.get(seq)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // evicted since it was scanned
+		}
+		e := new(protocols.Entry)
+		if err == nil {
+			err = json.Unmarshal(b, e)
+		}
+		if err == nil {
+			_, err = hw.Add(e)
+		}
+		if err != nil {
+			// The status is sent; a cut file is what the client sees.
+			return
+		}
+	}
+	hw.Close()
 }
 
-// history returns up to n entries matching p with sequence numbers up to
-// upTo, oldest first.
-func (s *search) history(ctx context.Context, p *query.Program, upTo uint64, n int) ([][]byte, error) {
-	if n == 0 || upTo == 0 {
-		return nil, nil
-	}
+// matching returns the sequence numbers of up to n stored entries matching
+// p with sequence numbers up to upTo (0: any), oldest first, within the
+// scan budget.
+func (s *search) matching(ctx context.Context, p *query.Program, upTo uint64, n int) ([]uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, scanBudget)
 	defer cancel()
 	m := matcher{p: p}
-	var out [][]byte
-	err := s.store.Scan(ctx, upTo+1, func(it *store.Item) bool {
-		if !m.match(it) {
-			return true
+	var seqs []uint64
+	before := uint64(0)
+	if upTo > 0 {
+		before = upTo + 1
+	}
+	err := s.store.Scan(ctx, before, func(it *store.Item) bool {
+		if m.match(it) {
+			seqs = append(seqs, it.Seq)
 		}
-		if b, err := served(it.Get, it.Seq); err == nil {
-			out = append(out, b)
-		}
-		return len(out) < n
+		return len(seqs) < n
 	})
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return nil, err
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
+	slices.Reverse(seqs)
+	return seqs, nil
+}
+
+// history returns the sequence numbers of up to n entries matching p with
+// sequence numbers up to upTo, oldest first: a stream reads each as it
+// sends it.
+func (s *search) history(ctx context.Context, p *query.Program, upTo uint64, n int) ([]uint64, error) {
+	if n == 0 || upTo == 0 {
+		return nil, nil
 	}
-	return out, nil
+	return s.matching(ctx, p, upTo, n)
 }

@@ -2,6 +2,6 @@
 // browsers' developer tools import), following
 // http://www.softwareishard.com/blog/har-12-spec/.
 //
-// Build is a pure function; it keeps references to the entries' byte slices
-// only until it returns.
+// A Writer writes the file an entry at a time and keeps no reference to an
+// entry once Add returns.
 package har

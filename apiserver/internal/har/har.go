@@ -2,6 +2,9 @@ package har
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -91,16 +94,46 @@ type Timings struct {
 	Receive float64 `json:"receive"`
 }
 
-// Build converts the HTTP entries among es (others are skipped) in order.
-func Build(es []*protocols.Entry, version string) Log {
-	l := Log{Version: "1.2", Creator: Creator{Name: "sonde", Version: version}, Entries: []Entry{}}
-	for _, e := range es {
-		if e.HTTP == nil || e.HTTP.Request == nil {
-			continue
-		}
-		l.Entries = append(l.Entries, entry(e))
+// Writer writes a HAR file ({"log": Log}) one entry at a time, so that an
+// export holds one entry in memory however many it writes.
+type Writer struct {
+	w   io.Writer
+	enc *json.Encoder
+	n   int
+	err error
+}
+
+// NewWriter starts a HAR file on w, written by the given version of Sonde.
+func NewWriter(w io.Writer, version string) *Writer {
+	hw := &Writer{w: w, enc: json.NewEncoder(w)}
+	head, _ := json.Marshal(Creator{Name: "sonde", Version: version})
+	_, hw.err = fmt.Fprintf(w, `{"log":{"version":"1.2","creator":%s,"entries":[`, head)
+	return hw
+}
+
+// Add writes e when it is an HTTP exchange with a request (others are
+// skipped, and Add reports whether it wrote).
+func (w *Writer) Add(e *protocols.Entry) (bool, error) {
+	if w.err != nil || e.HTTP == nil || e.HTTP.Request == nil {
+		return false, w.err
 	}
-	return l
+	if w.n > 0 {
+		_, w.err = io.WriteString(w.w, ",")
+	}
+	if w.err == nil {
+		w.err = w.enc.Encode(entry(e))
+	}
+	w.n++
+	return w.err == nil, w.err
+}
+
+// Close ends the file.
+func (w *Writer) Close() error {
+	if w.err != nil {
+		return w.err
+	}
+	_, w.err = io.WriteString(w.w, "]}}\n")
+	return w.err
 }
 
 func entry(e *protocols.Entry) Entry {

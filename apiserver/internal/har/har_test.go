@@ -1,6 +1,7 @@
 package har
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/netip"
 	"strings"
@@ -27,10 +28,24 @@ func TestBuild(t *testing.T) {
 		{Protocol: protocols.HTTP2, Start: start, Dst: dst, Unmatched: protocols.MissingResponse,
 			HTTP: &protocols.HTTPRecord{Request: &protocols.HTTPRequest{Method: "GET", Target: "/x", Version: "HTTP/2.0", Scheme: "https", Authority: "shop.example"}}},
 	}
-	l := Build(es, "v0")
-	b, err := json.Marshal(map[string]any{"log": l})
-	if err != nil {
+	var buf bytes.Buffer
+	hw := NewWriter(&buf, "v0")
+	for _, e := range es {
+		if _, err := hw.Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := hw.Close(); err != nil {
 		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	var file struct{ Log Log }
+	if err := json.Unmarshal(b, &file); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, b)
+	}
+	l := file.Log
+	if l.Creator.Version != "v0" {
+		t.Errorf("creator: %+v", l.Creator)
 	}
 	if len(l.Entries) != 2 {
 		t.Fatalf("%d entries, want the 2 HTTP ones", len(l.Entries))

@@ -252,9 +252,13 @@ func (s *Sub) matches(x *wire.Index, it Item) bool {
 type Source struct {
 	// Last returns the newest stored sequence number.
 	Last func() uint64
-	// History returns the JSON of up to n stored entries with sequence
-	// numbers up to upTo that match p, oldest first.
-	History func(ctx context.Context, p *query.Program, upTo uint64, n int) ([][]byte, error)
+	// History returns the sequence numbers of up to n stored entries with
+	// sequence numbers up to upTo that match p, oldest first; Entry reads
+	// one as served (store.ErrNotFound, or any error, once it is evicted).
+	// The session reads each as it sends it, so that a client slow to read
+	// its history holds one entry of it, not all.
+	History func(ctx context.Context, p *query.Program, upTo uint64, n int) ([]uint64, error)
+	Entry   func(seq uint64) ([]byte, error)
 	// Stats returns the body of a stats message.
 	Stats func() any
 }
@@ -307,12 +311,18 @@ func (s *Session) Run(ctx context.Context) error {
 		s.writeJSON(map[string]string{"type": TypeError, "error": err.Error()})
 		return fmt.Errorf("reading history: %w", err)
 	}
-	for _, j := range hist {
+	sent := 0
+	for _, seq := range hist {
+		j, err := s.Source.Entry(seq)
+		if err != nil {
+			continue // evicted since the history was scanned
+		}
 		if err := s.writeEntry(j); err != nil {
 			return err
 		}
+		sent++
 	}
-	if err := s.writeJSON(map[string]any{"type": TypeHistoryEnd, "count": len(hist)}); err != nil {
+	if err := s.writeJSON(map[string]any{"type": TypeHistoryEnd, "count": sent}); err != nil {
 		return err
 	}
 
