@@ -497,6 +497,10 @@ func testAgentDaemonSet(t *testing.T, tc agentCase) {
 		}
 	}
 	if tc.wantSource != "ebpf" {
+		// The fallback's one line names what the manifest took away.
+		if tc.drop != "" && !strings.Contains(sources[0], "lacks CAP_"+tc.drop) {
+			t.Errorf("the fallback line does not name CAP_%s: %s", tc.drop, sources[0])
+		}
 		return
 	}
 

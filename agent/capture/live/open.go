@@ -38,6 +38,9 @@ func Open(cfg Config) (Source, error) {
 	reason := "chosen in the configuration"
 	if ebpfErr != nil {
 		reason = ebpfErr.Error()
+		if hint := capabilityHint(); hint != "" {
+			reason = hint + ": " + reason
+		}
 	}
 	cfg.Log.Warn("capture source", "source", "afpacket", "reason", reason)
 	return a, nil
