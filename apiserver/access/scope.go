@@ -80,13 +80,26 @@ func (s *Scope) Sees(x *wire.Index) bool {
 	if s.all {
 		return true
 	}
-	src, _ := x.Endpoint(false)
-	dst, _ := x.Endpoint(true)
-	if s.SeesNamespace(src.Namespace) || s.SeesNamespace(dst.Namespace) {
+	if s.seesBytes(x.EndpointNamespace(false)) || s.seesBytes(x.EndpointNamespace(true)) {
 		return true
 	}
 	s.withheld.Add(1)
 	return false
+}
+
+// seesBytes is SeesNamespace for a namespace as a record holds it, without
+// making a string of it once it has been asked about.
+func (s *Scope) seesBytes(ns []byte) bool {
+	if len(ns) == 0 {
+		return false
+	}
+	s.mu.Lock()
+	ok, asked := s.seen[string(ns)]
+	s.mu.Unlock()
+	if asked {
+		return ok
+	}
+	return s.SeesNamespace(string(ns))
 }
 
 // Withheld is how many entries Sees refused.

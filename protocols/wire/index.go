@@ -172,30 +172,76 @@ func (x *Index) Raw() []byte { return x.raw }
 // found=false when the record cannot say (corrupt, or written before the field
 // existed).
 func (x *Index) Lookup(want *Field) (v any, found bool) {
-	if len(x.raw) < 4 {
-		return nil, false
+	p, present, known := x.locate(want)
+	switch {
+	case present:
+		val, _, ok := decodeValue(want, p)
+		return val, ok
+	case known:
+		return zero(want.Kind), true
 	}
-	p := x.raw[4:]
+	return nil, false
+}
+
+// locate finds want's value in the record: present with p starting at it,
+// or absent but known (a current record leaves zero values out), or
+// neither when the record cannot say.
+func (x *Index) locate(want *Field) (p []byte, present, known bool) {
+	if len(x.raw) < 4 {
+		return nil, false, false
+	}
+	p = x.raw[4:]
 	for len(p) > 0 {
 		f := byID[p[0]]
 		if f == nil {
-			return nil, false
+			return nil, false, false
 		}
 		p = p[1:]
 		if f == want {
-			val, _, ok := decodeValue(f, p)
-			return val, ok
+			return p, true, true
 		}
 		n, ok := skipValue(f.Kind, p, false)
 		if !ok {
-			return nil, false
+			return nil, false, false
 		}
 		p = p[n:]
 	}
-	if !x.current {
-		return nil, false
+	return nil, false, x.current
+}
+
+// EndpointNamespace returns the namespace of src (dst=false) or dst as the
+// record holds it, without decoding the endpoint or copying: a reader's
+// access is decided by it for every entry a scan passes. Empty when the
+// record names none or cannot say.
+func (x *Index) EndpointNamespace(dst bool) []byte {
+	f := byName["src"]
+	if dst {
+		f = byName["dst"]
 	}
-	return zero(want.Kind), true
+	p, present, _ := x.locate(f)
+	if !present {
+		return nil
+	}
+	// The address and the port, then the pod, before the namespace (see
+	// endpointNames).
+	l, w := binary.Uvarint(p)
+	if w <= 0 || uint64(len(p)-w) < l {
+		return nil
+	}
+	off := w + int(l)
+	if _, w = binary.Uvarint(p[off:]); w <= 0 {
+		return nil
+	}
+	off += w
+	_, n, ok := stringAt(p[off:])
+	if !ok {
+		return nil
+	}
+	ns, _, ok := stringAt(p[off+n:])
+	if !ok {
+		return nil
+	}
+	return ns
 }
 
 // Endpoint reads src (dst=false) or dst from the record.

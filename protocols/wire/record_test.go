@@ -135,3 +135,28 @@ func FuzzCheckIndex(f *testing.F) {
 		}
 	})
 }
+
+// TestEndpointNamespace reads each end's namespace as Endpoint would,
+// for IPv4, IPv6 and missing addresses, and empty where there is none.
+func TestEndpointNamespace(t *testing.T) {
+	for _, e := range []*protocols.Entry{
+		{Protocol: protocols.HTTP1, Src: protocols.Endpoint{IP: netip.MustParseAddr("10.0.0.1"), Port: 1, Pod: "web", Namespace: "shop"},
+			Dst: protocols.Endpoint{IP: netip.MustParseAddr("fd00::2"), Port: 443, Pod: "pay", Namespace: "payments", Node: "n1"}},
+		{Protocol: protocols.HTTP1, Src: protocols.Endpoint{Namespace: "no-address"}, Dst: protocols.Endpoint{IP: netip.MustParseAddr("10.0.0.2")}},
+		{Protocol: protocols.Redis},
+	} {
+		var x Index
+		x.Reset(AppendIndex(nil, e))
+		for _, dst := range []bool{false, true} {
+			want, _ := x.Endpoint(dst)
+			if got := string(x.EndpointNamespace(dst)); got != want.Namespace {
+				t.Errorf("%+v (dst %v): namespace %q, want %q", e, dst, got, want.Namespace)
+			}
+		}
+	}
+	var x Index
+	x.Reset([]byte{1, 2})
+	if ns := x.EndpointNamespace(false); ns != nil {
+		t.Errorf("a cut record names %q", ns)
+	}
+}
