@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +21,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/sondehq/sonde/lab/proc"
 )
 
 // Version is the Kubernetes release lab/testenv/build.sh builds; its
@@ -94,7 +95,7 @@ type Env struct {
 	Config *rest.Config
 	Client kubernetes.Interface
 
-	procs       []*proc
+	procs       []*proc.Process
 	controllers bool // kube-controller-manager runs (Options.Controllers)
 }
 
@@ -361,64 +362,19 @@ rules:
   - level: Metadata
 `
 
-// proc is one control-plane process.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{} // closed when it exited
-	err  error         // why, once done is closed
-}
-
-func (e *Env) run(name string, args ...string) (*proc, error) {
-	log := filepath.Join(e.Dir, name+".log")
-	f, err := os.Create(log)
+func (e *Env) run(name string, args ...string) (*proc.Process, error) {
+	p, err := proc.Start(e.Dir, name, filepath.Join(BinDir(), name), args...)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(BinDir(), name), args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	// Die with the test binary even when it is killed before cleanup.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: log, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
 	e.procs = append(e.procs, p)
 	return p, nil
-}
-
-// exited describes a process that stopped early, with the end of its log.
-func (p *proc) exited() error {
-	b, _ := os.ReadFile(p.log)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return fmt.Errorf("%s exited (%v); the end of its log:\n%s", p.name, p.err, b)
 }
 
 // Stop ends every process, the last started first, and removes Dir.
 func (e *Env) Stop() {
 	for i := len(e.procs) - 1; i >= 0; i-- {
-		p := e.procs[i]
-		select {
-		case <-p.done:
-			continue
-		default:
-		}
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
+		e.procs[i].Stop(10 * time.Second)
 	}
 	e.procs = nil
 	if e.Dir != "" {
@@ -426,7 +382,7 @@ func (e *Env) Stop() {
 	}
 }
 
-func waitHTTP(c *http.Client, url string, p *proc, timeout time.Duration) error {
+func waitHTTP(c *http.Client, url string, p *proc.Process, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -445,10 +401,10 @@ func waitHTTP(c *http.Client, url string, p *proc, timeout time.Duration) error 
 		}
 		last = err
 		select {
-		case <-p.done:
-			return p.exited()
+		case <-p.Done():
+			return p.Exited()
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %v: %w", p.name, timeout, last)
+			return fmt.Errorf("%s not ready after %v: %w", p.Name, timeout, last)
 		case <-tick.C:
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/sondehq/sonde/lab/kubetest"
+	"github.com/sondehq/sonde/lab/proc"
 )
 
 // PauseImage is the sandbox image containerd is configured with; Start
@@ -56,7 +57,7 @@ type Node struct {
 	Socket string
 
 	env   *kubetest.Env
-	procs []*proc
+	procs []*proc.Process
 }
 
 // the Debian packages the node runs, by the program each installs.
@@ -341,10 +342,10 @@ func BuildProgram(out, pkg string) error {
 func (n *Node) Stop() {
 	for i := len(n.procs) - 1; i >= 0; i-- {
 		p := n.procs[i]
-		if p.name == "containerd" {
+		if p.Name == "containerd" {
 			n.removePods()
 		}
-		p.stop()
+		p.Stop(15 * time.Second)
 	}
 	n.procs = nil
 	n.killShims()
@@ -509,7 +510,7 @@ func (n *Node) WaitPod(ctx context.Context, namespace, name string, timeout time
 		return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "", nil
 	})
 	if err != nil && last != nil && !strings.Contains(err.Error(), "container") {
-		err = fmt.Errorf("%w (last: %v); kubelet log: %s", err, last, n.logTail("kubelet"))
+		err = fmt.Errorf("%w (last: %v); kubelet log: %s", err, last, proc.Tail(filepath.Join(n.Dir, "kubelet.log")))
 	}
 	return pod, err
 }
@@ -521,82 +522,24 @@ func (n *Node) containerLogs(namespace, container string) string {
 	files, _ := filepath.Glob(filepath.Join(n.Dir, "pod-logs", namespace+"_*", container, "*.log"))
 	var b strings.Builder
 	for _, f := range files {
-		data, _ := os.ReadFile(f)
-		if len(data) > 4000 {
-			data = data[len(data)-4000:]
-		}
-		fmt.Fprintf(&b, "== %s\n%s", f, data)
+		fmt.Fprintf(&b, "== %s\n%s", f, proc.Tail(f))
 	}
 	return b.String()
 }
 
-func (n *Node) logTail(name string) string {
-	b, _ := os.ReadFile(filepath.Join(n.Dir, name+".log"))
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
-}
-
-// proc is one of the node's processes.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-func (n *Node) run(name, bin string, args ...string) (*proc, error) {
-	log := filepath.Join(n.Dir, name+".log")
-	f, err := os.Create(log)
+func (n *Node) run(name, bin string, args ...string) (*proc.Process, error) {
+	p, err := proc.Start(n.Dir, name, bin, args...)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: log, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
 	n.procs = append(n.procs, p)
 	return p, nil
-}
-
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) exited() error {
-	b, _ := os.ReadFile(p.log)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return fmt.Errorf("%s exited (%v); the end of its log:\n%s", p.name, p.err, b)
 }
 
 var errNotYet = errors.New("not yet")
 
 // waitFor polls check until it succeeds, p exits, or the time is up.
-func waitFor(timeout time.Duration, p *proc, check func() error) error {
+func waitFor(timeout time.Duration, p *proc.Process, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	last := errNotYet
 	for time.Now().Before(deadline) {
@@ -604,20 +547,12 @@ func waitFor(timeout time.Duration, p *proc, check func() error) error {
 			return nil
 		}
 		select {
-		case <-p.done:
-			return p.exited()
+		case <-p.Done():
+			return p.Exited()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("%s: not ready after %v: %w; the end of its log:\n%s", p.name, timeout, last, tail(p.log))
-}
-
-func tail(file string) string {
-	b, _ := os.ReadFile(file)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
+	return fmt.Errorf("%s: not ready after %v: %w; the end of its log:\n%s", p.Name, timeout, last, proc.Tail(p.Log))
 }
 
 func freePort() (int, error) {
