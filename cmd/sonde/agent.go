@@ -224,7 +224,7 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 			return err
 		}
 		cfg.Hub = &runner.Hub{URL: f.hubURL, Token: token, CAFile: f.hubCA}
-		if u, err := url.Parse(f.hubURL); !tlsHub && (err != nil || !loopback(net.JoinHostPort(u.Hostname(), "0"))) {
+		if u, err := url.Parse(f.hubURL); !tlsHub && (err != nil || !loopbackHost(u.Hostname())) {
 			log.Warn("the hub is reached without TLS: the ingest token and every entry travel in the clear; give --hub https://... and --hub-ca", "hub", f.hubURL)
 		}
 	}

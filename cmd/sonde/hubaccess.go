@@ -83,9 +83,12 @@ const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/n
 // loopback reports whether a listen address serves this machine alone.
 func loopback(listen string) bool {
 	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
+	return err == nil && loopbackHost(host)
+}
+
+// loopbackHost reports whether a host name or address is this machine's
+// loopback.
+func loopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}
