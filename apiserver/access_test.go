@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -267,6 +268,14 @@ func TestReadersThroughKubernetes(t *testing.T) {
 	pc.Close()
 	if slices.Sort(got); strings.Join(got, " ") != aliceSeesLater {
 		t.Errorf("the stream through alice's proxy: %v", got)
+	}
+
+	// The reviews asked are counted: once per namespace and reader, then
+	// cached.
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !regexp.MustCompile(`(?m)^sonde_hub_access_reviews_total [1-9]`).Match(rec.Body.Bytes()) {
+		t.Errorf("no reviews counted:\n%s", regexp.MustCompile(`(?m)^sonde_hub_access.*$`).FindAll(rec.Body.Bytes(), -1))
 	}
 
 	// Refusals: alice through b, bob anywhere (the API server's RBAC), and

@@ -128,6 +128,12 @@ func newMetrics(s *Server) *metrics {
 		func() float64 { return float64(s.ingest.limits().mem.used.Load()) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sonde_hub_ingest_memory_limit_bytes", Help: "The batch memory all agent connections share."},
 		func() float64 { return float64(s.ingest.limits().memory) }))
+	if rs, ok := s.cfg.Access.reviewStats(); ok {
+		f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sonde_hub_access_reviews_total", Help: "SubjectAccessReviews the hub asked the cluster, deciding which namespaces a reader sees."},
+			func() float64 { a, _ := rs.Stats(); return float64(a) }))
+		f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sonde_hub_access_review_cache_flushes_total", Help: "Times the cache of review answers was full and started over."},
+			func() float64 { _, fl := rs.Stats(); return float64(fl) }))
+	}
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

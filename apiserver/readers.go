@@ -24,6 +24,20 @@ type Access struct {
 	Checker    access.Checker
 }
 
+// reviewCounter is a Checker that counts what it asks (access.Reviewer).
+type reviewCounter interface {
+	Stats() (asked, flushed uint64)
+}
+
+// reviewStats returns the Checker's counts, when it keeps them.
+func (a *Access) reviewStats() (reviewCounter, bool) {
+	if a == nil {
+		return nil, false
+	}
+	rc, ok := a.Checker.(reviewCounter)
+	return rc, ok
+}
+
 // AggregatedPrefix starts every path the kube-apiserver proxies to the hub.
 const AggregatedPrefix = "/apis/" + access.Group + "/" + access.Version
 

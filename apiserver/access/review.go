@@ -45,10 +45,12 @@ type Reviewer struct {
 	mu    sync.Mutex
 	cache map[reviewKey]answer
 
-	// Asked counts reviews sent to the cluster, Flushed the times the cache
-	// was full and started over.
-	Asked, Flushed atomic.Uint64
+	asked, flushed atomic.Uint64
 }
+
+// Stats are the reviews sent to the cluster, and the times the cache was
+// full and started over.
+func (r *Reviewer) Stats() (asked, flushed uint64) { return r.asked.Load(), r.flushed.Load() }
 
 type reviewKey struct{ user, namespace string }
 
@@ -80,7 +82,7 @@ func (r *Reviewer) Allowed(ctx context.Context, u *User, namespace string) (bool
 			spec.Extra[k] = v
 		}
 	}
-	r.Asked.Add(1)
+	r.asked.Add(1)
 	res, err := r.sar.Create(ctx, &authorizationv1.SubjectAccessReview{Spec: spec}, metav1.CreateOptions{})
 	if err != nil {
 		return false, fmt.Errorf("asking the cluster whether %s may see traffic in %q: %w", u.Name, namespace, err)
@@ -92,7 +94,7 @@ func (r *Reviewer) Allowed(ctx context.Context, u *User, namespace string) (bool
 	r.mu.Lock()
 	if len(r.cache) >= maxCached {
 		r.cache = map[reviewKey]answer{}
-		r.Flushed.Add(1)
+		r.flushed.Add(1)
 	}
 	r.cache[k] = a
 	r.mu.Unlock()
